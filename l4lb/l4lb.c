@@ -1,0 +1,561 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "l4lb.h"
+#include "balancer.skel.h"
+#include "log.h"
+#include "maglev.h"
+#include "netlink.h"
+
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <linux/if_link.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct vip {
+	bool used;
+	uint32_t half; /* the ring half packets read now */
+	struct l4lb_vip_key key;
+	struct l4lb_real_info *reals;
+	size_t n_reals, cap;
+};
+
+struct real_slot {
+	struct lb_addr addr;
+	uint32_t refs; /* VIPs using it; 0 = free */
+};
+
+struct l4lb {
+	struct balancer_bpf *skel;
+	struct l4lb_opts o;
+	struct vip *vips;           /* indexed by vip id */
+	uint32_t next_vip;          /* where the next free-id search starts */
+	struct real_slot *reals;    /* indexed by real id; 0 unused */
+	uint32_t *free_ids;         /* FIFO ring of free real ids */
+	uint32_t free_head, free_count;
+	uint32_t *ring;             /* scratch table for maglev_build */
+	uint32_t *ring_keys;        /* scratch keys for the batch update */
+	int ifindex;
+	uint32_t xdp_flags;
+	int ncpus;
+};
+
+const char *const lb_counter_names[LB_CNT_MAX] = {
+	[LB_CNT_RX] = "rx",
+	[LB_CNT_PASS_NON_IP] = "pass_non_ip",
+	[LB_CNT_PASS_NON_VIP] = "pass_non_vip",
+	[LB_CNT_TX] = "tx",
+	[LB_CNT_CONN_HIT] = "conn_hit",
+	[LB_CNT_CONN_MISS] = "conn_miss",
+	[LB_CNT_DROP_MALFORMED] = "drop_malformed",
+	[LB_CNT_DROP_FRAGMENT] = "drop_fragment",
+	[LB_CNT_DROP_NO_REAL] = "drop_no_real",
+	[LB_CNT_DROP_FIB] = "drop_fib",
+	[LB_CNT_DROP_ENCAP] = "drop_encap",
+	[LB_CNT_PASS_IPV6_EXT] = "pass_ipv6_ext",
+};
+
+static void vip_key_to_bpf(const struct l4lb_vip_key *k, struct lb_vip_key *out, bool addr_only)
+{
+	memset(out, 0, sizeof(*out));
+	memcpy(out->addr, k->addr.bytes, 16);
+	out->family = k->addr.family;
+	if (!addr_only) {
+		out->port = htons(k->port);
+		out->proto = k->proto;
+	}
+}
+
+static bool vip_key_equal(const struct l4lb_vip_key *a, const struct l4lb_vip_key *b)
+{
+	return lb_addr_equal(&a->addr, &b->addr) && a->port == b->port && a->proto == b->proto;
+}
+
+struct l4lb *l4lb_open(const struct l4lb_opts *opts)
+{
+	struct l4lb *lb = calloc(1, sizeof(*lb));
+	int err = -ENOMEM;
+
+	if (!lb)
+		goto out_err;
+	if (opts)
+		lb->o = *opts;
+	if (!lb->o.ring_size)
+		lb->o.ring_size = LB_RING_SIZE_DEFAULT;
+	if (!lb->o.max_vips)
+		lb->o.max_vips = LB_MAX_VIPS_DEFAULT;
+	if (!lb->o.max_reals)
+		lb->o.max_reals = LB_MAX_REALS_DEFAULT;
+	if (!lb->o.conn_max)
+		lb->o.conn_max = LB_CONN_MAX_DEFAULT;
+	if (!maglev_is_prime(lb->o.ring_size) || lb->o.max_reals < 2) {
+		err = -EINVAL;
+		goto out_free;
+	}
+	lb->ifindex = -1;
+	lb->ncpus = libbpf_num_possible_cpus();
+	lb->vips = calloc(lb->o.max_vips, sizeof(*lb->vips));
+	lb->reals = calloc(lb->o.max_reals, sizeof(*lb->reals));
+	lb->free_ids = calloc(lb->o.max_reals, sizeof(*lb->free_ids));
+	lb->ring = calloc(lb->o.ring_size, sizeof(*lb->ring));
+	lb->ring_keys = calloc(lb->o.ring_size, sizeof(*lb->ring_keys));
+	if (lb->ncpus <= 0 || !lb->vips || !lb->reals || !lb->free_ids || !lb->ring ||
+	    !lb->ring_keys)
+		goto out_free;
+	for (uint32_t id = 1; id < lb->o.max_reals; id++)
+		lb->free_ids[lb->free_count++] = id;
+
+	lb->skel = balancer_bpf__open();
+	if (!lb->skel) {
+		err = -errno;
+		goto out_free;
+	}
+	lb->skel->rodata->ring_size = lb->o.ring_size;
+	lb->skel->rodata->hash_seed = lb->o.hash_seed;
+	bpf_map__set_max_entries(lb->skel->maps.vip_map, lb->o.max_vips * 2);
+	bpf_map__set_max_entries(lb->skel->maps.ring_map, lb->o.max_vips * 2 * lb->o.ring_size);
+	bpf_map__set_max_entries(lb->skel->maps.reals_map, lb->o.max_reals);
+	bpf_map__set_max_entries(lb->skel->maps.real_stats, lb->o.max_reals);
+	bpf_map__set_max_entries(lb->skel->maps.vip_stats, lb->o.max_vips);
+	bpf_map__set_max_entries(lb->skel->maps.conn_map, lb->o.conn_max);
+	err = balancer_bpf__load(lb->skel);
+	if (err)
+		goto out_skel;
+	return lb;
+
+out_skel:
+	balancer_bpf__destroy(lb->skel);
+out_free:
+	free(lb->vips);
+	free(lb->reals);
+	free(lb->free_ids);
+	free(lb->ring);
+	free(lb->ring_keys);
+	free(lb);
+out_err:
+	errno = -err;
+	return NULL;
+}
+
+void l4lb_close(struct l4lb *lb)
+{
+	if (!lb)
+		return;
+	if (lb->ifindex > 0)
+		bpf_xdp_detach(lb->ifindex, lb->xdp_flags, NULL);
+	balancer_bpf__destroy(lb->skel);
+	for (uint32_t i = 0; i < lb->o.max_vips; i++)
+		free(lb->vips[i].reals);
+	free(lb->vips);
+	free(lb->reals);
+	free(lb->free_ids);
+	free(lb->ring);
+	free(lb->ring_keys);
+	free(lb);
+}
+
+int l4lb_attach(struct l4lb *lb, int ifindex, bool generic)
+{
+	uint32_t flags = generic ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
+	int err;
+
+	err = bpf_xdp_attach(ifindex, bpf_program__fd(lb->skel->progs.lb_balancer), flags, NULL);
+	if (err)
+		return err;
+	lb->ifindex = ifindex;
+	lb->xdp_flags = flags;
+	return 0;
+}
+
+int l4lb_set_source(struct l4lb *lb, const struct lb_addr *src4, const struct lb_addr *src6)
+{
+	struct lb_ctl ctl = {0};
+	uint32_t zero = 0;
+
+	if (bpf_map__lookup_elem(lb->skel->maps.ctl_map, &zero, sizeof(zero), &ctl, sizeof(ctl),
+				 0))
+		return -errno;
+	if (src4)
+		memcpy(&ctl.src4, src4->bytes, 4);
+	if (src6)
+		memcpy(ctl.src6, src6->bytes, 16);
+	if (bpf_map__update_elem(lb->skel->maps.ctl_map, &zero, sizeof(zero), &ctl, sizeof(ctl),
+				 BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+static struct vip *vip_lookup(struct l4lb *lb, const struct l4lb_vip_key *key, uint32_t *id)
+{
+	for (uint32_t i = 0; i < lb->o.max_vips; i++) {
+		if (lb->vips[i].used && vip_key_equal(&lb->vips[i].key, key)) {
+			if (id)
+				*id = i;
+			return &lb->vips[i];
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Build the VIP's ring into its idle half and make that half live. Packets
+ * in flight read either the old or the new ring, both complete.
+ */
+static int vip_rebuild(struct l4lb *lb, uint32_t id)
+{
+	struct vip *v = &lb->vips[id];
+	struct maglev_real *mr = NULL;
+	uint32_t half = v->half ^ 1, base, count;
+	struct lb_vip_key bk;
+	struct lb_vip_meta meta = {.vip_id = id, .ring_half = half};
+	int fd = bpf_map__fd(lb->skel->maps.ring_map);
+	int err;
+
+	if (v->n_reals) {
+		mr = calloc(v->n_reals, sizeof(*mr));
+		if (!mr)
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < v->n_reals; i++) {
+		mr[i].addr = v->reals[i].addr;
+		mr[i].id = v->reals[i].id;
+		mr[i].weight = v->reals[i].weight;
+	}
+	err = maglev_build(mr, v->n_reals, lb->ring, lb->o.ring_size);
+	free(mr);
+	if (err)
+		return err;
+
+	base = (id * 2 + half) * lb->o.ring_size;
+	for (uint32_t i = 0; i < lb->o.ring_size; i++)
+		lb->ring_keys[i] = base + i;
+	count = lb->o.ring_size;
+	if (bpf_map_update_batch(fd, lb->ring_keys, lb->ring, &count, NULL)) {
+		/* Older kernels lack batch ops on arrays: one by one. */
+		for (uint32_t i = 0; i < lb->o.ring_size; i++)
+			if (bpf_map_update_elem(fd, &lb->ring_keys[i], &lb->ring[i], BPF_ANY))
+				return -errno;
+	}
+	vip_key_to_bpf(&v->key, &bk, false);
+	if (bpf_map__update_elem(lb->skel->maps.vip_map, &bk, sizeof(bk), &meta, sizeof(meta),
+				 BPF_ANY))
+		return -errno;
+	v->half = half;
+	return 0;
+}
+
+static bool addr_in_other_vip(struct l4lb *lb, const struct l4lb_vip_key *key, uint32_t self)
+{
+	for (uint32_t i = 0; i < lb->o.max_vips; i++)
+		if (i != self && lb->vips[i].used && lb_addr_equal(&lb->vips[i].key.addr, &key->addr))
+			return true;
+	return false;
+}
+
+int l4lb_vip_add(struct l4lb *lb, const struct l4lb_vip_key *key)
+{
+	struct lb_vip_meta addr_meta = {0};
+	struct lb_vip_key bk;
+	uint32_t id;
+	int err;
+
+	if ((key->proto != IPPROTO_TCP && key->proto != IPPROTO_UDP) || !key->port ||
+	    (key->addr.family != LB_AF_INET && key->addr.family != LB_AF_INET6))
+		return -EINVAL;
+	if (vip_lookup(lb, key, NULL))
+		return -EEXIST;
+	/* Round-robin search for a free id, so a deleted VIP's id (and any
+	 * conn-table entries naming it) is reused as late as possible. */
+	for (id = 0; id < lb->o.max_vips; id++) {
+		uint32_t cand = (lb->next_vip + id) % lb->o.max_vips;
+
+		if (!lb->vips[cand].used) {
+			id = cand;
+			break;
+		}
+	}
+	if (id == lb->o.max_vips)
+		return -ENOSPC;
+	lb->next_vip = (id + 1) % lb->o.max_vips;
+	lb->vips[id] = (struct vip){.used = true, .half = 1, .key = *key};
+
+	/* An empty ring (all LB_REAL_NONE) goes live first: a recycled id must
+	 * not expose the previous owner's ring. */
+	err = vip_rebuild(lb, id);
+	if (err)
+		goto out_unuse;
+	/* The address-only entry lets the datapath recognise fragments to a
+	 * VIP address; its meta is never read. */
+	vip_key_to_bpf(key, &bk, true);
+	if (bpf_map__update_elem(lb->skel->maps.vip_map, &bk, sizeof(bk), &addr_meta,
+				 sizeof(addr_meta), BPF_ANY)) {
+		err = -errno;
+		vip_key_to_bpf(key, &bk, false);
+		bpf_map__delete_elem(lb->skel->maps.vip_map, &bk, sizeof(bk), 0);
+		goto out_unuse;
+	}
+	return 0;
+out_unuse:
+	lb->vips[id].used = false;
+	return err;
+}
+
+static uint32_t real_get(struct l4lb *lb, const struct lb_addr *addr, int *err)
+{
+	struct lb_real r = {0};
+	uint32_t id;
+
+	for (id = 1; id < lb->o.max_reals; id++)
+		if (lb->reals[id].refs && lb_addr_equal(&lb->reals[id].addr, addr)) {
+			lb->reals[id].refs++;
+			return id;
+		}
+	if (!lb->free_count) {
+		*err = -ENOSPC;
+		return LB_REAL_NONE;
+	}
+	id = lb->free_ids[lb->free_head];
+	memcpy(r.addr, addr->bytes, 16);
+	r.family = addr->family;
+	r.encap = LB_ENCAP_IPIP;
+	if (bpf_map__update_elem(lb->skel->maps.reals_map, &id, sizeof(id), &r, sizeof(r),
+				 BPF_ANY)) {
+		*err = -errno;
+		return LB_REAL_NONE;
+	}
+	lb->free_head = (lb->free_head + 1) % lb->o.max_reals;
+	lb->free_count--;
+	lb->reals[id] = (struct real_slot){.addr = *addr, .refs = 1};
+	return id;
+}
+
+static void real_put(struct l4lb *lb, uint32_t id)
+{
+	if (--lb->reals[id].refs)
+		return;
+	/* Leave reals_map[id] in place: established flows still use it. */
+	lb->free_ids[(lb->free_head + lb->free_count) % lb->o.max_reals] = id;
+	lb->free_count++;
+}
+
+int l4lb_vip_del(struct l4lb *lb, const struct l4lb_vip_key *key)
+{
+	struct lb_vip_key bk;
+	struct vip *v;
+	uint32_t id;
+
+	v = vip_lookup(lb, key, &id);
+	if (!v)
+		return -ENOENT;
+	vip_key_to_bpf(key, &bk, false);
+	if (bpf_map__delete_elem(lb->skel->maps.vip_map, &bk, sizeof(bk), 0) && errno != ENOENT)
+		return -errno;
+	if (!addr_in_other_vip(lb, key, id)) {
+		vip_key_to_bpf(key, &bk, true);
+		bpf_map__delete_elem(lb->skel->maps.vip_map, &bk, sizeof(bk), 0);
+	}
+	for (size_t i = 0; i < v->n_reals; i++)
+		real_put(lb, v->reals[i].id);
+	free(v->reals);
+	*v = (struct vip){0};
+	return 0;
+}
+
+static ssize_t vip_real_index(const struct vip *v, const struct lb_addr *addr)
+{
+	for (size_t i = 0; i < v->n_reals; i++)
+		if (lb_addr_equal(&v->reals[i].addr, addr))
+			return (ssize_t)i;
+	return -1;
+}
+
+int l4lb_real_add(struct l4lb *lb, const struct l4lb_vip_key *vk, const struct lb_addr *addr,
+		  uint32_t weight)
+{
+	uint32_t vid, rid;
+	struct vip *v;
+	int err = 0;
+
+	v = vip_lookup(lb, vk, &vid);
+	if (!v)
+		return -ENOENT;
+	if (addr->family != vk->addr.family)
+		return -EAFNOSUPPORT;
+	if (vip_real_index(v, addr) >= 0)
+		return -EEXIST;
+	if (v->n_reals == v->cap) {
+		size_t cap = v->cap ? v->cap * 2 : 8;
+		struct l4lb_real_info *n = realloc(v->reals, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		v->reals = n;
+		v->cap = cap;
+	}
+	rid = real_get(lb, addr, &err);
+	if (rid == LB_REAL_NONE)
+		return err;
+	v->reals[v->n_reals++] = (struct l4lb_real_info){.addr = *addr, .weight = weight, .id = rid};
+	err = vip_rebuild(lb, vid);
+	if (err) {
+		v->n_reals--;
+		real_put(lb, rid);
+	}
+	return err;
+}
+
+int l4lb_real_del(struct l4lb *lb, const struct l4lb_vip_key *vk, const struct lb_addr *addr)
+{
+	struct l4lb_real_info gone;
+	uint32_t vid;
+	struct vip *v;
+	ssize_t i;
+	int err;
+
+	v = vip_lookup(lb, vk, &vid);
+	if (!v)
+		return -ENOENT;
+	i = vip_real_index(v, addr);
+	if (i < 0)
+		return -ENOENT;
+	gone = v->reals[i];
+	v->reals[i] = v->reals[--v->n_reals];
+	err = vip_rebuild(lb, vid);
+	if (err) {
+		v->reals[v->n_reals++] = gone;
+		return err;
+	}
+	real_put(lb, gone.id);
+	return 0;
+}
+
+int l4lb_real_set_weight(struct l4lb *lb, const struct l4lb_vip_key *vk,
+			 const struct lb_addr *addr, uint32_t weight)
+{
+	uint32_t vid, old;
+	struct vip *v;
+	ssize_t i;
+	int err;
+
+	v = vip_lookup(lb, vk, &vid);
+	if (!v)
+		return -ENOENT;
+	i = vip_real_index(v, addr);
+	if (i < 0)
+		return -ENOENT;
+	old = v->reals[i].weight;
+	v->reals[i].weight = weight;
+	err = vip_rebuild(lb, vid);
+	if (err)
+		v->reals[i].weight = old;
+	return err;
+}
+
+static void vip_info(struct l4lb *lb, uint32_t id, struct l4lb_vip_info *out)
+{
+	out->key = lb->vips[id].key;
+	out->id = id;
+	out->n_reals = lb->vips[id].n_reals;
+	out->reals = lb->vips[id].reals;
+}
+
+int l4lb_vip_foreach(struct l4lb *lb, int (*fn)(void *ctx, const struct l4lb_vip_info *vip),
+		     void *ctx)
+{
+	for (uint32_t i = 0; i < lb->o.max_vips; i++) {
+		struct l4lb_vip_info info;
+		int rc;
+
+		if (!lb->vips[i].used)
+			continue;
+		vip_info(lb, i, &info);
+		rc = fn(ctx, &info);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int l4lb_vip_find(struct l4lb *lb, const struct l4lb_vip_key *key, struct l4lb_vip_info *out)
+{
+	uint32_t id;
+
+	if (!vip_lookup(lb, key, &id))
+		return -ENOENT;
+	vip_info(lb, id, out);
+	return 0;
+}
+
+static int percpu_sum(struct l4lb *lb, struct bpf_map *map, uint32_t key, struct lb_counter *out)
+{
+	struct lb_counter vals[lb->ncpus];
+
+	memset(out, 0, sizeof(*out));
+	if (bpf_map__lookup_elem(map, &key, sizeof(key), vals, sizeof(vals), 0))
+		return -errno;
+	for (int c = 0; c < lb->ncpus; c++) {
+		out->packets += vals[c].packets;
+		out->bytes += vals[c].bytes;
+	}
+	return 0;
+}
+
+int l4lb_stats_global(struct l4lb *lb, struct lb_counter out[LB_CNT_MAX])
+{
+	for (uint32_t i = 0; i < LB_CNT_MAX; i++) {
+		int err = percpu_sum(lb, lb->skel->maps.lb_counters, i, &out[i]);
+
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int l4lb_stats_vip(struct l4lb *lb, uint32_t vip_id, struct lb_counter *out)
+{
+	return percpu_sum(lb, lb->skel->maps.vip_stats, vip_id, out);
+}
+
+int l4lb_stats_real(struct l4lb *lb, uint32_t real_id, struct lb_counter *out)
+{
+	return percpu_sum(lb, lb->skel->maps.real_stats, real_id, out);
+}
+
+int l4lb_refresh_neighbors(struct l4lb *lb)
+{
+	int failed = 0;
+
+	for (uint32_t id = 1; id < lb->o.max_reals; id++) {
+		struct lb_addr nh;
+		char buf[LB_ADDR_STRLEN];
+		int oif, err;
+
+		if (!lb->reals[id].refs)
+			continue;
+		err = lb_nl_route_get(&lb->reals[id].addr, &nh, &oif);
+		if (!err)
+			err = lb_nl_neigh_ensure(oif, &nh);
+		if (err) {
+			log_warn("real %s: cannot prepare next hop: %s",
+				 lb_addr_str(&lb->reals[id].addr, buf, sizeof(buf)), strerror(-err));
+			failed++;
+		}
+	}
+	return failed;
+}
+
+int l4lb_prog_fd(const struct l4lb *lb)
+{
+	return bpf_program__fd(lb->skel->progs.lb_balancer);
+}
+
+int l4lb_conn_map_fd(const struct l4lb *lb)
+{
+	return bpf_map__fd(lb->skel->maps.conn_map);
+}
+
+uint32_t l4lb_ring_size(const struct l4lb *lb)
+{
+	return lb->o.ring_size;
+}

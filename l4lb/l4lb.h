@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * l4lb.h - the library behind the XDP balancer: loads the program, keeps
+ * the VIP and real tables, builds and swaps Maglev rings, reads stats.
+ *
+ * Not thread-safe: one owner (lbd's main loop) calls it. The datapath never
+ * waits on it: a ring change is written into the VIP's idle half and made
+ * live with one map update (see struct lb_vip_meta).
+ *
+ * Real ids: a real (an address) has one id however many VIPs use it. When
+ * the last VIP drops it, the id goes to the tail of a FIFO free list and
+ * its reals_map entry stays, so connection-table entries that still point
+ * at it keep forwarding there until the id is reused, as late as possible.
+ */
+#ifndef PORTICO_L4LB_H
+#define PORTICO_L4LB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "lb_abi.h"
+
+struct l4lb;
+
+struct l4lb_opts {
+	uint32_t ring_size; /* prime; 0 = LB_RING_SIZE_DEFAULT */
+	uint32_t max_vips;  /* 0 = LB_MAX_VIPS_DEFAULT */
+	uint32_t max_reals; /* 0 = LB_MAX_REALS_DEFAULT */
+	uint32_t conn_max;  /* 0 = LB_CONN_MAX_DEFAULT */
+	uint32_t hash_seed; /* must be equal on every LB of a PoP */
+};
+
+struct l4lb_vip_key {
+	struct lb_addr addr;
+	uint16_t port; /* host order */
+	uint8_t proto; /* IPPROTO_TCP / IPPROTO_UDP */
+};
+
+struct l4lb_real_info {
+	struct lb_addr addr;
+	uint32_t weight;
+	uint32_t id;
+};
+
+struct l4lb_vip_info {
+	struct l4lb_vip_key key;
+	uint32_t id;
+	size_t n_reals;
+	const struct l4lb_real_info *reals; /* borrowed; valid until the next change */
+};
+
+/*
+ * Open and load the balancer with opts (NULL = defaults). Returns a handle
+ * owned by the caller (l4lb_close), or NULL with errno set.
+ */
+struct l4lb *l4lb_open(const struct l4lb_opts *opts);
+
+/* Detach (if attached) and free everything. NULL is fine. */
+void l4lb_close(struct l4lb *lb);
+
+/*
+ * Attach the program to ifindex in native (driver) mode, or generic (skb)
+ * mode if generic is true. Returns 0 or -errno.
+ */
+int l4lb_attach(struct l4lb *lb, int ifindex, bool generic);
+
+/* Outer source addresses; either may be NULL to leave it unset. */
+int l4lb_set_source(struct l4lb *lb, const struct lb_addr *src4, const struct lb_addr *src6);
+
+/* VIPs. Return 0 or -EEXIST / -ENOENT / -ENOSPC / -EINVAL / -errno. */
+int l4lb_vip_add(struct l4lb *lb, const struct l4lb_vip_key *key);
+int l4lb_vip_del(struct l4lb *lb, const struct l4lb_vip_key *key);
+
+/*
+ * Reals of a VIP. The real's family must be the VIP's (-EAFNOSUPPORT).
+ * Each call rebuilds the VIP's ring and swaps it in. weight 0 drains the
+ * real (no new flows; established ones stay through the conn table).
+ */
+int l4lb_real_add(struct l4lb *lb, const struct l4lb_vip_key *vip, const struct lb_addr *real,
+		  uint32_t weight);
+int l4lb_real_del(struct l4lb *lb, const struct l4lb_vip_key *vip, const struct lb_addr *real);
+int l4lb_real_set_weight(struct l4lb *lb, const struct l4lb_vip_key *vip,
+			 const struct lb_addr *real, uint32_t weight);
+
+/* Call fn for each VIP in id order; stops and returns fn's non-zero value. */
+int l4lb_vip_foreach(struct l4lb *lb, int (*fn)(void *ctx, const struct l4lb_vip_info *vip),
+		     void *ctx);
+/* Look one VIP up; 0 or -ENOENT. */
+int l4lb_vip_find(struct l4lb *lb, const struct l4lb_vip_key *key, struct l4lb_vip_info *out);
+
+/* Stats, summed over CPUs. Return 0 or -errno. */
+int l4lb_stats_global(struct l4lb *lb, struct lb_counter out[LB_CNT_MAX]);
+int l4lb_stats_vip(struct l4lb *lb, uint32_t vip_id, struct lb_counter *out);
+int l4lb_stats_real(struct l4lb *lb, uint32_t real_id, struct lb_counter *out);
+/* Names of the global counters, indexed by enum lb_counter_id. */
+extern const char *const lb_counter_names[LB_CNT_MAX];
+
+/*
+ * Make sure every real's next hop has a usable neighbour entry (XDP cannot
+ * resolve one). Returns the number of reals that could not be prepared.
+ */
+int l4lb_refresh_neighbors(struct l4lb *lb);
+
+/* For tests and benchmarks: the program and conn-table fds. */
+int l4lb_prog_fd(const struct l4lb *lb);
+int l4lb_conn_map_fd(const struct l4lb *lb);
+uint32_t l4lb_ring_size(const struct l4lb *lb);
+
+#endif

@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "addr.h"
+#include "lb_abi.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int lb_addr_parse(const char *s, struct lb_addr *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!s)
+		return -EINVAL;
+	if (inet_pton(AF_INET, s, out->bytes) == 1) {
+		out->family = LB_AF_INET;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, s, out->bytes) == 1) {
+		out->family = LB_AF_INET6;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+const char *lb_addr_str(const struct lb_addr *a, char *buf, size_t len)
+{
+	if (!inet_ntop(lb_addr_af(a), a->bytes, buf, len))
+		snprintf(buf, len, "?");
+	return buf;
+}
+
+bool lb_addr_equal(const struct lb_addr *a, const struct lb_addr *b)
+{
+	size_t n = a->family == LB_AF_INET ? 4 : 16;
+
+	return a->family == b->family && memcmp(a->bytes, b->bytes, n) == 0;
+}
+
+int lb_addr_af(const struct lb_addr *a)
+{
+	return a->family == LB_AF_INET ? AF_INET : AF_INET6;
+}
+
+int lb_proto_parse(const char *s)
+{
+	if (s && strcmp(s, "tcp") == 0)
+		return IPPROTO_TCP;
+	if (s && strcmp(s, "udp") == 0)
+		return IPPROTO_UDP;
+	return -EINVAL;
+}
+
+const char *lb_proto_str(int proto)
+{
+	return proto == IPPROTO_TCP ? "tcp" : proto == IPPROTO_UDP ? "udp" : "?";
+}
+
+int lb_port_parse(const char *s)
+{
+	char *end;
+	long v;
+
+	if (!s || !*s)
+		return -EINVAL;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || v < 1 || v > 65535)
+		return -EINVAL;
+	return (int)v;
+}

@@ -1,0 +1,440 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * balancer.bpf.c - the L4 balancer (XDP).
+ *
+ * For each packet: parse Ethernet + IPv4/IPv6 + TCP/UDP ports; if the
+ * destination (address, port, protocol) is a VIP, pick a real (connection
+ * table first, the VIP's Maglev ring on a miss), encapsulate toward it
+ * (IPIP for IPv4, IP6IP6 for IPv6) and send it out through the FIB's next
+ * hop. Everything else goes up the stack untouched. Every decision is
+ * counted (lb_counters); nothing is forwarded that was not fully parsed.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "lb_abi.h"
+#include "lb_hash.h"
+
+#ifndef AF_INET
+#define AF_INET 2
+#endif
+#ifndef AF_INET6
+#define AF_INET6 10
+#endif
+#define IP_MF     0x2000
+#define IP_OFFSET 0x1fff
+#define IP_DF     0x4000
+
+/* Set by the loader through the skeleton's rodata before load. */
+const volatile __u32 ring_size = LB_RING_SIZE_DEFAULT;
+const volatile __u32 hash_seed = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LB_MAX_VIPS_DEFAULT * 2);
+	__type(key, struct lb_vip_key);
+	__type(value, struct lb_vip_meta);
+} vip_map SEC(".maps");
+
+/* Two rings per VIP: slot = (vip_id * 2 + half) * ring_size + i. Sized by
+ * the loader to max_vips * 2 * ring_size. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LB_MAX_VIPS_DEFAULT * 2 * LB_RING_SIZE_DEFAULT);
+	__type(key, __u32);
+	__type(value, __u32);
+} ring_map SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LB_MAX_REALS_DEFAULT);
+	__type(key, __u32);
+	__type(value, struct lb_real);
+} reals_map SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, LB_CONN_MAX_DEFAULT);
+	__type(key, struct lb_flow_key);
+	__type(value, struct lb_conn);
+} conn_map SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct lb_ctl);
+} ctl_map SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LB_MAX_VIPS_DEFAULT);
+	__type(key, __u32);
+	__type(value, struct lb_counter);
+} vip_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LB_MAX_REALS_DEFAULT);
+	__type(key, __u32);
+	__type(value, struct lb_counter);
+} real_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LB_CNT_MAX);
+	__type(key, __u32);
+	__type(value, struct lb_counter);
+} lb_counters SEC(".maps");
+
+static __always_inline void count(__u32 id, __u64 bytes)
+{
+	struct lb_counter *c = bpf_map_lookup_elem(&lb_counters, &id);
+
+	if (c) {
+		c->packets++;
+		c->bytes += bytes;
+	}
+}
+
+static __always_inline void count_map(void *map, __u32 id, __u64 bytes)
+{
+	struct lb_counter *c = bpf_map_lookup_elem(map, &id);
+
+	if (c) {
+		c->packets++;
+		c->bytes += bytes;
+	}
+}
+
+static __always_inline __u16 ip_csum(const struct iphdr *iph)
+{
+	const __u16 *w = (const __u16 *)iph;
+	__u32 sum = 0;
+
+#pragma unroll
+	for (int i = 0; i < (int)(sizeof(*iph) / 2); i++)
+		sum += w[i];
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)~sum;
+}
+
+/* Outcome of parsing: the flow key and where the L3 header starts. */
+struct parsed {
+	struct lb_flow_key key;
+	__u16 l3_len;   /* bytes from the L3 header to the packet end */
+	__u8 tos;       /* IPv4 TOS / IPv6 traffic class, copied outward */
+	__u8 fragment;  /* 1: an IP fragment, ports unknown */
+};
+
+enum parse_rc {
+	PARSE_OK = 0,
+	PARSE_NOT_IP,
+	PARSE_MALFORMED,
+	PARSE_NOT_L4,   /* IP, but not TCP/UDP (or IPv6 with ext. headers) */
+	PARSE_IPV6_EXT,
+};
+
+static __always_inline int parse_ports(void *l4, void *data_end, struct parsed *p)
+{
+	/* TCP and UDP both start with the two ports; that is all we read. */
+	struct udphdr *uh = l4;
+
+	if ((void *)(uh + 1) > data_end)
+		return PARSE_MALFORMED;
+	if (p->key.proto == IPPROTO_TCP && (void *)((struct tcphdr *)l4 + 1) > data_end)
+		return PARSE_MALFORMED;
+	p->key.sport = uh->source;
+	p->key.dport = uh->dest;
+	return PARSE_OK;
+}
+
+static __always_inline int parse_ipv4(void *l3, void *data_end, struct parsed *p)
+{
+	struct iphdr *iph = l3;
+	__u32 ihl;
+
+	if ((void *)(iph + 1) > data_end)
+		return PARSE_MALFORMED;
+	if (iph->version != 4 || iph->ihl < 5)
+		return PARSE_MALFORMED;
+	ihl = iph->ihl * 4;
+	if (bpf_ntohs(iph->tot_len) < ihl || (void *)l3 + bpf_ntohs(iph->tot_len) > data_end)
+		return PARSE_MALFORMED;
+
+	p->key.family = LB_AF_INET;
+	__builtin_memcpy(p->key.src, &iph->saddr, 4);
+	__builtin_memcpy(p->key.dst, &iph->daddr, 4);
+	p->key.proto = iph->protocol;
+	p->l3_len = bpf_ntohs(iph->tot_len);
+	p->tos = iph->tos;
+	if (iph->frag_off & bpf_htons(IP_MF | IP_OFFSET)) {
+		p->fragment = 1;
+		return PARSE_OK;
+	}
+	if (iph->protocol != IPPROTO_TCP && iph->protocol != IPPROTO_UDP)
+		return PARSE_NOT_L4;
+	if (ihl > 60)
+		return PARSE_MALFORMED;
+	return parse_ports(l3 + ihl, data_end, p);
+}
+
+static __always_inline int parse_ipv6(void *l3, void *data_end, struct parsed *p)
+{
+	struct ipv6hdr *ip6 = l3;
+
+	if ((void *)(ip6 + 1) > data_end)
+		return PARSE_MALFORMED;
+	if (ip6->version != 6)
+		return PARSE_MALFORMED;
+	if ((void *)(ip6 + 1) + bpf_ntohs(ip6->payload_len) > data_end)
+		return PARSE_MALFORMED;
+
+	p->key.family = LB_AF_INET6;
+	__builtin_memcpy(p->key.src, &ip6->saddr, 16);
+	__builtin_memcpy(p->key.dst, &ip6->daddr, 16);
+	p->key.proto = ip6->nexthdr;
+	p->l3_len = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
+	p->tos = (ip6->priority << 4) | (ip6->flow_lbl[0] >> 4);
+	if (ip6->nexthdr == IPPROTO_FRAGMENT) {
+		p->fragment = 1;
+		return PARSE_OK;
+	}
+	if (ip6->nexthdr != IPPROTO_TCP && ip6->nexthdr != IPPROTO_UDP) {
+		/* Hop-by-hop, routing and destination options would need a
+		 * bounded walk; until then such packets are counted and go
+		 * up the stack, like other non-VIP traffic. */
+		if (ip6->nexthdr == IPPROTO_HOPOPTS || ip6->nexthdr == IPPROTO_ROUTING ||
+		    ip6->nexthdr == IPPROTO_DSTOPTS)
+			return PARSE_IPV6_EXT;
+		return PARSE_NOT_L4;
+	}
+	return parse_ports(ip6 + 1, data_end, p);
+}
+
+/*
+ * Pick the real for a flow: connection table first, Maglev ring on a miss.
+ * Returns the real id, LB_REAL_NONE when the VIP has no reals.
+ */
+static __always_inline __u32 pick_real(struct parsed *p, const struct lb_vip_meta *meta,
+				       __u32 hash)
+{
+	struct lb_conn *conn, fresh = {};
+	__u32 slot, *real;
+
+	conn = bpf_map_lookup_elem(&conn_map, &p->key);
+	if (conn && conn->vip_id == meta->vip_id) {
+		count(LB_CNT_CONN_HIT, 0);
+		return conn->real_id;
+	}
+	count(LB_CNT_CONN_MISS, 0);
+
+	slot = (meta->vip_id * 2 + (meta->ring_half & 1)) * ring_size + hash % ring_size;
+	real = bpf_map_lookup_elem(&ring_map, &slot);
+	if (!real || *real == LB_REAL_NONE)
+		return LB_REAL_NONE;
+	fresh.real_id = *real;
+	fresh.vip_id = meta->vip_id;
+	bpf_map_update_elem(&conn_map, &p->key, &fresh, BPF_ANY);
+	return fresh.real_id;
+}
+
+/* Encapsulate in IPIP toward an IPv4 real; the packet starts at Ethernet. */
+static __always_inline int encap_ipip(struct xdp_md *ctx, const struct parsed *p,
+				      const struct lb_real *real, const struct lb_ctl *cfg)
+{
+	void *data, *data_end;
+	struct iphdr *outer;
+
+	if (bpf_xdp_adjust_head(ctx, 0 - (int)sizeof(struct iphdr)))
+		return -1;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	outer = data + sizeof(struct ethhdr);
+	if ((void *)(outer + 1) > data_end)
+		return -1;
+
+	((struct ethhdr *)data)->h_proto = bpf_htons(ETH_P_IP);
+	outer->version = 4;
+	outer->ihl = 5;
+	outer->tos = p->tos;
+	outer->tot_len = bpf_htons(p->l3_len + sizeof(struct iphdr));
+	outer->id = 0;
+	/* DF: an oversized packet should fail loudly at the next hop (ICMP to
+	 * this LB) rather than be fragmented, which BPF decap cannot undo. */
+	outer->frag_off = bpf_htons(IP_DF);
+	outer->ttl = 64;
+	outer->protocol = IPPROTO_IPIP;
+	outer->check = 0;
+	outer->saddr = cfg->src4;
+	__builtin_memcpy(&outer->daddr, real->addr, 4);
+	outer->check = ip_csum(outer);
+	return 0;
+}
+
+/* Encapsulate in IP6IP6 toward an IPv6 real. The flow label carries the
+ * flow hash so the underlay's ECMP can still tell flows apart. */
+static __always_inline int encap_ip6ip6(struct xdp_md *ctx, const struct parsed *p,
+					const struct lb_real *real, const struct lb_ctl *cfg,
+					__u32 hash)
+{
+	void *data, *data_end;
+	struct ipv6hdr *outer;
+
+	if (bpf_xdp_adjust_head(ctx, 0 - (int)sizeof(struct ipv6hdr)))
+		return -1;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	outer = data + sizeof(struct ethhdr);
+	if ((void *)(outer + 1) > data_end)
+		return -1;
+
+	((struct ethhdr *)data)->h_proto = bpf_htons(ETH_P_IPV6);
+	outer->version = 6;
+	outer->priority = p->tos >> 4;
+	outer->flow_lbl[0] = (p->tos << 4) | ((hash >> 16) & 0x0f);
+	outer->flow_lbl[1] = (hash >> 8) & 0xff;
+	outer->flow_lbl[2] = hash & 0xff;
+	outer->payload_len = bpf_htons(p->l3_len);
+	outer->nexthdr = IPPROTO_IPV6;
+	outer->hop_limit = 64;
+	__builtin_memcpy(&outer->saddr, cfg->src6, 16);
+	__builtin_memcpy(&outer->daddr, real->addr, 16);
+	return 0;
+}
+
+/* Fill in the Ethernet header from the FIB and pick TX or redirect. */
+static __always_inline int forward(struct xdp_md *ctx, const struct lb_real *real,
+				   const struct lb_ctl *cfg, __u16 outer_len)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct bpf_fib_lookup fib = {};
+	struct ethhdr *eth = data;
+	int rc;
+
+	if ((void *)(eth + 1) > data_end)
+		return XDP_DROP;
+	fib.ifindex = ctx->ingress_ifindex;
+	fib.tot_len = outer_len;
+	if (real->family == LB_AF_INET) {
+		fib.family = AF_INET;
+		fib.ipv4_src = cfg->src4;
+		__builtin_memcpy(&fib.ipv4_dst, real->addr, 4);
+	} else {
+		fib.family = AF_INET6;
+		__builtin_memcpy(fib.ipv6_src, cfg->src6, 16);
+		__builtin_memcpy(fib.ipv6_dst, real->addr, 16);
+	}
+	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
+		count(LB_CNT_DROP_FIB, 0);
+		return XDP_DROP;
+	}
+	__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
+	count(LB_CNT_TX, outer_len);
+	if (fib.ifindex == ctx->ingress_ifindex)
+		return XDP_TX;
+	return bpf_redirect(fib.ifindex, 0);
+}
+
+SEC("xdp")
+int lb_balancer(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct lb_vip_key vk = {};
+	struct lb_vip_meta *meta;
+	struct lb_real *real;
+	struct lb_ctl *cfg;
+	struct parsed p = {};
+	__u32 zero = 0, real_id, hash;
+	__u64 len = data_end - data;
+	int rc;
+
+	count(LB_CNT_RX, len);
+	if ((void *)(eth + 1) > data_end) {
+		count(LB_CNT_DROP_MALFORMED, len);
+		return XDP_DROP;
+	}
+	if (eth->h_proto == bpf_htons(ETH_P_IP))
+		rc = parse_ipv4(eth + 1, data_end, &p);
+	else if (eth->h_proto == bpf_htons(ETH_P_IPV6))
+		rc = parse_ipv6(eth + 1, data_end, &p);
+	else
+		rc = PARSE_NOT_IP;
+
+	switch (rc) {
+	case PARSE_OK:
+		break;
+	case PARSE_NOT_IP:
+		count(LB_CNT_PASS_NON_IP, len);
+		return XDP_PASS;
+	case PARSE_NOT_L4:
+		count(LB_CNT_PASS_NON_VIP, len);
+		return XDP_PASS;
+	case PARSE_IPV6_EXT:
+		count(LB_CNT_PASS_IPV6_EXT, len);
+		return XDP_PASS;
+	default:
+		count(LB_CNT_DROP_MALFORMED, len);
+		return XDP_DROP;
+	}
+
+	__builtin_memcpy(vk.addr, p.key.dst, 16);
+	vk.family = p.key.family;
+	if (p.fragment) {
+		/* A fragment carries no ports. If its address is a VIP's
+		 * (the address-only entry), it cannot be balanced: drop and
+		 * count rather than let the stack route it back out. */
+		if (bpf_map_lookup_elem(&vip_map, &vk)) {
+			count(LB_CNT_DROP_FRAGMENT, len);
+			return XDP_DROP;
+		}
+		count(LB_CNT_PASS_NON_VIP, len);
+		return XDP_PASS;
+	}
+	vk.port = p.key.dport;
+	vk.proto = p.key.proto;
+	meta = bpf_map_lookup_elem(&vip_map, &vk);
+	if (!meta) {
+		count(LB_CNT_PASS_NON_VIP, len);
+		return XDP_PASS;
+	}
+	count_map(&vip_stats, meta->vip_id, len);
+
+	hash = lb_flow_hash(&p.key, hash_seed);
+	real_id = pick_real(&p, meta, hash);
+	real = real_id == LB_REAL_NONE ? NULL : bpf_map_lookup_elem(&reals_map, &real_id);
+	cfg = bpf_map_lookup_elem(&ctl_map, &zero);
+	if (!real || !real->family || !cfg) {
+		count(LB_CNT_DROP_NO_REAL, len);
+		return XDP_DROP;
+	}
+	count_map(&real_stats, real_id, len);
+
+	if (real->family == LB_AF_INET) {
+		if (p.key.family != LB_AF_INET || encap_ipip(ctx, &p, real, cfg)) {
+			count(LB_CNT_DROP_ENCAP, len);
+			return XDP_DROP;
+		}
+		return forward(ctx, real, cfg, p.l3_len + sizeof(struct iphdr));
+	}
+	if (p.key.family != LB_AF_INET6 || encap_ip6ip6(ctx, &p, real, cfg, hash)) {
+		count(LB_CNT_DROP_ENCAP, len);
+		return XDP_DROP;
+	}
+	return forward(ctx, real, cfg, p.l3_len + sizeof(struct ipv6hdr));
+}
+
+char LICENSE[] SEC("license") = "GPL";

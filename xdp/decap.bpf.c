@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * decap.bpf.c - strip IPIP / IP6IP6 on the L7 hosts (tc ingress).
+ *
+ * The target kernels have no ipip/ip6tnl modules, and a BPF program also
+ * frees operators from tunnel devices. tc rather than XDP because
+ * bpf_skb_adjust_room(BPF_ADJ_ROOM_MAC) also handles GRO-merged packets
+ * and keeps the skb's metadata right for the stack above. The inner packet
+ * then reaches the proxy listening on the VIP (configured on lo), and the
+ * reply leaves straight for the client: direct server return.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "lb_abi.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LB_DCNT_MAX);
+	__type(key, __u32);
+	__type(value, struct lb_counter);
+} decap_counters SEC(".maps");
+
+static __always_inline void count(__u32 id, __u64 bytes)
+{
+	struct lb_counter *c = bpf_map_lookup_elem(&decap_counters, &id);
+
+	if (c) {
+		c->packets++;
+		c->bytes += bytes;
+	}
+}
+
+static __always_inline int strip(struct __sk_buff *skb, __u32 outer_len, __u32 counter)
+{
+	if (bpf_skb_adjust_room(skb, -(__s32)outer_len, BPF_ADJ_ROOM_MAC, 0)) {
+		count(LB_DCNT_DROP_MALFORMED, skb->len);
+		return TC_ACT_SHOT;
+	}
+	count(counter, skb->len);
+	return TC_ACT_OK;
+}
+
+SEC("tc")
+int lb_decap(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+
+	count(LB_DCNT_RX, skb->len);
+	if ((void *)(eth + 1) > data_end)
+		goto pass;
+
+	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *outer = (void *)(eth + 1);
+		struct iphdr *inner;
+
+		if ((void *)(outer + 1) > data_end || outer->protocol != IPPROTO_IPIP)
+			goto pass;
+		/* Only the 20-byte outer header the balancer writes; options
+		 * or fragments mean the packet is not ours to strip. */
+		if (outer->ihl != 5 || (outer->frag_off & bpf_htons(0x3fff))) {
+			count(LB_DCNT_DROP_MALFORMED, skb->len);
+			return TC_ACT_SHOT;
+		}
+		inner = (void *)(outer + 1);
+		if ((void *)(inner + 1) > data_end || inner->version != 4) {
+			count(LB_DCNT_DROP_MALFORMED, skb->len);
+			return TC_ACT_SHOT;
+		}
+		return strip(skb, sizeof(*outer), LB_DCNT_DECAP_IPIP);
+	}
+	if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *outer = (void *)(eth + 1);
+		struct ipv6hdr *inner;
+
+		if ((void *)(outer + 1) > data_end || outer->nexthdr != IPPROTO_IPV6)
+			goto pass;
+		inner = (void *)(outer + 1);
+		if ((void *)(inner + 1) > data_end || inner->version != 6) {
+			count(LB_DCNT_DROP_MALFORMED, skb->len);
+			return TC_ACT_SHOT;
+		}
+		return strip(skb, sizeof(*outer), LB_DCNT_DECAP_IP6IP6);
+	}
+pass:
+	count(LB_DCNT_PASS, skb->len);
+	return TC_ACT_OK;
+}
+
+char LICENSE[] SEC("license") = "GPL";

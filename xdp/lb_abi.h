@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * lb_abi.h - the one header shared by the BPF programs in xdp/ and by
+ * userspace (l4lb/, ctl/, tests/).
+ *
+ * Every struct here crosses the BPF/userspace boundary through a map, so it
+ * is made only of fixed-width fields with explicit padding, and its size is
+ * pinned by a _Static_assert: a change that moves a field breaks the build
+ * instead of silently corrupting a map.
+ *
+ * Addresses are stored in 16-byte arrays in network byte order. An IPv4
+ * address occupies the first 4 bytes; the other 12 are zero. The family field
+ * beside it says which (LB_AF_INET / LB_AF_INET6), so no code has to guess
+ * from the bytes.
+ */
+#ifndef PORTICO_LB_ABI_H
+#define PORTICO_LB_ABI_H
+
+#include <linux/types.h>
+
+/* Address families, independent of the host's AF_* numbering. */
+#define LB_AF_INET  4
+#define LB_AF_INET6 6
+
+/* Default Maglev ring size: prime, so every skip value visits every slot. */
+#define LB_RING_SIZE_DEFAULT 65537
+/* Capacity defaults; the loader may change max_entries before load. */
+#define LB_MAX_VIPS_DEFAULT  64
+#define LB_MAX_REALS_DEFAULT 4096
+#define LB_CONN_MAX_DEFAULT  262144
+
+/*
+ * Real id 0 means "no real": an empty ring slot (a VIP without reals) holds
+ * 0, so a packet that hits it is dropped and counted rather than sent to
+ * whatever real happens to sit at index 0.
+ */
+#define LB_REAL_NONE 0
+
+/* Encapsulation toward the L7 host. IPIP means IPIP for an IPv4 real and
+ * IP6IP6 for an IPv6 one; GUE is reserved for a later version. */
+enum lb_encap {
+	LB_ENCAP_IPIP = 0,
+	LB_ENCAP_GUE = 1,
+};
+
+/* VIP map key: (address, port, protocol). */
+struct lb_vip_key {
+	__u8 addr[16];
+	__be16 port;
+	__u8 proto;  /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 family; /* LB_AF_INET or LB_AF_INET6 */
+};
+_Static_assert(sizeof(struct lb_vip_key) == 20, "lb_vip_key layout");
+
+/*
+ * Per-VIP state. Each VIP owns two rings in the ring map; ring_half says
+ * which one packets read. Userspace fills the other half and then flips
+ * ring_half with one map update, so a table swap is atomic per packet.
+ */
+struct lb_vip_meta {
+	__u32 vip_id;    /* index into vip_stats and the ring map */
+	__u32 ring_half; /* 0 or 1 */
+	__u32 flags;     /* reserved, 0 */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct lb_vip_meta) == 16, "lb_vip_meta layout");
+
+/* A real (an L7 host), indexed by real id in the reals array. */
+struct lb_real {
+	__u8 addr[16];
+	__u8 family; /* LB_AF_INET or LB_AF_INET6; 0 = slot unused */
+	__u8 encap;  /* enum lb_encap */
+	__u16 flags; /* reserved, 0 */
+};
+_Static_assert(sizeof(struct lb_real) == 20, "lb_real layout");
+
+/* Connection-table key: the client's 5-tuple as seen on the wire. */
+struct lb_flow_key {
+	__u8 src[16];
+	__u8 dst[16];
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 family;
+	__u16 pad; /* always 0: the key is hashed byte by byte */
+};
+_Static_assert(sizeof(struct lb_flow_key) == 40, "lb_flow_key layout");
+
+/* Connection-table value. */
+struct lb_conn {
+	__u32 real_id;
+	__u32 vip_id;
+};
+_Static_assert(sizeof(struct lb_conn) == 8, "lb_conn layout");
+
+/* Packet and byte counter, one per CPU in the per-CPU stats maps. */
+struct lb_counter {
+	__u64 packets;
+	__u64 bytes;
+};
+_Static_assert(sizeof(struct lb_counter) == 16, "lb_counter layout");
+
+/*
+ * Runtime settings of the balancer (one element at index 0 of lb_ctl_map).
+ * The outer source addresses are this LB's own addresses on the egress
+ * side; userspace reads them from the interface through netlink.
+ */
+struct lb_ctl {
+	__u8 src6[16];
+	__be32 src4;
+	__u32 flags; /* reserved, 0 */
+};
+_Static_assert(sizeof(struct lb_ctl) == 24, "lb_ctl layout");
+
+/*
+ * Global counters (lb_counters map, indexed by this enum). The names in
+ * lb_counter_names[] (l4lb/stats.c) follow the same order.
+ */
+enum lb_counter_id {
+	LB_CNT_RX = 0,          /* every packet the program saw */
+	LB_CNT_PASS_NON_IP,     /* not IPv4/IPv6: passed to the stack */
+	LB_CNT_PASS_NON_VIP,    /* IP but not to a VIP: passed */
+	LB_CNT_TX,              /* encapsulated and sent (TX or redirect) */
+	LB_CNT_CONN_HIT,        /* conn-table hit */
+	LB_CNT_CONN_MISS,       /* conn-table miss: Maglev ring consulted */
+	LB_CNT_DROP_MALFORMED,  /* truncated or invalid headers */
+	LB_CNT_DROP_FRAGMENT,   /* IP fragment to a VIP: ports unknown */
+	LB_CNT_DROP_NO_REAL,    /* VIP has no reals (empty ring slot) */
+	LB_CNT_DROP_FIB,        /* no route / no neighbour toward the real */
+	LB_CNT_DROP_ENCAP,      /* adjust_head failed or packet too big */
+	LB_CNT_PASS_IPV6_EXT,   /* IPv6 with extension headers: passed */
+	LB_CNT_MAX,
+};
+
+/* Counters of the decap program on the L7 hosts (decap_counters map). */
+enum lb_decap_counter_id {
+	LB_DCNT_RX = 0,         /* every packet the program saw */
+	LB_DCNT_DECAP_IPIP,     /* IPIP stripped */
+	LB_DCNT_DECAP_IP6IP6,   /* IP6IP6 stripped */
+	LB_DCNT_PASS,           /* not encapsulated: untouched */
+	LB_DCNT_DROP_MALFORMED, /* encapsulated but truncated or mismatched */
+	LB_DCNT_MAX,
+};
+
+#endif /* PORTICO_LB_ABI_H */

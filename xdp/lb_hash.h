@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * lb_hash.h - the flow hash, shared by the balancer and by userspace.
+ *
+ * Userspace needs the exact function too: the datapath fixtures predict which
+ * ring slot (and so which real) a packet must go to, and the benchmark builds
+ * flows that hit or miss on purpose. Every LB of a PoP must hash a flow to
+ * the same slot, so the seed is a fleet-wide setting, not a per-boot random.
+ *
+ * The mixer is a 32-bit multiply-xorshift over the words of the 5-tuple
+ * (the murmur3 finaliser constants), cheap in BPF (no loops over bytes, no
+ * tables) and good enough to spread 5-tuples over a 65537-slot ring.
+ */
+#ifndef PORTICO_LB_HASH_H
+#define PORTICO_LB_HASH_H
+
+#include <linux/types.h>
+#include "lb_abi.h"
+
+static inline __u32 lb_mix32(__u32 h)
+{
+	h ^= h >> 16;
+	h *= 0x85ebca6bU;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35U;
+	h ^= h >> 16;
+	return h;
+}
+
+static inline __u32 lb_combine(__u32 h, __u32 w)
+{
+	/* Order-dependent combine so (a,b) and (b,a) hash apart. */
+	return lb_mix32(h ^ (w + 0x9e3779b9U + (h << 6) + (h >> 2)));
+}
+
+static inline __u32 lb_word(const __u8 *p)
+{
+	return (__u32)p[0] | (__u32)p[1] << 8 | (__u32)p[2] << 16 | (__u32)p[3] << 24;
+}
+
+/*
+ * Hash a flow key. Accepts a fully initialised key (pad zeroed); returns a
+ * 32-bit hash. For IPv4 only the first word of each address is mixed.
+ */
+static inline __u32 lb_flow_hash(const struct lb_flow_key *k, __u32 seed)
+{
+	__u32 h = seed;
+
+	h = lb_combine(h, lb_word(k->src));
+	h = lb_combine(h, lb_word(k->dst));
+	if (k->family == LB_AF_INET6) {
+		h = lb_combine(h, lb_word(k->src + 4));
+		h = lb_combine(h, lb_word(k->src + 8));
+		h = lb_combine(h, lb_word(k->src + 12));
+		h = lb_combine(h, lb_word(k->dst + 4));
+		h = lb_combine(h, lb_word(k->dst + 8));
+		h = lb_combine(h, lb_word(k->dst + 12));
+	}
+	h = lb_combine(h, (__u32)k->sport << 16 | k->dport);
+	h = lb_combine(h, k->proto);
+	return h;
+}
+
+#endif /* PORTICO_LB_HASH_H */
