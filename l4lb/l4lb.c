@@ -29,31 +29,31 @@ struct real_slot {
 struct l4lb {
 	struct balancer_bpf *skel;
 	struct l4lb_opts o;
-	struct vip *vips;           /* indexed by vip id */
-	uint32_t next_vip;          /* where the next free-id search starts */
-	struct real_slot *reals;    /* indexed by real id; 0 unused */
-	uint32_t *free_ids;         /* FIFO ring of free real ids */
+	struct vip *vips;	 /* indexed by vip id */
+	uint32_t next_vip;	 /* where the next free-id search starts */
+	struct real_slot *reals; /* indexed by real id; 0 unused */
+	uint32_t *free_ids;	 /* FIFO ring of free real ids */
 	uint32_t free_head, free_count;
-	uint32_t *ring;             /* scratch table for maglev_build */
-	uint32_t *ring_keys;        /* scratch keys for the batch update */
+	uint32_t *ring;	     /* scratch table for maglev_build */
+	uint32_t *ring_keys; /* scratch keys for the batch update */
 	int ifindex;
 	uint32_t xdp_flags;
 	int ncpus;
 };
 
 const char *const lb_counter_names[LB_CNT_MAX] = {
-	[LB_CNT_RX] = "rx",
-	[LB_CNT_PASS_NON_IP] = "pass_non_ip",
-	[LB_CNT_PASS_NON_VIP] = "pass_non_vip",
-	[LB_CNT_TX] = "tx",
-	[LB_CNT_CONN_HIT] = "conn_hit",
-	[LB_CNT_CONN_MISS] = "conn_miss",
-	[LB_CNT_DROP_MALFORMED] = "drop_malformed",
-	[LB_CNT_DROP_FRAGMENT] = "drop_fragment",
-	[LB_CNT_DROP_NO_REAL] = "drop_no_real",
-	[LB_CNT_DROP_FIB] = "drop_fib",
-	[LB_CNT_DROP_ENCAP] = "drop_encap",
-	[LB_CNT_PASS_IPV6_EXT] = "pass_ipv6_ext",
+    [LB_CNT_RX] = "rx",
+    [LB_CNT_PASS_NON_IP] = "pass_non_ip",
+    [LB_CNT_PASS_NON_VIP] = "pass_non_vip",
+    [LB_CNT_TX] = "tx",
+    [LB_CNT_CONN_HIT] = "conn_hit",
+    [LB_CNT_CONN_MISS] = "conn_miss",
+    [LB_CNT_DROP_MALFORMED] = "drop_malformed",
+    [LB_CNT_DROP_FRAGMENT] = "drop_fragment",
+    [LB_CNT_DROP_NO_REAL] = "drop_no_real",
+    [LB_CNT_DROP_FIB] = "drop_fib",
+    [LB_CNT_DROP_ENCAP] = "drop_encap",
+    [LB_CNT_PASS_IPV6_EXT] = "pass_ipv6_ext",
 };
 
 static void vip_key_to_bpf(const struct l4lb_vip_key *k, struct lb_vip_key *out, bool addr_only)
@@ -173,8 +173,7 @@ int l4lb_set_source(struct l4lb *lb, const struct lb_addr *src4, const struct lb
 	struct lb_ctl ctl = {0};
 	uint32_t zero = 0;
 
-	if (bpf_map__lookup_elem(lb->skel->maps.ctl_map, &zero, sizeof(zero), &ctl, sizeof(ctl),
-				 0))
+	if (bpf_map__lookup_elem(lb->skel->maps.ctl_map, &zero, sizeof(zero), &ctl, sizeof(ctl), 0))
 		return -errno;
 	if (src4)
 		memcpy(&ctl.src4, src4->bytes, 4);
@@ -248,7 +247,8 @@ static int vip_rebuild(struct l4lb *lb, uint32_t id)
 static bool addr_in_other_vip(struct l4lb *lb, const struct l4lb_vip_key *key, uint32_t self)
 {
 	for (uint32_t i = 0; i < lb->o.max_vips; i++)
-		if (i != self && lb->vips[i].used && lb_addr_equal(&lb->vips[i].key.addr, &key->addr))
+		if (i != self && lb->vips[i].used &&
+		    lb_addr_equal(&lb->vips[i].key.addr, &key->addr))
 			return true;
 	return false;
 }
@@ -396,7 +396,8 @@ int l4lb_real_add(struct l4lb *lb, const struct l4lb_vip_key *vk, const struct l
 	rid = real_get(lb, addr, &err);
 	if (rid == LB_REAL_NONE)
 		return err;
-	v->reals[v->n_reals++] = (struct l4lb_real_info){.addr = *addr, .weight = weight, .id = rid};
+	v->reals[v->n_reals++] =
+	    (struct l4lb_real_info){.addr = *addr, .weight = weight, .id = rid};
 	err = vip_rebuild(lb, vid);
 	if (err) {
 		v->n_reals--;
@@ -430,8 +431,8 @@ int l4lb_real_del(struct l4lb *lb, const struct l4lb_vip_key *vk, const struct l
 	return 0;
 }
 
-int l4lb_real_set_weight(struct l4lb *lb, const struct l4lb_vip_key *vk,
-			 const struct lb_addr *addr, uint32_t weight)
+int l4lb_real_set_weight(struct l4lb *lb, const struct l4lb_vip_key *vk, const struct lb_addr *addr,
+			 uint32_t weight)
 {
 	uint32_t vid, old;
 	struct vip *v;
@@ -538,7 +539,8 @@ int l4lb_refresh_neighbors(struct l4lb *lb)
 			err = lb_nl_neigh_ensure(oif, &nh);
 		if (err) {
 			log_warn("real %s: cannot prepare next hop: %s",
-				 lb_addr_str(&lb->reals[id].addr, buf, sizeof(buf)), strerror(-err));
+				 lb_addr_str(&lb->reals[id].addr, buf, sizeof(buf)),
+				 strerror(-err));
 			failed++;
 		}
 	}

@@ -13,7 +13,7 @@
 struct perm {
 	uint64_t offset;
 	uint64_t skip;
-	uint64_t next;   /* index into the preference list */
+	uint64_t next;	 /* index into the preference list */
 	uint64_t credit; /* weight accumulated this round */
 	uint32_t id;
 	uint32_t weight;

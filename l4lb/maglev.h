@@ -19,7 +19,7 @@
 
 struct maglev_real {
 	struct lb_addr addr; /* identity: the hash input */
-	uint32_t id;         /* what the table stores */
+	uint32_t id;	     /* what the table stores */
 	uint32_t weight;     /* 0 = drained: no slots */
 };
 

@@ -42,6 +42,10 @@ static int nl_talk(struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
 		goto out;
 	}
 	portid = mnl_socket_get_portid(nl);
+	/* A dump ends with NLMSG_DONE; anything else must ask for the ACK
+	 * that ends it, or recvfrom() would wait forever after the reply. */
+	if (!(nlh->nlmsg_flags & NLM_F_DUMP))
+		nlh->nlmsg_flags |= NLM_F_ACK;
 	nlh->nlmsg_seq = seq = (unsigned int)time(NULL);
 	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
 		ret = -errno;

@@ -176,14 +176,14 @@ static void test_ipv6(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_balance),
-		cmocka_unit_test(test_weights),
-		cmocka_unit_test(test_empty),
-		cmocka_unit_test(test_bad_size),
-		cmocka_unit_test(test_disruption_remove),
-		cmocka_unit_test(test_disruption_add),
-		cmocka_unit_test(test_identical),
-		cmocka_unit_test(test_ipv6),
+	    cmocka_unit_test(test_balance),
+	    cmocka_unit_test(test_weights),
+	    cmocka_unit_test(test_empty),
+	    cmocka_unit_test(test_bad_size),
+	    cmocka_unit_test(test_disruption_remove),
+	    cmocka_unit_test(test_disruption_add),
+	    cmocka_unit_test(test_identical),
+	    cmocka_unit_test(test_ipv6),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -64,9 +64,9 @@ static int on_complete(http_parser *p)
 }
 
 static const http_parser_settings msg_settings = {
-	.on_url = on_url,
-	.on_body = on_body,
-	.on_message_complete = on_complete,
+    .on_url = on_url,
+    .on_body = on_body,
+    .on_message_complete = on_complete,
 };
 
 /* Read and parse one message from fd within the I/O timeout. */
@@ -151,16 +151,26 @@ int admin_listen(const char *path)
 static const char *status_text(int status)
 {
 	switch (status) {
-	case 200: return "OK";
-	case 201: return "Created";
-	case 400: return "Bad Request";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 409: return "Conflict";
-	case 413: return "Payload Too Large";
-	case 500: return "Internal Server Error";
-	case 503: return "Service Unavailable";
-	default: return "Status";
+	case 200:
+		return "OK";
+	case 201:
+		return "Created";
+	case 400:
+		return "Bad Request";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 409:
+		return "Conflict";
+	case 413:
+		return "Payload Too Large";
+	case 500:
+		return "Internal Server Error";
+	case 503:
+		return "Service Unavailable";
+	default:
+		return "Status";
 	}
 }
 
@@ -235,8 +245,8 @@ int admin_serve_one(int lfd, const struct admin_route *routes, void *ctx)
 
 		req.body = json_loadb(m.body, m.body_len, 0, &jerr);
 		if (!req.body) {
-			status = admin_error(&out, 400, "invalid JSON body: %s (line %d)", jerr.text,
-					     jerr.line);
+			status = admin_error(&out, 400, "invalid JSON body: %s (line %d)",
+					     jerr.text, jerr.line);
 			goto out_reply;
 		}
 	}

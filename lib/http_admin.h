@@ -15,15 +15,15 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#define ADMIN_MAX_BODY      (1 << 20)
-#define ADMIN_MAX_PATH      512
+#define ADMIN_MAX_BODY	    (1 << 20)
+#define ADMIN_MAX_PATH	    512
 #define ADMIN_IO_TIMEOUT_MS 2000
 
 struct admin_req {
-	const char *method;      /* "GET", "POST", "PUT", "DELETE" */
+	const char *method; /* "GET", "POST", "PUT", "DELETE" */
 	char path[ADMIN_MAX_PATH];
-	const char *tail;        /* path after a prefix route's '*', else "" */
-	json_t *body;            /* parsed JSON body or NULL; borrowed */
+	const char *tail; /* path after a prefix route's '*', else "" */
+	json_t *body;	  /* parsed JSON body or NULL; borrowed */
 };
 
 /*
@@ -41,7 +41,7 @@ struct admin_route {
 
 /* {"error": msg}; returns status so handlers can `return admin_error(...)`. */
 int admin_error(json_t **out, int status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /*
  * Create a listening Unix socket at path (an existing socket file is

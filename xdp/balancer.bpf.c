@@ -28,9 +28,9 @@
 #ifndef AF_INET6
 #define AF_INET6 10
 #endif
-#define IP_MF     0x2000
+#define IP_MF	  0x2000
 #define IP_OFFSET 0x1fff
-#define IP_DF     0x4000
+#define IP_DF	  0x4000
 
 /* Set by the loader through the skeleton's rodata before load. */
 const volatile __u32 ring_size = LB_RING_SIZE_DEFAULT;
@@ -130,16 +130,16 @@ static __always_inline __u16 ip_csum(const struct iphdr *iph)
 /* Outcome of parsing: the flow key and where the L3 header starts. */
 struct parsed {
 	struct lb_flow_key key;
-	__u16 l3_len;   /* bytes from the L3 header to the packet end */
-	__u8 tos;       /* IPv4 TOS / IPv6 traffic class, copied outward */
-	__u8 fragment;  /* 1: an IP fragment, ports unknown */
+	__u16 l3_len;  /* bytes from the L3 header to the packet end */
+	__u8 tos;      /* IPv4 TOS / IPv6 traffic class, copied outward */
+	__u8 fragment; /* 1: an IP fragment, ports unknown */
 };
 
 enum parse_rc {
 	PARSE_OK = 0,
 	PARSE_NOT_IP,
 	PARSE_MALFORMED,
-	PARSE_NOT_L4,   /* IP, but not TCP/UDP (or IPv6 with ext. headers) */
+	PARSE_NOT_L4, /* IP, but not TCP/UDP (or IPv6 with ext. headers) */
 	PARSE_IPV6_EXT,
 };
 
@@ -224,8 +224,7 @@ static __always_inline int parse_ipv6(void *l3, void *data_end, struct parsed *p
  * Pick the real for a flow: connection table first, Maglev ring on a miss.
  * Returns the real id, LB_REAL_NONE when the VIP has no reals.
  */
-static __always_inline __u32 pick_real(struct parsed *p, const struct lb_vip_meta *meta,
-				       __u32 hash)
+static __always_inline __u32 pick_real(struct parsed *p, const struct lb_vip_meta *meta, __u32 hash)
 {
 	struct lb_conn *conn, fresh = {};
 	__u32 slot, *real;

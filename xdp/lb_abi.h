@@ -58,9 +58,9 @@ _Static_assert(sizeof(struct lb_vip_key) == 20, "lb_vip_key layout");
  * ring_half with one map update, so a table swap is atomic per packet.
  */
 struct lb_vip_meta {
-	__u32 vip_id;    /* index into vip_stats and the ring map */
+	__u32 vip_id;	 /* index into vip_stats and the ring map */
 	__u32 ring_half; /* 0 or 1 */
-	__u32 flags;     /* reserved, 0 */
+	__u32 flags;	 /* reserved, 0 */
 	__u32 pad;
 };
 _Static_assert(sizeof(struct lb_vip_meta) == 16, "lb_vip_meta layout");
@@ -117,27 +117,27 @@ _Static_assert(sizeof(struct lb_ctl) == 24, "lb_ctl layout");
  * lb_counter_names[] (l4lb/stats.c) follow the same order.
  */
 enum lb_counter_id {
-	LB_CNT_RX = 0,          /* every packet the program saw */
-	LB_CNT_PASS_NON_IP,     /* not IPv4/IPv6: passed to the stack */
-	LB_CNT_PASS_NON_VIP,    /* IP but not to a VIP: passed */
-	LB_CNT_TX,              /* encapsulated and sent (TX or redirect) */
-	LB_CNT_CONN_HIT,        /* conn-table hit */
-	LB_CNT_CONN_MISS,       /* conn-table miss: Maglev ring consulted */
-	LB_CNT_DROP_MALFORMED,  /* truncated or invalid headers */
-	LB_CNT_DROP_FRAGMENT,   /* IP fragment to a VIP: ports unknown */
-	LB_CNT_DROP_NO_REAL,    /* VIP has no reals (empty ring slot) */
-	LB_CNT_DROP_FIB,        /* no route / no neighbour toward the real */
-	LB_CNT_DROP_ENCAP,      /* adjust_head failed or packet too big */
-	LB_CNT_PASS_IPV6_EXT,   /* IPv6 with extension headers: passed */
+	LB_CNT_RX = 0,	       /* every packet the program saw */
+	LB_CNT_PASS_NON_IP,    /* not IPv4/IPv6: passed to the stack */
+	LB_CNT_PASS_NON_VIP,   /* IP but not to a VIP: passed */
+	LB_CNT_TX,	       /* encapsulated and sent (TX or redirect) */
+	LB_CNT_CONN_HIT,       /* conn-table hit */
+	LB_CNT_CONN_MISS,      /* conn-table miss: Maglev ring consulted */
+	LB_CNT_DROP_MALFORMED, /* truncated or invalid headers */
+	LB_CNT_DROP_FRAGMENT,  /* IP fragment to a VIP: ports unknown */
+	LB_CNT_DROP_NO_REAL,   /* VIP has no reals (empty ring slot) */
+	LB_CNT_DROP_FIB,       /* no route / no neighbour toward the real */
+	LB_CNT_DROP_ENCAP,     /* adjust_head failed or packet too big */
+	LB_CNT_PASS_IPV6_EXT,  /* IPv6 with extension headers: passed */
 	LB_CNT_MAX,
 };
 
 /* Counters of the decap program on the L7 hosts (decap_counters map). */
 enum lb_decap_counter_id {
-	LB_DCNT_RX = 0,         /* every packet the program saw */
-	LB_DCNT_DECAP_IPIP,     /* IPIP stripped */
-	LB_DCNT_DECAP_IP6IP6,   /* IP6IP6 stripped */
-	LB_DCNT_PASS,           /* not encapsulated: untouched */
+	LB_DCNT_RX = 0,		/* every packet the program saw */
+	LB_DCNT_DECAP_IPIP,	/* IPIP stripped */
+	LB_DCNT_DECAP_IP6IP6,	/* IP6IP6 stripped */
+	LB_DCNT_PASS,		/* not encapsulated: untouched */
 	LB_DCNT_DROP_MALFORMED, /* encapsulated but truncated or mismatched */
 	LB_DCNT_MAX,
 };

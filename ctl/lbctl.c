@@ -1,0 +1,401 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * lbctl - drive lbd through its admin API (HTTP/JSON on a Unix socket).
+ *
+ * Every subcommand is one row of the table at the bottom; the help text and
+ * the dispatch both come from it. Tables by default, --json for scripts.
+ * Arguments are validated here too, so a typo names itself before anything
+ * is sent, and lbd validates again (the API is also used with curl).
+ */
+#include "http_admin.h"
+#include "lb_abi.h"
+#include "vipspec.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_SOCKET "/run/portico/lbd.sock"
+
+struct lbctl {
+	const char *socket;
+	bool json;
+	int argc;
+	char **argv;
+};
+
+struct command {
+	const char *group, *verb, *args, *help;
+	int (*fn)(struct lbctl *c);
+	int nargs; /* exact number of positional arguments */
+};
+
+static int die(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "lbctl: ");
+	fprintf(stderr, fmt, arg);
+	fputc('\n', stderr);
+	return 1;
+}
+
+/* Call the API; prints the server's error and returns non-zero on failure. */
+static int call(struct lbctl *c, const char *method, const char *path, json_t *body, json_t **out)
+{
+	char *err = NULL;
+	int status, rc;
+
+	rc = admin_call(c->socket, method, path, body, &status, out, &err);
+	json_decref(body);
+	if (rc) {
+		fprintf(stderr, "lbctl: %s (is lbd running? -s/LBCTL_SOCKET)\n", err ? err : "?");
+		free(err);
+		return 1;
+	}
+	if (status >= 300) {
+		json_t *e = json_object_get(*out, "error");
+
+		fprintf(stderr, "lbctl: %s (HTTP %d)\n",
+			e ? json_string_value(e) : "request failed", status);
+		json_decref(*out);
+		*out = NULL;
+		return 1;
+	}
+	return 0;
+}
+
+static int print_json(json_t *o)
+{
+	char *s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
+
+	puts(s ? s : "null");
+	free(s);
+	json_decref(o);
+	return 0;
+}
+
+static int vip_arg(const char *s, json_t **vip)
+{
+	struct l4lb_vip_key k;
+	char msg[256], a[LB_ADDR_STRLEN];
+
+	if (vipspec_parse(s, &k, msg, sizeof(msg)))
+		return die("%s", msg);
+	*vip = json_pack("{s:s,s:i,s:s}", "address", lb_addr_str(&k.addr, a, sizeof(a)), "port",
+			 (int)k.port, "proto", lb_proto_str(k.proto));
+	return 0;
+}
+
+static int real_arg(const char *s, const char *vipspec)
+{
+	struct lb_addr a;
+	struct l4lb_vip_key k;
+	char msg[256];
+
+	if (lb_addr_parse(s, &a))
+		return die("real address \"%s\": not an IPv4 or IPv6 address", s);
+	if (!vipspec_parse(vipspec, &k, msg, sizeof(msg)) && k.addr.family != a.family)
+		return die("real \"%s\": address family differs from the VIP's", s);
+	return 0;
+}
+
+static int weight_arg(const char *s, int *w)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	if (!*s || *end || v < 0 || v > 10000)
+		return die("weight \"%s\": must be an integer 0-10000", s);
+	*w = (int)v;
+	return 0;
+}
+
+static const char *vip_row(json_t *v, char *buf, size_t len)
+{
+	const char *a = json_string_value(json_object_get(v, "address"));
+	bool v6 = a && strchr(a, ':');
+
+	snprintf(buf, len, "%s%s%s:%lld/%s", v6 ? "[" : "", a ? a : "?", v6 ? "]" : "",
+		 json_integer_value(json_object_get(v, "port")),
+		 json_string_value(json_object_get(v, "proto")));
+	return buf;
+}
+
+static int cmd_vip_list(struct lbctl *c)
+{
+	json_t *out, *v;
+	size_t i;
+	char buf[96];
+
+	if (call(c, "GET", "/v1/vips", NULL, &out))
+		return 1;
+	if (c->json)
+		return print_json(out);
+	printf("%-32s %5s %6s\n", "VIP", "ID", "REALS");
+	json_array_foreach(out, i, v) printf("%-32s %5lld %6zu\n", vip_row(v, buf, sizeof(buf)),
+					     json_integer_value(json_object_get(v, "id")),
+					     json_array_size(json_object_get(v, "reals")));
+	json_decref(out);
+	return 0;
+}
+
+static int cmd_vip_change(struct lbctl *c, const char *method)
+{
+	json_t *vip, *out;
+
+	if (vip_arg(c->argv[0], &vip) || call(c, method, "/v1/vips", vip, &out))
+		return 1;
+	if (c->json)
+		return print_json(out);
+	json_decref(out);
+	printf("vip %s %s\n", c->argv[0], strcmp(method, "POST") ? "deleted" : "added");
+	return 0;
+}
+
+static int cmd_vip_add(struct lbctl *c)
+{
+	return cmd_vip_change(c, "POST");
+}
+
+static int cmd_vip_del(struct lbctl *c)
+{
+	return cmd_vip_change(c, "DELETE");
+}
+
+static int cmd_real_list(struct lbctl *c)
+{
+	json_t *out, *v, *r;
+	size_t i, j;
+	char buf[96];
+
+	if (call(c, "GET", "/v1/vips", NULL, &out))
+		return 1;
+	if (c->json) {
+		json_t *flat = json_array();
+
+		json_array_foreach(out, i, v) json_array_foreach(json_object_get(v, "reals"), j, r)
+		{
+			json_t *o = json_deep_copy(r);
+
+			json_object_set_new(o, "vip",
+					    json_pack("{s:O,s:O,s:O}", "address",
+						      json_object_get(v, "address"), "port",
+						      json_object_get(v, "port"), "proto",
+						      json_object_get(v, "proto")));
+			json_array_append_new(flat, o);
+		}
+		json_decref(out);
+		return print_json(flat);
+	}
+	printf("%-32s %-40s %6s\n", "VIP", "REAL", "WEIGHT");
+	json_array_foreach(out, i, v) json_array_foreach(json_object_get(v, "reals"), j, r)
+	    printf("%-32s %-40s %6lld\n", vip_row(v, buf, sizeof(buf)),
+		   json_string_value(json_object_get(r, "address")),
+		   json_integer_value(json_object_get(r, "weight")));
+	json_decref(out);
+	return 0;
+}
+
+static int real_change(struct lbctl *c, const char *method, int weight)
+{
+	json_t *vip, *body, *out;
+
+	if (vip_arg(c->argv[0], &vip))
+		return 1;
+	if (real_arg(c->argv[1], c->argv[0])) {
+		json_decref(vip);
+		return 1;
+	}
+	body = json_pack("{s:o,s:s}", "vip", vip, "address", c->argv[1]);
+	if (weight >= 0)
+		json_object_set_new(body, "weight", json_integer(weight));
+	if (call(c, method, "/v1/reals", body, &out))
+		return 1;
+	if (c->json)
+		return print_json(out);
+	json_decref(out);
+	printf("vip %s real %s: %s\n", c->argv[0], c->argv[1],
+	       !strcmp(method, "POST")	   ? "added"
+	       : !strcmp(method, "DELETE") ? "deleted"
+					   : "weight set");
+	return 0;
+}
+
+static int cmd_real_add(struct lbctl *c)
+{
+	int w = 1;
+
+	if (c->argc == 3 && weight_arg(c->argv[2], &w))
+		return 1;
+	return real_change(c, "POST", w);
+}
+
+static int cmd_real_del(struct lbctl *c)
+{
+	return real_change(c, "DELETE", -1);
+}
+
+static int cmd_real_weight(struct lbctl *c)
+{
+	int w;
+
+	if (weight_arg(c->argv[2], &w))
+		return 1;
+	return real_change(c, "PUT", w);
+}
+
+static void counters_row(const char *name, json_t *cnt)
+{
+	printf("  %-40s %14lld %16lld\n", name, json_integer_value(json_object_get(cnt, "packets")),
+	       json_integer_value(json_object_get(cnt, "bytes")));
+}
+
+static int cmd_stats(struct lbctl *c)
+{
+	json_t *out, *v;
+	const char *k;
+	size_t i;
+	char buf[96];
+
+	if (call(c, "GET", "/v1/stats", NULL, &out))
+		return 1;
+	if (c->json)
+		return print_json(out);
+	printf("%s %s\n  %-40s %14s %16s\n", json_string_value(json_object_get(out, "role")),
+	       json_string_value(json_object_get(out, "host")), "COUNTER", "PACKETS", "BYTES");
+	json_object_foreach(json_object_get(out, "global"), k, v) counters_row(k, v);
+	if (json_array_size(json_object_get(out, "vips")))
+		printf("  %-40s\n", "VIP");
+	json_array_foreach(json_object_get(out, "vips"), i, v)
+	    counters_row(vip_row(v, buf, sizeof(buf)), json_object_get(v, "counters"));
+	if (json_array_size(json_object_get(out, "reals")))
+		printf("  %-40s\n", "REAL");
+	json_array_foreach(json_object_get(out, "reals"), i, v) counters_row(
+	    json_string_value(json_object_get(v, "address")), json_object_get(v, "counters"));
+	json_decref(out);
+	return 0;
+}
+
+static int cmd_status(struct lbctl *c)
+{
+	json_t *out;
+	const char *k;
+	json_t *v;
+
+	if (call(c, "GET", "/v1/status", NULL, &out))
+		return 1;
+	if (c->json)
+		return print_json(out);
+	json_object_foreach(out, k, v) printf("%-10s %s\n", k, json_string_value(v));
+	json_decref(out);
+	return 0;
+}
+
+static int cmd_reload(struct lbctl *c)
+{
+	json_t *out;
+
+	if (call(c, "POST", "/v1/reload", NULL, &out))
+		return 1;
+	if (c->json)
+		return print_json(out);
+	json_decref(out);
+	puts("reloaded");
+	return 0;
+}
+
+static const struct command commands[] = {
+    {"vip", "list", "", "list VIPs", cmd_vip_list, 0},
+    {"vip", "add", "VIP", "add a VIP (no reals yet)", cmd_vip_add, 1},
+    {"vip", "del", "VIP", "delete a VIP and its reals", cmd_vip_del, 1},
+    {"real", "list", "", "list reals of every VIP", cmd_real_list, 0},
+    {"real", "add", "VIP ADDR [WEIGHT]", "add a real (weight 1 by default)", cmd_real_add, -2},
+    {"real", "del", "VIP ADDR", "remove a real; its established flows stay", cmd_real_del, 2},
+    {"real", "set-weight", "VIP ADDR WEIGHT", "0 drains: no new flows", cmd_real_weight, 3},
+    {"stats", NULL, "", "packet/byte counters: global, per VIP, per real", cmd_stats, 0},
+    {"status", NULL, "", "role, PoP, host and interface of this lbd", cmd_status, 0},
+    {"reload", NULL, "", "re-read lbd's config file (kept if invalid)", cmd_reload, 0},
+    {NULL, NULL, NULL, NULL, NULL, 0},
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: lbctl [-s SOCKET] [--json] COMMAND [ARGS]\n\ncommands:\n");
+	for (const struct command *c = commands; c->group; c++) {
+		char left[64];
+
+		snprintf(left, sizeof(left), "%s%s%s %s", c->group, c->verb ? " " : "",
+			 c->verb ? c->verb : "", c->args);
+		fprintf(f, "  %-40s %s\n", left, c->help);
+	}
+	fprintf(f, "\nVIP is ADDR:PORT[/tcp|/udp], IPv6 in brackets: [2001:db8::10]:443/tcp\n"
+		   "SOCKET defaults to $LBCTL_SOCKET or " DEFAULT_SOCKET "\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"socket", required_argument, NULL, 's'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct lbctl c = {.socket = getenv("LBCTL_SOCKET")};
+	int o;
+
+	if (!c.socket)
+		c.socket = DEFAULT_SOCKET;
+	while ((o = getopt_long(argc, argv, "+s:jh", opts, NULL)) != -1) {
+		switch (o) {
+		case 's':
+			c.socket = optarg;
+			break;
+		case 'j':
+			c.json = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	/* Allow --json after the command too (lbctl vip list --json). */
+	for (int i = 0; i < argc; i++)
+		if (strcmp(argv[i], "--json") == 0) {
+			c.json = true;
+			memmove(&argv[i], &argv[i + 1], (argc - i - 1) * sizeof(*argv));
+			argc--;
+			i--;
+		}
+	if (argc < 1) {
+		usage(stderr);
+		return 2;
+	}
+	for (const struct command *cmd = commands; cmd->group; cmd++) {
+		int skip = cmd->verb ? 2 : 1;
+		int min = cmd->nargs < 0 ? -cmd->nargs : cmd->nargs;
+		int max = cmd->nargs < 0 ? min + 1 : cmd->nargs;
+
+		if (strcmp(argv[0], cmd->group) ||
+		    (cmd->verb && (argc < 2 || strcmp(argv[1], cmd->verb))))
+			continue;
+		c.argc = argc - skip;
+		c.argv = argv + skip;
+		if (c.argc < min || c.argc > max) {
+			fprintf(stderr, "usage: lbctl %s%s%s %s\n", cmd->group,
+				cmd->verb ? " " : "", cmd->verb ? cmd->verb : "", cmd->args);
+			return 2;
+		}
+		return cmd->fn(&c);
+	}
+	fprintf(stderr, "lbctl: unknown command \"%s%s%s\"\n", argv[0], argc > 1 ? " " : "",
+		argc > 1 ? argv[1] : "");
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * lbd.h - state shared by lbd's main loop and its roles.
+ *
+ * lbd runs on every host of a PoP in the role its config names: "l4lb"
+ * (loads and programs the XDP balancer) or "l7" (attaches the decap
+ * program, keeps the VIPs on lo). Each role is a table of callbacks.
+ */
+#ifndef PORTICO_LBD_H
+#define PORTICO_LBD_H
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "http_admin.h"
+
+struct lbd;
+
+struct lbd_role_ops {
+	const char *name;
+	/* Bring the role up with d->cfg. 0 or -errno (message logged). */
+	int (*start)(struct lbd *d);
+	/* Move the running state to next (valid, parsed). The role takes
+	 * over next's contents on success. 0 or -errno, err set. */
+	int (*apply)(struct lbd *d, struct lbd_config *next, char **err);
+	/* Periodic upkeep (neighbour entries and the like). */
+	void (*tick)(struct lbd *d);
+	void (*stop)(struct lbd *d);
+	const struct admin_route *routes;
+};
+
+struct lbd {
+	const char *config_path;
+	struct lbd_config cfg;
+	const struct lbd_role_ops *role;
+	int ifindex;
+	void *role_state;
+};
+
+extern const struct lbd_role_ops lbd_l4_role;
+extern const struct lbd_role_ops lbd_l7_role;
+
+/* Admin handlers every role serves (status, reload). */
+int lbd_api_status(void *ctx, const struct admin_req *req, json_t **out);
+int lbd_api_reload(void *ctx, const struct admin_req *req, json_t **out);
+
+/* Reload the config file; keeps the running config on any error. 0 or
+ * -EINVAL with a malloc'd message in *err. */
+int lbd_reload(struct lbd *d, char **err);
+
+/* JSON helpers shared by the role APIs. */
+json_t *lbd_counter_json(const void *lb_counter);
+int lbd_vip_from_json(json_t *o, struct l4lb_vip_key *k, char *msg, size_t len);
+json_t *lbd_vip_json(const struct l4lb_vip_key *k);
+
+#endif

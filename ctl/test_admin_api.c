@@ -1,0 +1,297 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The admin API of lbd's l4lb role, end to end in one process: the real
+ * role (balancer loaded and attached to a veth in a private netns) behind
+ * the real Unix-socket server, called through the client lbctl uses.
+ * Bad input must get the right status and a message naming the bad value,
+ * and change nothing. Needs root (exit 77 otherwise).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "lbd.h"
+#include "netlink.h"
+
+static struct lbd d;
+static char sock[64], conf[64];
+static int lfd;
+static pthread_t server;
+static atomic_bool stop;
+
+static const char *conf_text = "role = \"l4lb\"; host = \"lbt\"; interface = \"lbt0\";\n"
+			       "vips = ( { address = \"192.0.2.10\"; port = 80;\n"
+			       "  reals = ( { address = \"10.1.0.2\"; } ); } );\n";
+
+static void *serve(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&stop)) {
+		struct pollfd p = {.fd = lfd, .events = POLLIN};
+
+		if (poll(&p, 1, 50) == 1)
+			admin_serve_one(lfd, d.role->routes, &d);
+	}
+	return NULL;
+}
+
+/* Call and return the status; *out gets the reply (caller frees). */
+static int api(const char *method, const char *path, const char *body, json_t **out)
+{
+	json_t *b = body ? json_loads(body, 0, NULL) : NULL;
+	int status = 0;
+
+	assert_true(!body || b);
+	assert_int_equal(admin_call(sock, method, path, b, &status, out, NULL), 0);
+	json_decref(b);
+	return status;
+}
+
+static const char *error_of(json_t *o)
+{
+	return json_string_value(json_object_get(o, "error"));
+}
+
+static size_t n_reals(void)
+{
+	json_t *out;
+	size_t n;
+
+	assert_int_equal(api("GET", "/v1/vips", NULL, &out), 200);
+	n = json_array_size(json_object_get(json_array_get(out, 0), "reals"));
+	json_decref(out);
+	return n;
+}
+
+static void test_list(void **s)
+{
+	json_t *out, *v;
+
+	(void)s;
+	assert_int_equal(api("GET", "/v1/vips", NULL, &out), 200);
+	assert_int_equal(json_array_size(out), 1);
+	v = json_array_get(out, 0);
+	assert_string_equal(json_string_value(json_object_get(v, "address")), "192.0.2.10");
+	assert_int_equal(json_integer_value(json_object_get(v, "port")), 80);
+	assert_string_equal(json_string_value(json_object_get(v, "proto")), "tcp");
+	assert_int_equal(n_reals(), 1);
+	json_decref(out);
+}
+
+static void test_real_lifecycle(void **s)
+{
+	const char *add = "{\"vip\":{\"address\":\"192.0.2.10\",\"port\":80,\"proto\":\"tcp\"},"
+			  "\"address\":\"10.1.0.3\",\"weight\":3}";
+	json_t *out;
+
+	(void)s;
+	assert_int_equal(api("POST", "/v1/reals", add, &out), 201);
+	json_decref(out);
+	assert_int_equal(n_reals(), 2);
+	assert_int_equal(api("POST", "/v1/reals", add, &out), 409);
+	assert_non_null(strstr(error_of(out), "already has real 10.1.0.3"));
+	json_decref(out);
+	assert_int_equal(api("PUT", "/v1/reals",
+			     "{\"vip\":{\"address\":\"192.0.2.10\",\"port\":80},"
+			     "\"address\":\"10.1.0.3\",\"weight\":0}",
+			     &out),
+			 200);
+	json_decref(out);
+	assert_int_equal(api("DELETE", "/v1/reals",
+			     "{\"vip\":{\"address\":\"192.0.2.10\",\"port\":80},"
+			     "\"address\":\"10.1.0.3\"}",
+			     &out),
+			 200);
+	json_decref(out);
+	assert_int_equal(n_reals(), 1);
+}
+
+static void test_bad_input_changes_nothing(void **s)
+{
+	static const struct {
+		const char *method, *path, *body;
+		int status;
+		const char *want;
+	} cases[] = {
+	    {"POST", "/v1/reals",
+	     "{\"vip\":{\"address\":\"192.0.2.10\",\"port\":80},\"address\":\"10.1.0.300\"}", 400,
+	     "real address \"10.1.0.300\""},
+	    {"POST", "/v1/reals",
+	     "{\"vip\":{\"address\":\"192.0.2.1O\",\"port\":80},\"address\":\"10.1.0.3\"}", 400,
+	     "vip address \"192.0.2.1O\""},
+	    {"POST", "/v1/reals",
+	     "{\"vip\":{\"address\":\"192.0.2.10\",\"port\":80},\"address\":\"fd00::3\"}", 400,
+	     "address family differs"},
+	    {"POST", "/v1/reals",
+	     "{\"vip\":{\"address\":\"192.0.2.10\",\"port\":80},\"address\":\"10.1.0.3\","
+	     "\"weight\":-4}",
+	     400, "\"weight\" must be"},
+	    {"DELETE", "/v1/reals",
+	     "{\"vip\":{\"address\":\"192.0.2.10\",\"port\":80},\"address\":\"10.1.0.9\"}", 404,
+	     "no vip 192.0.2.10:80/tcp with real 10.1.0.9"},
+	    {"POST", "/v1/vips", "{\"address\":\"192.0.2.10\",\"port\":80}", 409, "already exists"},
+	    {"POST", "/v1/vips", "{\"address\":\"192.0.2.10\",\"port\":0}", 400, "vip port"},
+	    {"POST", "/v1/vips", "{\"address\":\"192.0.2.10\",\"port\":80,\"proto\":\"icmp\"}", 400,
+	     "vip proto"},
+	    {"DELETE", "/v1/vips", "{\"address\":\"192.0.2.99\",\"port\":80}", 404,
+	     "no vip 192.0.2.99:80/tcp"},
+	    {"GET", "/v1/nope", NULL, 404, "no such path"},
+	    {"PATCH", "/v1/vips", NULL, 405, "method not allowed"},
+	};
+	json_t *out;
+
+	(void)s;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int st = api(cases[i].method, cases[i].path, cases[i].body, &out);
+
+		if (st != cases[i].status || !error_of(out) ||
+		    !strstr(error_of(out), cases[i].want))
+			fail_msg("case %zu: %d \"%s\", want %d \"%s\"", i, st,
+				 error_of(out) ? error_of(out) : "", cases[i].status,
+				 cases[i].want);
+		json_decref(out);
+	}
+	assert_int_equal(n_reals(), 1);
+}
+
+/* Send raw bytes to the admin socket; returns the reply text (static). */
+static const char *raw(const char *req)
+{
+	static char buf[4096];
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	ssize_t n, got = 0;
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	strcpy(sun.sun_path, sock);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+	while ((n = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0)
+		got += n;
+	buf[got] = '\0';
+	close(fd);
+	return buf;
+}
+
+static void test_malformed_requests(void **s)
+{
+	const char *r;
+
+	(void)s;
+	r = raw("POST /v1/vips HTTP/1.1\r\nContent-Length: 5\r\n\r\n{bad}");
+	assert_non_null(strstr(r, "HTTP/1.1 400"));
+	assert_non_null(strstr(r, "invalid JSON body"));
+	r = raw("BLAH\x01 / HTTP/1.1\r\n\r\n");
+	assert_non_null(strstr(r, "HTTP/1.1 400"));
+	assert_non_null(strstr(r, "malformed HTTP request"));
+	assert_int_equal(n_reals(), 1);
+}
+
+static void test_stats_and_reload(void **s)
+{
+	FILE *f;
+	json_t *out;
+
+	(void)s;
+	assert_int_equal(api("GET", "/v1/stats", NULL, &out), 200);
+	assert_non_null(json_object_get(json_object_get(out, "global"), "rx"));
+	assert_int_equal(json_array_size(json_object_get(out, "vips")), 1);
+	json_decref(out);
+
+	/* A bad file on reload: 400 naming file and line, config kept. */
+	f = fopen(conf, "w");
+	fputs("role = \"l4lb\"; interface = \"lbt0\";\n"
+	      "vips = ( { address = \"192.0.2.10\"; port = 80;\n"
+	      "  reals = ( { address = \"10.1.0.256\"; } ); } );\n",
+	      f);
+	fclose(f);
+	assert_int_equal(api("POST", "/v1/reload", NULL, &out), 400);
+	assert_non_null(strstr(error_of(out), ":3: real address \"10.1.0.256\""));
+	assert_non_null(strstr(error_of(out), "running config unchanged"));
+	json_decref(out);
+	assert_int_equal(n_reals(), 1);
+
+	/* A good file: the diff is applied (one real more). */
+	f = fopen(conf, "w");
+	fputs("role = \"l4lb\"; interface = \"lbt0\";\n"
+	      "vips = ( { address = \"192.0.2.10\"; port = 80;\n"
+	      "  reals = ( { address = \"10.1.0.2\"; }, { address = \"10.1.0.4\"; } ); } );\n",
+	      f);
+	fclose(f);
+	assert_int_equal(api("POST", "/v1/reload", NULL, &out), 200);
+	json_decref(out);
+	assert_int_equal(n_reals(), 2);
+}
+
+static int setup(void **s)
+{
+	char *err = NULL;
+	FILE *f;
+
+	(void)s;
+	if (unshare(CLONE_NEWNET) ||
+	    system("ip link add lbt0 type veth peer name lbt1 && ip link set lbt0 up && "
+		   "ip link set lbt1 up && ip addr add 10.1.0.1/24 dev lbt0"))
+		return -1;
+	snprintf(sock, sizeof(sock), "/tmp/lbd-test-%d.sock", getpid());
+	snprintf(conf, sizeof(conf), "/tmp/lbd-test-%d.conf", getpid());
+	f = fopen(conf, "w");
+	fputs(conf_text, f);
+	fclose(f);
+	d.config_path = conf;
+	if (lbd_config_load(conf, &d.cfg, &err)) {
+		fprintf(stderr, "%s\n", err);
+		return -1;
+	}
+	d.role = &lbd_l4_role;
+	d.ifindex = lb_nl_ifindex("lbt0");
+	if (d.ifindex < 0 || d.role->start(&d))
+		return -1;
+	lfd = admin_listen(sock);
+	if (lfd < 0)
+		return -1;
+	return pthread_create(&server, NULL, serve, NULL);
+}
+
+static int teardown(void **s)
+{
+	(void)s;
+	atomic_store(&stop, true);
+	pthread_join(server, NULL);
+	close(lfd);
+	unlink(sock);
+	unlink(conf);
+	d.role->stop(&d);
+	lbd_config_free(&d.cfg);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_list),
+	    cmocka_unit_test(test_real_lifecycle),
+	    cmocka_unit_test(test_bad_input_changes_nothing),
+	    cmocka_unit_test(test_malformed_requests),
+	    cmocka_unit_test(test_stats_and_reload),
+	};
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "skipped: loading XDP and a private netns need root\n");
+		return 77;
+	}
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
