@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* worker.h - the lifecycle of a worker, for main.c. */
+#ifndef PORTICO_L7_WORKER_H
+#define PORTICO_L7_WORKER_H
+
+#include "proxy.h"
+
+/*
+ * Prepare w (caller-owned memory) to serve cfg: epoll, listeners bound with
+ * SO_REUSEPORT, pools. cfg and ssl_ctx are borrowed and must outlive the
+ * worker; log_fd (-1 for none) too. Returns 0 or -errno (logged).
+ */
+int worker_init(struct worker *w, int id, const struct l7_config *cfg, SSL_CTX *ssl_ctx,
+		int log_fd);
+
+/* The thread body: serves until worker_stop(). arg is the worker. */
+void *worker_run(void *arg);
+
+/* Ask a running worker to return from worker_run (thread-safe). */
+void worker_stop(struct worker *w);
+
+/* Release what worker_init acquired (open connections are dropped). */
+void worker_fini(struct worker *w);
+
+#endif
