@@ -154,6 +154,8 @@ static int l4_start(struct lbd *d)
 		return rc;
 	}
 	l4lb_refresh_neighbors(lb);
+	if (l4lb_wait_neighbors(lb, 2000))
+		log_warn("some next hops are still unresolved; their packets count as drop_fib");
 	rc = l4lb_attach(lb, d->ifindex, d->cfg.xdp_generic);
 	if (rc) {
 		log_err("attaching XDP (%s mode) to %s: %s",

@@ -12,6 +12,7 @@
 #include <linux/if_link.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct vip {
 	bool used;
@@ -545,6 +546,28 @@ int l4lb_refresh_neighbors(struct l4lb *lb)
 		}
 	}
 	return failed;
+}
+
+int l4lb_wait_neighbors(struct l4lb *lb, int timeout_ms)
+{
+	int pending = 0;
+
+	for (int waited = 0; waited <= timeout_ms; waited += 20) {
+		pending = 0;
+		for (uint32_t id = 1; id < lb->o.max_reals; id++) {
+			struct lb_addr nh;
+			int oif;
+
+			if (lb->reals[id].refs &&
+			    !lb_nl_route_get(&lb->reals[id].addr, &nh, &oif) &&
+			    !lb_nl_neigh_valid(oif, &nh))
+				pending++;
+		}
+		if (!pending)
+			break;
+		usleep(20000);
+	}
+	return pending;
 }
 
 int l4lb_prog_fd(const struct l4lb *lb)

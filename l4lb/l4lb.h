@@ -103,6 +103,13 @@ extern const char *const lb_counter_names[LB_CNT_MAX];
  */
 int l4lb_refresh_neighbors(struct l4lb *lb);
 
+/*
+ * Wait up to timeout_ms for every real's next hop to be resolved (call
+ * after l4lb_refresh_neighbors, before attaching, so the first packets do
+ * not meet an unresolved next hop). Returns the number still unresolved.
+ */
+int l4lb_wait_neighbors(struct l4lb *lb, int timeout_ms);
+
 /* For tests and benchmarks: the program and conn-table fds. */
 int l4lb_prog_fd(const struct l4lb *lb);
 int l4lb_conn_map_fd(const struct l4lb *lb);

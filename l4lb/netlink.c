@@ -229,6 +229,34 @@ int lb_nl_neigh_ensure(int ifindex, const struct lb_addr *addr)
 	return nl_talk(nlh, NULL, NULL);
 }
 
+static int neigh_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct ndmsg *ndm = mnl_nlmsg_get_payload(nlh);
+
+	/* The kernel's NUD_VALID, which uapi does not export. */
+	*(bool *)data = (ndm->ndm_state & (NUD_PERMANENT | NUD_NOARP | NUD_REACHABLE | NUD_PROBE |
+					   NUD_STALE | NUD_DELAY)) != 0;
+	return MNL_CB_OK;
+}
+
+bool lb_nl_neigh_valid(int ifindex, const struct lb_addr *addr)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct ndmsg *ndm;
+	bool valid = false;
+
+	nlh->nlmsg_type = RTM_GETNEIGH;
+	nlh->nlmsg_flags = NLM_F_REQUEST;
+	ndm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ndm));
+	ndm->ndm_family = lb_addr_af(addr);
+	ndm->ndm_ifindex = ifindex;
+	mnl_attr_put(nlh, NDA_DST, addr->family == LB_AF_INET ? 4 : 16, addr->bytes);
+	if (nl_talk(nlh, neigh_cb, &valid))
+		return false;
+	return valid;
+}
+
 static int addr_change(int type, int ifindex, const struct lb_addr *addr)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];

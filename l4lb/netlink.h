@@ -10,6 +10,8 @@
 #ifndef PORTICO_NETLINK_H
 #define PORTICO_NETLINK_H
 
+#include <stdbool.h>
+
 #include "addr.h"
 
 /* Interface index of name, or -ENODEV / -errno. */
@@ -34,6 +36,12 @@ int lb_nl_route_get(const struct lb_addr *dst, struct lb_addr *nexthop, int *oif
  * its own) and asks for resolution now. Returns 0 or -errno.
  */
 int lb_nl_neigh_ensure(int ifindex, const struct lb_addr *addr);
+
+/*
+ * True if the kernel has a usable (NUD_VALID: reachable, stale, delay,
+ * probe, permanent) neighbour entry for addr on ifindex.
+ */
+bool lb_nl_neigh_valid(int ifindex, const struct lb_addr *addr);
 
 /* Add / remove addr (host prefix) on ifindex; v6 is added nodad. Adding an
  * existing address or removing an absent one is not an error. */

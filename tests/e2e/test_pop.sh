@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# End-to-end: a whole PoP (deploy/popbox, with its own namespace prefix and
+# state directory) driven by real clients from the client namespace.
+#
+#   tests/e2e/test_pop.sh [BUILD_DIR]
+#
+# Exits 77 (skipped) without root. Cleans up on any exit.
+set -uo pipefail
+
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+export POPBOX_BUILD=${1:-${POPBOX_BUILD:-$REPO/build}}
+export POPBOX_PREFIX=e2e$$
+export POPBOX_STATE=$(mktemp -d /tmp/portico-e2e.XXXXXX)
+export POPBOX_MAX_FILE_MB=32
+export POPBOX_NO_BUILD=1
+# Daemons are stopped with SIGTERM and do not free everything on the way
+# out; leak reports at exit say nothing useful. Memory errors still abort.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
+POPBOX=$REPO/deploy/popbox
+VIP4=192.0.2.10
+VIP6=2001:db8::10
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "skipped: network namespaces and XDP need root"
+  exit 77
+fi
+
+passed=0
+failed=0
+ok() { passed=$((passed + 1)); echo "ok - $*"; }
+bad() { failed=$((failed + 1)); echo "not ok - $*"; }
+check() { # check NAME CMD...
+  local name=$1; shift
+  if "$@"; then ok "$name"; else bad "$name"; fi
+}
+
+cleanup() {
+  "$POPBOX" down >/dev/null 2>&1
+  rm -rf "$POPBOX_STATE"
+}
+trap cleanup EXIT
+
+node() { local n=$1; shift; ip netns exec "$POPBOX_PREFIX-$n" "$@"; }
+ctl() { local n=$1; shift; LBCTL_SOCKET=$POPBOX_STATE/run/$n.sock "$POPBOX_BUILD/ctl/lbctl" "$@"; }
+cc() { node client curl --cacert "$POPBOX_STATE/tls/ca.pem" -s -m 30 "$@"; }
+served_by() { cc -D - -o /dev/null "$@" | tr -d '\r' | awk -F': ' 'tolower($1)=="x-served-by"{print $2}'; }
+files=/dev/shm/popbox-$POPBOX_PREFIX-files
+
+if ! "$POPBOX" up --quiet --no-traffic; then
+  echo "not ok - popbox up"
+  for f in "$POPBOX_STATE"/log/*.log; do echo "== $f"; tail -5 "$f"; done
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+ok "popbox up ($POPBOX_PREFIX-*)"
+
+# 1. HTTPS and HTTP, IPv4 and IPv6, through the VIP to the backend and back.
+for url in "https://$VIP4/" "http://$VIP4/" "https://[$VIP6]/" "http://[$VIP6]/"; do
+  out=$(cc -D - "$url" | tr -d '\r')
+  check "$url reaches the backend" grep -q "served by the backend" <<<"$out"
+  check "$url carries X-Served-By and X-Request-Id" \
+    bash -c 'grep -qi "^x-served-by: popbox/l7[ab]$" <<<"$1" && grep -qiE "^x-request-id: [0-9a-f]{32}$" <<<"$1"' _ "$out"
+done
+# A client-supplied request ID is kept, and reaches the backend's side log.
+rid=e2e-$$-rid
+check "client X-Request-Id is echoed" \
+  bash -c 'cc() { ip netns exec '"$POPBOX_PREFIX"'-client curl --cacert '"$POPBOX_STATE"'/tls/ca.pem -s -m 10 "$@"; }
+           cc -D - -o /dev/null -H "X-Request-Id: '"$rid"'" https://'"$VIP4"'/ | tr -d "\r" | grep -qi "^x-request-id: '"$rid"'$"'
+check "request ID is in the access log" grep -qh "id=$rid " "$POPBOX_STATE"/log/l7a.access.log "$POPBOX_STATE"/log/l7b.access.log
+
+# 2. New connections spread over both L7 hosts.
+declare -A hosts=()
+for i in $(seq 40); do hosts[$(served_by "https://$VIP4/")]=1; done
+check "40 connections spread over l7a and l7b (${!hosts[*]})" \
+  test -n "${hosts[popbox/l7a]:-}" -a -n "${hosts[popbox/l7b]:-}"
+
+# 3. Large download and upload, intact; the reply bytes bypass the LBs (DSR).
+lb_rx() { for n in lb1 lb2; do ctl "$n" --json stats; done |
+  python3 -c 'import json,sys; d=sys.stdin.read().replace("}\n{","}\0{").split("\0"); print(sum(json.loads(x)["global"]["rx"]["bytes"] for x in d))'; }
+before=$(lb_rx)
+want=$(sha256sum < "$files/files/32M" | cut -d' ' -f1)
+got=$(cc "https://$VIP4/files/32M" | sha256sum | cut -d' ' -f1)
+after=$(lb_rx)
+check "32 MiB download over HTTPS/IPv4 intact" test "$want" = "$got"
+check "download replies bypass the LBs (LB rx grew by $((after - before)) bytes for 32 MiB)" \
+  test $((after - before)) -lt $((4 * 1024 * 1024))
+got=$(cc "http://[$VIP6]/files/32M" | sha256sum | cut -d' ' -f1)
+check "32 MiB download over HTTP/IPv6 intact" test "$want" = "$got"
+code=$(cc -T "$files/files/32M" -o /dev/null -w '%{http_code}' "https://[$VIP6]/uploads/e2e6")
+check "32 MiB upload over HTTPS/IPv6 (HTTP $code) stored intact" cmp -s "$files/files/32M" "$files/uploads/e2e6"
+code=$(cc -T "$files/files/32M" -H 'Transfer-Encoding: chunked' -o /dev/null -w '%{http_code}' "https://$VIP4/uploads/e2e4")
+check "32 MiB chunked upload over HTTPS/IPv4 (HTTP $code) stored intact" cmp -s "$files/files/32M" "$files/uploads/e2e4"
+got=$(cc "https://$VIP4/uploads/e2e4" | sha256sum | cut -d' ' -f1)
+check "uploaded file reads back intact" test "$want" = "$got"
+
+# 4. Removing a real: an established transfer on it completes, and new
+#    connections go only to the other host.
+hdr=$POPBOX_STATE/slow.hdr
+node client curl --cacert "$POPBOX_STATE/tls/ca.pem" -s -m 60 --limit-rate 4M -D "$hdr" \
+  -o "$POPBOX_STATE/slow.body" -w '%{http_code}' "https://$VIP4/files/16M" > "$POPBOX_STATE/slow.code" &
+slow=$!
+for i in $(seq 50); do grep -qi '^x-served-by' "$hdr" 2>/dev/null && break; sleep 0.1; done
+victim=$(tr -d '\r' < "$hdr" | awk -F': ' 'tolower($1)=="x-served-by"{print $2}')
+victim=${victim#popbox/}
+case "$victim" in l7a) vaddr=10.0.3.2 other=l7b ;; l7b) vaddr=10.0.4.2 other=l7a ;; *) vaddr= ;; esac
+if [ -z "$vaddr" ]; then
+  bad "slow transfer started (no X-Served-By)"
+else
+  for n in lb1 lb2; do ctl "$n" real del "$VIP4:443" "$vaddr" >/dev/null; done
+  check "lbctl real del removed $vaddr from $VIP4:443 on both LBs" \
+    bash -c '! { LBCTL_SOCKET='"$POPBOX_STATE"'/run/lb1.sock '"$POPBOX_BUILD"'/ctl/lbctl real list; LBCTL_SOCKET='"$POPBOX_STATE"'/run/lb2.sock '"$POPBOX_BUILD"'/ctl/lbctl real list; } | grep -E "^192.0.2.10:443/tcp +'"$vaddr"' "'
+  declare -A after_hosts=()
+  for i in $(seq 20); do after_hosts[$(served_by "https://$VIP4/")]=1; done
+  check "after removing $victim, new connections go only to $other (${!after_hosts[*]})" \
+    test "${!after_hosts[*]}" = "popbox/$other"
+  wait "$slow"
+  check "the established 16 MiB transfer on $victim completed (HTTP $(cat "$POPBOX_STATE/slow.code"))" \
+    cmp -s "$POPBOX_STATE/slow.body" "$files/files/16M"
+  for n in lb1 lb2; do ctl "$n" real add "$VIP4:443" "$vaddr" >/dev/null; done
+  declare -A back=()
+  for i in $(seq 30); do back[$(served_by "https://$VIP4/")]=1; done
+  check "after re-adding $vaddr both hosts serve again" test -n "${back[popbox/$victim]:-}"
+fi
+
+# 5. Bad input to lbctl names itself and changes nothing.
+before=$(ctl lb1 --json real list)
+err=$(ctl lb1 real add "$VIP4:443" 10.0.3.300 2>&1)
+check "lbctl real add with a bad real address fails and names it" \
+  bash -c '[[ "$1" == *"10.0.3.300"* ]]' _ "$err"
+err=$(ctl lb1 real add "192.0.2.1000:443" 10.0.3.2 2>&1)
+check "lbctl real add with a bad VIP fails and names it" bash -c '[[ "$1" == *"192.0.2.1000"* ]]' _ "$err"
+err=$(ctl lb1 real add "[$VIP6]:443" 10.0.3.2 2>&1)
+check "lbctl refuses a real of the wrong family" bash -c '[[ "$1" == *"family"* ]]' _ "$err"
+err=$(ctl lb1 real set-weight "$VIP4:443" 10.0.9.9 2 2>&1)
+check "lbctl set-weight of an unknown real says so" bash -c '[[ "$1" == *"no vip 192.0.2.10:443/tcp with real 10.0.9.9"* ]]' _ "$err"
+check "bad input left the reals unchanged" test "$before" = "$(ctl lb1 --json real list)"
+
+# 6. A malformed request through the VIP gets a 400 and a close; others
+#    keep being served.
+resp=$(node client python3 - "$VIP4" <<'EOF'
+import socket, sys
+s = socket.create_connection((sys.argv[1], 80), timeout=5)
+s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nNOT\x01HTTP\r\n\r\n")
+out = b""
+try:
+    while True:
+        d = s.recv(65536)
+        if not d:
+            out += b"<closed>"
+            break
+        out += d
+except socket.timeout:
+    out += b"<open>"
+print(out.count(b"HTTP/1.1 200"), out.count(b"HTTP/1.1 400"), out.endswith(b"<closed>"))
+EOF
+)
+check "malformed request: 200 for the good one, 400 for the bad, then close ($resp)" test "$resp" = "1 1 True"
+check "the proxies keep serving after a malformed request" \
+  bash -c 'test "$(ip netns exec '"$POPBOX_PREFIX"'-client curl -s -o /dev/null -w "%{http_code}" http://'"$VIP4"'/)" = 200'
+
+# 7. No sanitizer report in any daemon's log (the suite runs the daemons
+#    from the ASan+UBSan build).
+check "no AddressSanitizer/UBSan report in daemon logs" \
+  bash -c '! grep -lE "ERROR: AddressSanitizer|runtime error:" "$1"/log/*.log' _ "$POPBOX_STATE"
+
+# 8. status, then down leaves nothing behind.
+check "popbox status reports 7 namespaces" bash -c '"$1" status | grep -q "namespaces: 7/7"' _ "$POPBOX"
+"$POPBOX" down >/dev/null 2>&1
+check "popbox down removed every namespace" bash -c '! ip netns list | grep -q "^$1-"' _ "$POPBOX_PREFIX"
+check "popbox down stopped every process" bash -c '! pgrep -f "$1/" >/dev/null' _ "$POPBOX_STATE"
+check "popbox down removed the demo files" test ! -e "$files"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
