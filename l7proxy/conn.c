@@ -70,6 +70,7 @@ struct conn {
 	int failed_backend;
 	unsigned attempts;
 	const char *backend; /* name of the last backend tried, for the log */
+	char tls_desc[24];   /* "TLSv1.3/full", "TLSv1.2/resumed" or "-" */
 	uint64_t t_start;
 	uint64_t bytes_down; /* response bytes queued for the client, for the log */
 	char method[16], path[256];
@@ -166,10 +167,10 @@ static void access_log(struct conn *c)
 	gmtime_r(&now.tv_sec, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
 	n = snprintf(line, sizeof(line),
-		     "%s.%03ldZ %s \"%s %s\" %d %" PRIu64 " %" PRIu64 "ms backend=%s id=%.*s %s\n",
+		     "%s.%03ldZ %s \"%s %s\" %d %" PRIu64 " %" PRIu64 "ms backend=%s id=%.*s tls=%s\n",
 		     ts, now.tv_nsec / 1000000, c->peer_ip, c->method, c->path, c->status,
 		     c->bytes_down, c->w->now - c->t_start, c->backend ? c->backend : "-",
-		     (int)c->reqid_len, c->reqid, c->ssl ? "https" : "http");
+		     (int)c->reqid_len, c->reqid, c->tls_desc);
 	if (n > 0)
 		worker_log(c->w, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
@@ -810,6 +811,8 @@ static bool handshake(struct conn *c)
 		c->w->st.tls_handshakes++;
 		if (SSL_session_reused(c->ssl))
 			c->w->st.tls_resumed++;
+		snprintf(c->tls_desc, sizeof(c->tls_desc), "%s/%s", SSL_get_version(c->ssl),
+			 SSL_session_reused(c->ssl) ? "resumed" : "full");
 		return true;
 	}
 	e = SSL_get_error(c->ssl, r);
@@ -905,6 +908,7 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, 
 	c->w = w;
 	c->failed_backend = -1;
 	c->wr_ready = true;
+	strcpy(c->tls_desc, "-");
 	if (peer->ss_family == AF_INET)
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, c->peer_ip,
 			  sizeof(c->peer_ip));
