@@ -149,7 +149,7 @@ static int parse_vips(config_t *cf, struct lbd_config *out, const char *file, ch
 	for (int i = 0; i < n; i++) {
 		config_setting_t *vs = config_setting_get_elem(list, i);
 		struct lbd_vip_cfg *v = &out->vips[i];
-		const char *proto = NULL;
+		const char *proto = NULL, *encap = NULL;
 		char name[LB_ADDR_STRLEN + 16];
 		uint32_t port;
 		int p;
@@ -173,6 +173,15 @@ static int parse_vips(config_t *cf, struct lbd_config *out, const char *file, ch
 		v->key.port = (uint16_t)port;
 		v->key.proto = (uint8_t)p;
 		vipspec_str(&v->key, name, sizeof(name));
+		rc = get_str(vs, "encap", &encap, false, file, err);
+		if (rc)
+			return rc;
+		/* "ipip": IPIP toward IPv4 reals, IP6IP6 toward IPv6 ones. */
+		if (encap && strcmp(encap, "ipip"))
+			return fail(err, file, config_setting_get_member(vs, "encap"),
+				    "vip %s: encap \"%s\": only \"ipip\" (IPIP / IP6IP6) is "
+				    "supported so far",
+				    name, encap);
 		for (int j = 0; j < i; j++) {
 			const struct l4lb_vip_key *o = &out->vips[j].key;
 

@@ -16,17 +16,18 @@
 
 #include "config.h"
 
-static const char *good = "role = \"l4lb\";\n"
-			  "pop = \"demo\";\n"
-			  "host = \"lb1\";\n"
-			  "interface = \"eth0\";\n"
-			  "vips = (\n"
-			  "  { address = \"192.0.2.10\"; port = 443; proto = \"tcp\";\n"
-			  "    reals = ( { address = \"10.0.3.2\"; weight = 2; },\n"
-			  "              { address = \"10.0.4.2\"; } ); },\n"
-			  "  { address = \"2001:db8::10\"; port = 443;\n"
-			  "    reals = ( { address = \"fd00:3::2\"; } ); }\n"
-			  ");\n";
+static const char *good =
+    "role = \"l4lb\";\n"
+    "pop = \"demo\";\n"
+    "host = \"lb1\";\n"
+    "interface = \"eth0\";\n"
+    "vips = (\n"
+    "  { address = \"192.0.2.10\"; port = 443; proto = \"tcp\"; encap = \"ipip\";\n"
+    "    reals = ( { address = \"10.0.3.2\"; weight = 2; },\n"
+    "              { address = \"10.0.4.2\"; } ); },\n"
+    "  { address = \"2001:db8::10\"; port = 443;\n"
+    "    reals = ( { address = \"fd00:3::2\"; } ); }\n"
+    ");\n";
 
 static void test_good(void **s)
 {

@@ -167,7 +167,8 @@ static void access_log(struct conn *c)
 	gmtime_r(&now.tv_sec, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
 	n = snprintf(line, sizeof(line),
-		     "%s.%03ldZ %s \"%s %s\" %d %" PRIu64 " %" PRIu64 "ms backend=%s id=%.*s tls=%s\n",
+		     "%s.%03ldZ %s \"%s %s\" %d %" PRIu64 " %" PRIu64
+		     "ms backend=%s id=%.*s tls=%s\n",
 		     ts, now.tv_nsec / 1000000, c->peer_ip, c->method, c->path, c->status,
 		     c->bytes_down, c->w->now - c->t_start, c->backend ? c->backend : "-",
 		     (int)c->reqid_len, c->reqid, c->tls_desc);

@@ -43,10 +43,10 @@ struct pkt {
 
 enum kind { NEW4, EST4, NEW6, EST6, NONVIP, EMPTY, FLOOR, NCASES };
 static const char *names[NCASES] = {
-	[NEW4] = "balancer: new TCP flow, IPv4",  [EST4] = "balancer: established flow, IPv4",
-	[NEW6] = "balancer: new TCP flow, IPv6",  [EST6] = "balancer: established flow, IPv6",
-	[NONVIP] = "balancer: non-VIP (XDP_PASS)", [EMPTY] = "floor: empty XDP program",
-	[FLOOR] = "floor: parse + IPIP + XDP_TX",
+    [NEW4] = "balancer: new TCP flow, IPv4",   [EST4] = "balancer: established flow, IPv4",
+    [NEW6] = "balancer: new TCP flow, IPv6",   [EST6] = "balancer: established flow, IPv6",
+    [NONVIP] = "balancer: non-VIP (XDP_PASS)", [EMPTY] = "floor: empty XDP program",
+    [FLOOR] = "floor: parse + IPIP + XDP_TX",
 };
 
 static struct pkt mk4(const char *dst)
@@ -101,9 +101,9 @@ static int run(int fd, int ifindex, const struct pkt *p, uint32_t *ns, uint32_t 
 {
 	uint8_t out[256];
 	struct xdp_md ctx = {.data_end = p->len, .ingress_ifindex = ifindex};
-	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = p->b, .data_size_in = p->len,
-		    .data_out = out, .data_size_out = sizeof(out), .ctx_in = &ctx,
-		    .ctx_size_in = sizeof(ctx), .repeat = 1);
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = p->b, .data_size_in = p->len, .data_out = out,
+		    .data_size_out = sizeof(out), .ctx_in = &ctx, .ctx_size_in = sizeof(ctx),
+		    .repeat = 1);
 
 	if (bpf_prog_test_run_opts(fd, &o))
 		return -errno;
@@ -122,8 +122,8 @@ int main(int argc, char **argv)
 	struct pass_bpf *pass;
 	struct floor_bpf *floor;
 	struct l4lb *lb;
-	uint32_t *samples[NCASES], expect[NCASES] = {XDP_TX, XDP_TX, XDP_TX, XDP_TX, XDP_PASS,
-						     XDP_PASS, XDP_TX};
+	uint32_t *samples[NCASES],
+	    expect[NCASES] = {XDP_TX, XDP_TX, XDP_TX, XDP_TX, XDP_PASS, XDP_PASS, XDP_TX};
 	struct pkt pk[NCASES];
 	int fds[NCASES], ifindex;
 	uint64_t flow = 0;
@@ -133,13 +133,14 @@ int main(int argc, char **argv)
 		return 77;
 	}
 	if (unshare(CLONE_NEWNET) ||
-	    system("ip link add bx0 type veth peer name bx1 && ip link set bx0 up && "
-		   "ip link set bx1 up && sysctl -qw net.ipv4.ip_forward=1 && "
-		   "sysctl -qw net.ipv6.conf.all.forwarding=1 && ip addr add 10.1.0.1/24 dev bx0 && "
-		   "ip -6 addr add fd00:1::1/64 dev bx0 nodad && "
-		   "for i in 2 3 4 5; do ip neigh add 10.1.0.$i lladdr 02:00:00:00:00:0$i dev bx0 "
-		   "nud permanent && ip -6 neigh add fd00:1::$i lladdr 02:00:00:00:00:0$i dev bx0 "
-		   "nud permanent; done")) {
+	    system(
+		"ip link add bx0 type veth peer name bx1 && ip link set bx0 up && "
+		"ip link set bx1 up && sysctl -qw net.ipv4.ip_forward=1 && "
+		"sysctl -qw net.ipv6.conf.all.forwarding=1 && ip addr add 10.1.0.1/24 dev bx0 && "
+		"ip -6 addr add fd00:1::1/64 dev bx0 nodad && "
+		"for i in 2 3 4 5; do ip neigh add 10.1.0.$i lladdr 02:00:00:00:00:0$i dev bx0 "
+		"nud permanent && ip -6 neigh add fd00:1::$i lladdr 02:00:00:00:00:0$i dev bx0 "
+		"nud permanent; done")) {
 		fprintf(stderr, "bench_xdp: netns setup failed\n");
 		return 1;
 	}
@@ -188,9 +189,9 @@ int main(int argc, char **argv)
 					 * source port and the source address. */
 					flow++;
 					*(uint16_t *)(pk[c].b + ETH_HLEN + (c == NEW4 ? 20 : 40)) =
-						htons((uint16_t)flow);
+					    htons((uint16_t)flow);
 					*(uint32_t *)(pk[c].b + ETH_HLEN + (c == NEW4 ? 12 : 8)) =
-						htonl((uint32_t)(flow >> 16) | 0xc6000000);
+					    htonl((uint32_t)(flow >> 16) | 0xc6000000);
 				}
 				if (run(fds[c], ifindex, &pk[c], &ns, &ret) || ret != expect[c]) {
 					fprintf(stderr, "bench_xdp: %s: unexpected verdict %u\n",
@@ -202,10 +203,9 @@ int main(int argc, char **argv)
 		}
 	}
 
-	printf("# BPF_PROG_TEST_RUN, 1 packet per call, %d rounds x %ld calls per case\n",
-	       ROUNDS, calls);
-	printf("%-36s %10s %10s %10s %12s\n", "case", "median ns", "p10 ns", "p90 ns",
-	       "vs empty");
+	printf("# BPF_PROG_TEST_RUN, 1 packet per call, %d rounds x %ld calls per case\n", ROUNDS,
+	       calls);
+	printf("%-36s %10s %10s %10s %12s\n", "case", "median ns", "p10 ns", "p90 ns", "vs empty");
 	{
 		double empty = 0;
 
