@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "config.h"
+#include "cfgfile.h"
 #include "maglev.h"
 #include "vipspec.h"
 
 #include <errno.h>
-#include <libconfig.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,79 +13,16 @@
 
 #define DEFAULT_ADMIN_SOCKET "/run/portico/lbd.sock"
 
-/* Build "file:line: message" into *err; returns -EINVAL. */
-static int fail(char **err, const char *file, const config_setting_t *s, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char **err, const char *file, const config_setting_t *s, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (asprintf(err, "%s:%d: %s", file, s ? config_setting_source_line(s) : 0, msg) < 0)
-		*err = NULL;
-	return -EINVAL;
-}
-
-static int get_str(const config_setting_t *parent, const char *name, const char **out,
-		   bool required, const char *file, char **err)
-{
-	config_setting_t *s = config_setting_get_member(parent, name);
-
-	if (!s) {
-		if (required)
-			return fail(err, file, parent, "missing setting \"%s\"", name);
-		*out = NULL;
-		return 0;
-	}
-	if (config_setting_type(s) != CONFIG_TYPE_STRING)
-		return fail(err, file, s, "\"%s\" must be a string", name);
-	*out = config_setting_get_string(s);
-	return 0;
-}
-
-static int get_uint(const config_setting_t *parent, const char *name, uint32_t *out, uint32_t def,
-		    uint32_t min, uint32_t max, const char *file, char **err)
-{
-	config_setting_t *s = config_setting_get_member(parent, name);
-	long long v;
-
-	if (!s) {
-		*out = def;
-		return 0;
-	}
-	if (config_setting_type(s) != CONFIG_TYPE_INT &&
-	    config_setting_type(s) != CONFIG_TYPE_INT64)
-		return fail(err, file, s, "\"%s\" must be an integer", name);
-	v = config_setting_get_int64(s);
-	if (v < min || v > max)
-		return fail(err, file, s, "\"%s\" = %lld is out of range [%u, %u]", name, v, min,
-			    max);
-	*out = (uint32_t)v;
-	return 0;
-}
-
-static int copy_str(char *dst, size_t cap, const char *src, const config_setting_t *s,
-		    const char *what, const char *file, char **err)
-{
-	if (strlen(src) >= cap)
-		return fail(err, file, s, "%s \"%s\" is too long (max %zu)", what, src, cap - 1);
-	strcpy(dst, src);
-	return 0;
-}
-
 static int parse_addr(const config_setting_t *parent, const char *what, struct lb_addr *out,
 		      const char *file, char **err)
 {
 	const char *s = NULL;
-	int rc = get_str(parent, "address", &s, true, file, err);
+	int rc = cfg_str(parent, "address", &s, true, file, err);
 
 	if (rc)
 		return rc;
 	if (lb_addr_parse(s, out))
-		return fail(err, file, config_setting_get_member(parent, "address"),
+		return cfg_fail(err, file, config_setting_get_member(parent, "address"),
 			    "%s address \"%s\": not an IPv4 or IPv6 address", what, s);
 	return 0;
 }
@@ -99,7 +36,7 @@ static int parse_reals(const config_setting_t *vs, struct lbd_vip_cfg *vip, cons
 	if (!list)
 		return 0;
 	if (!config_setting_is_list(list) && !config_setting_is_array(list))
-		return fail(err, file, list, "vip %s: \"reals\" must be a list", vipname);
+		return cfg_fail(err, file, list, "vip %s: \"reals\" must be a list", vipname);
 	n = config_setting_length(list);
 	vip->reals = calloc(n ? n : 1, sizeof(*vip->reals));
 	if (!vip->reals)
@@ -110,23 +47,23 @@ static int parse_reals(const config_setting_t *vs, struct lbd_vip_cfg *vip, cons
 		char buf[LB_ADDR_STRLEN];
 
 		if (!config_setting_is_group(rs))
-			return fail(err, file, rs, "vip %s: each real must be a group { ... }",
+			return cfg_fail(err, file, rs, "vip %s: each real must be a group { ... }",
 				    vipname);
 		rc = parse_addr(rs, "real", &r->addr, file, err);
 		if (rc)
 			return rc;
 		lb_addr_str(&r->addr, buf, sizeof(buf));
 		if (r->addr.family != vip->key.addr.family)
-			return fail(err, file, rs,
+			return cfg_fail(err, file, rs,
 				    "vip %s: real %s: address family differs from the VIP's "
 				    "(mixed families are not supported yet)",
 				    vipname, buf);
-		rc = get_uint(rs, "weight", &r->weight, 1, 0, LBD_WEIGHT_MAX, file, err);
+		rc = cfg_uint(rs, "weight", &r->weight, 1, 0, LBD_WEIGHT_MAX, file, err);
 		if (rc)
 			return rc;
 		for (int j = 0; j < i; j++)
 			if (lb_addr_equal(&vip->reals[j].addr, &r->addr))
-				return fail(err, file, rs, "vip %s: real %s listed twice", vipname,
+				return cfg_fail(err, file, rs, "vip %s: real %s listed twice", vipname,
 					    buf);
 		vip->n_reals++;
 	}
@@ -141,7 +78,7 @@ static int parse_vips(config_t *cf, struct lbd_config *out, const char *file, ch
 	if (!list)
 		return 0;
 	if (!config_setting_is_list(list))
-		return fail(err, file, list, "\"vips\" must be a list ( { ... }, ... )");
+		return cfg_fail(err, file, list, "\"vips\" must be a list ( { ... }, ... )");
 	n = config_setting_length(list);
 	out->vips = calloc(n ? n : 1, sizeof(*out->vips));
 	if (!out->vips)
@@ -155,30 +92,30 @@ static int parse_vips(config_t *cf, struct lbd_config *out, const char *file, ch
 		int p;
 
 		if (!config_setting_is_group(vs))
-			return fail(err, file, vs, "each vip must be a group { ... }");
+			return cfg_fail(err, file, vs, "each vip must be a group { ... }");
 		out->n_vips++;
 		rc = parse_addr(vs, "vip", &v->key.addr, file, err);
 		if (!rc)
-			rc = get_uint(vs, "port", &port, 0, 1, 65535, file, err);
+			rc = cfg_uint(vs, "port", &port, 0, 1, 65535, file, err);
 		if (!rc && !config_setting_get_member(vs, "port"))
-			rc = fail(err, file, vs, "vip: missing setting \"port\"");
+			rc = cfg_fail(err, file, vs, "vip: missing setting \"port\"");
 		if (!rc)
-			rc = get_str(vs, "proto", &proto, false, file, err);
+			rc = cfg_str(vs, "proto", &proto, false, file, err);
 		if (rc)
 			return rc;
 		p = lb_proto_parse(proto ? proto : "tcp");
 		if (p < 0)
-			return fail(err, file, config_setting_get_member(vs, "proto"),
+			return cfg_fail(err, file, config_setting_get_member(vs, "proto"),
 				    "vip: proto \"%s\": must be \"tcp\" or \"udp\"", proto);
 		v->key.port = (uint16_t)port;
 		v->key.proto = (uint8_t)p;
 		vipspec_str(&v->key, name, sizeof(name));
-		rc = get_str(vs, "encap", &encap, false, file, err);
+		rc = cfg_str(vs, "encap", &encap, false, file, err);
 		if (rc)
 			return rc;
 		/* "ipip": IPIP toward IPv4 reals, IP6IP6 toward IPv6 ones. */
 		if (encap && strcmp(encap, "ipip"))
-			return fail(err, file, config_setting_get_member(vs, "encap"),
+			return cfg_fail(err, file, config_setting_get_member(vs, "encap"),
 				    "vip %s: encap \"%s\": only \"ipip\" (IPIP / IP6IP6) is "
 				    "supported so far",
 				    name, encap);
@@ -187,7 +124,7 @@ static int parse_vips(config_t *cf, struct lbd_config *out, const char *file, ch
 
 			if (lb_addr_equal(&o->addr, &v->key.addr) && o->port == v->key.port &&
 			    o->proto == v->key.proto)
-				return fail(err, file, vs, "vip %s defined twice", name);
+				return cfg_fail(err, file, vs, "vip %s defined twice", name);
 		}
 		rc = parse_reals(vs, v, name, file, err);
 		if (rc)
@@ -204,7 +141,7 @@ static int parse_vip_addrs(config_t *cf, struct lbd_config *out, const char *fil
 	if (!arr)
 		return 0;
 	if (!config_setting_is_array(arr) && !config_setting_is_list(arr))
-		return fail(err, file, arr, "\"vip_addresses\" must be an array [ \"...\", ... ]");
+		return cfg_fail(err, file, arr, "\"vip_addresses\" must be an array [ \"...\", ... ]");
 	n = config_setting_length(arr);
 	out->vip_addrs = calloc(n ? n : 1, sizeof(*out->vip_addrs));
 	if (!out->vip_addrs)
@@ -214,7 +151,7 @@ static int parse_vip_addrs(config_t *cf, struct lbd_config *out, const char *fil
 		const char *s = config_setting_get_string(e);
 
 		if (!s || lb_addr_parse(s, &out->vip_addrs[i]))
-			return fail(err, file, e, "vip_addresses[%d]: \"%s\" is not an IP address",
+			return cfg_fail(err, file, e, "vip_addresses[%d]: \"%s\" is not an IP address",
 				    i, s ? s : "(not a string)");
 		out->n_vip_addrs++;
 	}
@@ -224,11 +161,10 @@ static int parse_vip_addrs(config_t *cf, struct lbd_config *out, const char *fil
 static int parse(config_t *cf, const char *file, struct lbd_config *out, char **err)
 {
 	config_setting_t *root = config_root_setting(cf);
-	const char *role = NULL, *iface = NULL, *sock = NULL, *pop = NULL, *host = NULL,
-		   *mode = NULL;
+	const char *role = NULL, *mode = NULL;
 	int rc;
 
-	rc = get_str(root, "role", &role, true, file, err);
+	rc = cfg_str(root, "role", &role, true, file, err);
 	if (rc)
 		return rc;
 	if (strcmp(role, "l4lb") == 0)
@@ -236,101 +172,67 @@ static int parse(config_t *cf, const char *file, struct lbd_config *out, char **
 	else if (strcmp(role, "l7") == 0)
 		out->role = LBD_ROLE_L7;
 	else
-		return fail(err, file, config_lookup(cf, "role"),
-			    "role \"%s\": must be \"l4lb\" or \"l7\"", role);
-	if ((rc = get_str(root, "interface", &iface, true, file, err)) ||
-	    (rc = get_str(root, "admin_socket", &sock, false, file, err)) ||
-	    (rc = get_str(root, "pop", &pop, false, file, err)) ||
-	    (rc = get_str(root, "host", &host, false, file, err)) ||
-	    (rc = get_str(root, "xdp_mode", &mode, false, file, err)))
-		return rc;
-	if ((rc = copy_str(out->interface, sizeof(out->interface), iface,
-			   config_lookup(cf, "interface"), "interface", file, err)) ||
-	    (rc = copy_str(out->admin_socket, sizeof(out->admin_socket),
-			   sock ? sock : DEFAULT_ADMIN_SOCKET, config_lookup(cf, "admin_socket"),
-			   "admin_socket", file, err)) ||
-	    (rc = copy_str(out->pop, sizeof(out->pop), pop ? pop : "pop", config_lookup(cf, "pop"),
-			   "pop", file, err)) ||
-	    (rc = copy_str(out->host, sizeof(out->host), host ? host : "",
-			   config_lookup(cf, "host"), "host", file, err)))
+		return cfg_fail(err, file, config_lookup(cf, "role"),
+				"role \"%s\": must be \"l4lb\" or \"l7\"", role);
+	if ((rc = cfg_str_copy(root, "interface", out->interface, sizeof(out->interface), "", true,
+			       file, err)) ||
+	    (rc = cfg_str_copy(root, "admin_socket", out->admin_socket, sizeof(out->admin_socket),
+			       DEFAULT_ADMIN_SOCKET, false, file, err)) ||
+	    (rc = cfg_str_copy(root, "pop", out->pop, sizeof(out->pop), "pop", false, file, err)) ||
+	    (rc = cfg_str_copy(root, "host", out->host, sizeof(out->host), "", false, file, err)) ||
+	    (rc = cfg_str(root, "xdp_mode", &mode, false, file, err)))
 		return rc;
 	if (mode && strcmp(mode, "native") && strcmp(mode, "generic"))
-		return fail(err, file, config_lookup(cf, "xdp_mode"),
+		return cfg_fail(err, file, config_lookup(cf, "xdp_mode"),
 			    "xdp_mode \"%s\": must be \"native\" or \"generic\"", mode);
 	out->xdp_generic = mode && strcmp(mode, "generic") == 0;
-	if ((rc = get_uint(root, "ring_size", &out->ring_size, LB_RING_SIZE_DEFAULT, 3, 16777213,
+	if ((rc = cfg_uint(root, "ring_size", &out->ring_size, LB_RING_SIZE_DEFAULT, 3, 16777213,
 			   file, err)) ||
-	    (rc = get_uint(root, "hash_seed", &out->hash_seed, 0, 0, UINT32_MAX, file, err)) ||
-	    (rc = get_uint(root, "conn_table_size", &out->conn_max, LB_CONN_MAX_DEFAULT, 1024,
+	    (rc = cfg_uint(root, "hash_seed", &out->hash_seed, 0, 0, UINT32_MAX, file, err)) ||
+	    (rc = cfg_uint(root, "conn_table_size", &out->conn_max, LB_CONN_MAX_DEFAULT, 1024,
 			   1u << 26, file, err)))
 		return rc;
 	if (!maglev_is_prime(out->ring_size))
-		return fail(err, file, config_lookup(cf, "ring_size"), "ring_size %u is not prime",
+		return cfg_fail(err, file, config_lookup(cf, "ring_size"), "ring_size %u is not prime",
 			    out->ring_size);
 	if ((rc = parse_vips(cf, out, file, err)) || (rc = parse_vip_addrs(cf, out, file, err)))
 		return rc;
 	if (out->role == LBD_ROLE_L4LB && out->n_vip_addrs)
-		return fail(err, file, config_lookup(cf, "vip_addresses"),
+		return cfg_fail(err, file, config_lookup(cf, "vip_addresses"),
 			    "\"vip_addresses\" is for role \"l7\"; an l4lb lists \"vips\"");
 	if (out->role == LBD_ROLE_L7 && out->n_vips)
-		return fail(err, file, config_lookup(cf, "vips"),
+		return cfg_fail(err, file, config_lookup(cf, "vips"),
 			    "\"vips\" is for role \"l4lb\"; an l7 host lists \"vip_addresses\"");
 	return 0;
 }
 
-static int finish(config_t *cf, int ok, const char *name, struct lbd_config *out, char **err)
+static int parse_root(config_t *cf, const char *file, void *out, char **err)
+{
+	struct lbd_config *c = out;
+
+	memset(c, 0, sizeof(*c));
+	return parse(cf, file, c, err);
+}
+
+static int load(const char *path, const char *text, struct lbd_config *out, char **err)
 {
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if (!ok) {
-		const char *f = config_error_file(cf);
-
-		if (asprintf(err, "%s:%d: %s", f ? f : name, config_error_line(cf),
-			     config_error_text(cf)) < 0)
-			*err = NULL;
-		config_destroy(cf);
-		return -EINVAL;
-	}
-	rc = parse(cf, name, out, err);
-	config_destroy(cf);
-	if (rc) {
+	rc = cfg_load(path, text, parse_root, out, err);
+	if (rc)
 		lbd_config_free(out);
-		if (rc == -ENOMEM && asprintf(err, "%s: out of memory", name) < 0)
-			*err = NULL;
-		return -EINVAL;
-	}
-	return 0;
+	return rc;
 }
 
 int lbd_config_load(const char *path, struct lbd_config *out, char **err)
 {
-	config_t cf;
-	FILE *f;
-	int ok;
-
-	config_init(&cf);
-	f = fopen(path, "r");
-	if (!f) {
-		memset(out, 0, sizeof(*out));
-		if (asprintf(err, "%s: %s", path, strerror(errno)) < 0)
-			*err = NULL;
-		config_destroy(&cf);
-		return -EINVAL;
-	}
-	/* config_read_file() would lose the name; read the stream and keep
-	 * it for messages. */
-	ok = config_read(&cf, f) == CONFIG_TRUE;
-	fclose(f);
-	return finish(&cf, ok, path, out, err);
+	return load(path, NULL, out, err);
 }
 
 int lbd_config_parse(const char *text, const char *name, struct lbd_config *out, char **err)
 {
-	config_t cf;
-
-	config_init(&cf);
-	return finish(&cf, config_read_string(&cf, text) == CONFIG_TRUE, name, out, err);
+	return load(name, text, out, err);
 }
 
 void lbd_config_free(struct lbd_config *cfg)

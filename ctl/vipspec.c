@@ -8,51 +8,31 @@
 
 int vipspec_parse(const char *s, struct l4lb_vip_key *k, char *msg, size_t len)
 {
-	char addr[LB_ADDR_STRLEN + 2], portbuf[8];
-	const char *colon, *slash, *proto = "tcp", *astart = s;
-	size_t alen, plen;
-	int port, p;
+	char addr[LB_ADDR_STRLEN], portbuf[8];
+	const char *slash = strchr(s, '/');
+	const char *proto = slash ? slash + 1 : "tcp";
+	int port, p, rc;
 
 	memset(k, 0, sizeof(*k));
-	slash = strchr(s, '/');
-	if (slash)
-		proto = slash + 1;
-	if (*s == '[') {
-		const char *close = strchr(s, ']');
-
-		if (!close || close[1] != ':') {
-			snprintf(msg, len, "VIP \"%s\": expected [IPv6]:PORT", s);
-			return -EINVAL;
-		}
-		astart = s + 1;
-		alen = close - astart;
-		colon = close + 1;
-	} else {
-		colon = strrchr(s, ':');
-		if (!colon || (slash && colon > slash) || memchr(s, ':', colon - s)) {
-			snprintf(msg, len, "VIP \"%s\": expected ADDR:PORT[/PROTO] (IPv6 in [ ])",
-				 s);
-			return -EINVAL;
-		}
-		alen = colon - s;
+	rc = lb_hostport_split(s, slash ? (size_t)(slash - s) : strlen(s), addr, sizeof(addr),
+			       portbuf, sizeof(portbuf));
+	if (rc == -EINVAL) {
+		snprintf(msg, len, "VIP \"%s\": expected %s", s,
+			 *s == '[' ? "[IPv6]:PORT" : "ADDR:PORT[/PROTO] (IPv6 in [ ])");
+		return -EINVAL;
 	}
-	if (alen == 0 || alen >= sizeof(addr)) {
+	if (rc || !addr[0]) {
 		snprintf(msg, len, "VIP \"%s\": bad address", s);
 		return -EINVAL;
 	}
-	memcpy(addr, astart, alen);
-	addr[alen] = '\0';
 	if (lb_addr_parse(addr, &k->addr)) {
 		snprintf(msg, len, "VIP address \"%s\": not an IPv4 or IPv6 address", addr);
 		return -EINVAL;
 	}
-	plen = slash ? (size_t)(slash - colon - 1) : strlen(colon + 1);
-	if (plen == 0 || plen >= sizeof(portbuf)) {
+	if (!portbuf[0]) {
 		snprintf(msg, len, "VIP \"%s\": bad port", s);
 		return -EINVAL;
 	}
-	memcpy(portbuf, colon + 1, plen);
-	portbuf[plen] = '\0';
 	port = lb_port_parse(portbuf);
 	if (port < 0) {
 		snprintf(msg, len, "VIP port \"%s\": must be 1-65535", portbuf);

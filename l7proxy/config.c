@@ -1,58 +1,25 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "config.h"
 #include "addr.h"
+#include "cfgfile.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <libconfig.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int fail(char **err, const char *file, const config_setting_t *s, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char **err, const char *file, const config_setting_t *s, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (asprintf(err, "%s:%d: %s", file, s ? config_setting_source_line(s) : 0, msg) < 0)
-		*err = NULL;
-	return -EINVAL;
-}
-
 int l7_parse_hostport(const char *s, struct sockaddr_storage *ss, socklen_t *len)
 {
-	char host[LB_ADDR_STRLEN + 1];
-	const char *colon, *hstart = s;
-	size_t hlen;
+	char host[LB_ADDR_STRLEN], portbuf[8];
 	struct lb_addr a;
 	int port;
 
 	memset(ss, 0, sizeof(*ss));
-	if (*s == '[') {
-		const char *close = strchr(s, ']');
-
-		if (!close || close[1] != ':')
-			return -EINVAL;
-		hstart = s + 1;
-		hlen = close - hstart;
-		colon = close + 1;
-	} else {
-		colon = strrchr(s, ':');
-		if (!colon || memchr(s, ':', colon - s))
-			return -EINVAL;
-		hlen = colon - s;
-	}
-	if (!hlen || hlen >= sizeof(host))
+	if (lb_hostport_split(s, strlen(s), host, sizeof(host), portbuf, sizeof(portbuf)))
 		return -EINVAL;
-	memcpy(host, hstart, hlen);
-	host[hlen] = '\0';
-	port = lb_port_parse(colon + 1);
+	port = lb_port_parse(portbuf);
 	if (port < 0 || lb_addr_parse(host, &a))
 		return -EINVAL;
 	if (a.family == 4) {
@@ -73,55 +40,13 @@ int l7_parse_hostport(const char *s, struct sockaddr_storage *ss, socklen_t *len
 	return 0;
 }
 
-static int str(config_setting_t *root, const char *name, char *dst, size_t cap, const char *def,
-	       bool required, const char *file, char **err)
-{
-	config_setting_t *s = config_setting_get_member(root, name);
-	const char *v;
-
-	if (!s) {
-		if (required)
-			return fail(err, file, root, "missing setting \"%s\"", name);
-		snprintf(dst, cap, "%s", def);
-		return 0;
-	}
-	v = config_setting_get_string(s);
-	if (!v)
-		return fail(err, file, s, "\"%s\" must be a string", name);
-	if (strlen(v) >= cap)
-		return fail(err, file, s, "\"%s\" is too long (max %zu)", name, cap - 1);
-	strcpy(dst, v);
-	return 0;
-}
-
-static int num(config_setting_t *root, const char *name, uint32_t *out, uint32_t def, uint32_t min,
-	       uint32_t max, const char *file, char **err)
-{
-	config_setting_t *s = config_setting_get_member(root, name);
-	long long v;
-
-	if (!s) {
-		*out = def;
-		return 0;
-	}
-	if (config_setting_type(s) != CONFIG_TYPE_INT &&
-	    config_setting_type(s) != CONFIG_TYPE_INT64)
-		return fail(err, file, s, "\"%s\" must be an integer", name);
-	v = config_setting_get_int64(s);
-	if (v < min || v > max)
-		return fail(err, file, s, "\"%s\" = %lld is out of range [%u, %u]", name, v, min,
-			    max);
-	*out = (uint32_t)v;
-	return 0;
-}
-
 static int parse_listeners(config_t *cf, struct l7_config *c, const char *file, char **err)
 {
 	config_setting_t *list = config_lookup(cf, "listeners");
 	int n;
 
 	if (!list || !config_setting_is_list(list) || config_setting_length(list) == 0)
-		return fail(err, file, list ? list : config_root_setting(cf),
+		return cfg_fail(err, file, list ? list : config_root_setting(cf),
 			    "\"listeners\" must be a non-empty list ( { address = ...; }, ... )");
 	n = config_setting_length(list);
 	c->listeners = calloc(n, sizeof(*c->listeners));
@@ -135,9 +60,9 @@ static int parse_listeners(config_t *cf, struct l7_config *c, const char *file, 
 
 		if (!config_setting_is_group(ls) ||
 		    !config_setting_lookup_string(ls, "address", &a))
-			return fail(err, file, ls, "listener needs address = \"ADDR:PORT\"");
+			return cfg_fail(err, file, ls, "listener needs address = \"ADDR:PORT\"");
 		if (l7_parse_hostport(a, &l->addr, &l->addr_len))
-			return fail(err, file, config_setting_get_member(ls, "address"),
+			return cfg_fail(err, file, config_setting_get_member(ls, "address"),
 				    "listener address \"%s\": expected ADDR:PORT or [ADDR6]:PORT",
 				    a);
 		config_setting_lookup_bool(ls, "tls", &tls);
@@ -154,12 +79,12 @@ static int parse_upstream(config_t *cf, struct l7_config *c, const char *file, c
 	int n, rc;
 
 	if (!up || !config_setting_is_group(up))
-		return fail(err, file, up ? up : config_root_setting(cf),
+		return cfg_fail(err, file, up ? up : config_root_setting(cf),
 			    "missing group \"upstream\" { backends = [...]; }");
 	list = config_setting_get_member(up, "backends");
 	if (!list || (!config_setting_is_array(list) && !config_setting_is_list(list)) ||
 	    config_setting_length(list) == 0)
-		return fail(
+		return cfg_fail(
 		    err, file, list ? list : up,
 		    "upstream: \"backends\" must be a non-empty array [\"ADDR:PORT\", ...]");
 	n = config_setting_length(list);
@@ -171,16 +96,16 @@ static int parse_upstream(config_t *cf, struct l7_config *c, const char *file, c
 		const char *s = config_setting_get_string(e);
 
 		if (!s || l7_parse_hostport(s, &c->backends[i].addr, &c->backends[i].addr_len))
-			return fail(err, file, e,
+			return cfg_fail(err, file, e,
 				    "upstream backend \"%s\": expected ADDR:PORT or [ADDR6]:PORT",
 				    s ? s : "(not a string)");
 		snprintf(c->backends[i].name, sizeof(c->backends[i].name), "%s", s);
 		c->n_backends++;
 	}
-	if ((rc = num(up, "connect_timeout_ms", &c->connect_timeout_ms, 2000, 1, 600000, file,
+	if ((rc = cfg_uint(up, "connect_timeout_ms", &c->connect_timeout_ms, 2000, 1, 600000, file,
 		      err)) ||
-	    (rc = num(up, "timeout_ms", &c->upstream_timeout_ms, 60000, 1, 3600000, file, err)) ||
-	    (rc = num(up, "max_idle_per_backend", &c->max_idle_per_backend, 32, 0, 100000, file,
+	    (rc = cfg_uint(up, "timeout_ms", &c->upstream_timeout_ms, 60000, 1, 3600000, file, err)) ||
+	    (rc = cfg_uint(up, "max_idle_per_backend", &c->max_idle_per_backend, 32, 0, 100000, file,
 		      err)))
 		return rc;
 	return 0;
@@ -192,12 +117,11 @@ static int parse(config_t *cf, const char *file, struct l7_config *c, char **err
 	bool need_tls = false;
 	int rc;
 
-	if ((rc = str(root, "pop", c->pop, sizeof(c->pop), "pop", false, file, err)) ||
-	    (rc = str(root, "host", c->host, sizeof(c->host), "", true, file, err)) ||
-	    (rc = str(root, "access_log", c->access_log, sizeof(c->access_log), "-", false, file,
-		      err)) ||
-	    (rc = num(root, "workers", &c->workers, 0, 0, 1024, file, err)) ||
-	    (rc = num(root, "client_timeout_ms", &c->client_timeout_ms, 60000, 1, 3600000, file,
+	if ((rc = cfg_str_copy(root, "pop", c->pop, sizeof(c->pop), "pop", false, file, err)) ||
+	    (rc = cfg_str_copy(root, "host", c->host, sizeof(c->host), "", true, file, err)) ||
+	    (rc = cfg_str_copy(root, "access_log", c->access_log, sizeof(c->access_log), "-", false, file, err)) ||
+	    (rc = cfg_uint(root, "workers", &c->workers, 0, 0, 1024, file, err)) ||
+	    (rc = cfg_uint(root, "client_timeout_ms", &c->client_timeout_ms, 60000, 1, 3600000, file,
 		      err)) ||
 	    (rc = parse_listeners(cf, c, file, err)) || (rc = parse_upstream(cf, c, file, err)))
 		return rc;
@@ -206,62 +130,44 @@ static int parse(config_t *cf, const char *file, struct l7_config *c, char **err
 		need_tls |= c->listeners[i].tls;
 	tls = config_lookup(cf, "tls");
 	if (need_tls && !tls)
-		return fail(err, file, root,
+		return cfg_fail(err, file, root,
 			    "a listener has tls = true but there is no tls { certificate; key; }");
 	if (tls) {
-		if ((rc = str(tls, "certificate", c->cert_file, sizeof(c->cert_file), "", true,
-			      file, err)) ||
-		    (rc = str(tls, "key", c->key_file, sizeof(c->key_file), "", true, file, err)))
+		if ((rc = cfg_str_copy(tls, "certificate", c->cert_file, sizeof(c->cert_file), "",
+				       true, file, err)) ||
+		    (rc = cfg_str_copy(tls, "key", c->key_file, sizeof(c->key_file), "", true, file, err)))
 			return rc;
 	}
 	return 0;
 }
 
-static int finish(config_t *cf, int ok, const char *name, struct l7_config *out, char **err)
+static int parse_root(config_t *cf, const char *file, void *out, char **err)
+{
+	struct l7_config *c = out;
+
+	memset(c, 0, sizeof(*c));
+	return parse(cf, file, c, err);
+}
+
+static int load(const char *path, const char *text, struct l7_config *out, char **err)
 {
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if (!ok) {
-		if (asprintf(err, "%s:%d: %s", name, config_error_line(cf), config_error_text(cf)) <
-		    0)
-			*err = NULL;
-		config_destroy(cf);
-		return -EINVAL;
-	}
-	rc = parse(cf, name, out, err);
-	config_destroy(cf);
-	if (rc) {
+	rc = cfg_load(path, text, parse_root, out, err);
+	if (rc)
 		l7_config_free(out);
-		return -EINVAL;
-	}
-	return 0;
+	return rc;
 }
 
 int l7_config_load(const char *path, struct l7_config *out, char **err)
 {
-	config_t cf;
-	FILE *f = fopen(path, "r");
-	int ok;
-
-	if (!f) {
-		memset(out, 0, sizeof(*out));
-		if (asprintf(err, "%s: %s", path, strerror(errno)) < 0)
-			*err = NULL;
-		return -EINVAL;
-	}
-	config_init(&cf);
-	ok = config_read(&cf, f) == CONFIG_TRUE;
-	fclose(f);
-	return finish(&cf, ok, path, out, err);
+	return load(path, NULL, out, err);
 }
 
 int l7_config_parse(const char *text, const char *name, struct l7_config *out, char **err)
 {
-	config_t cf;
-
-	config_init(&cf);
-	return finish(&cf, config_read_string(&cf, text) == CONFIG_TRUE, name, out, err);
+	return load(name, text, out, err);
 }
 
 void l7_config_free(struct l7_config *c)

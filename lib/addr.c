@@ -71,3 +71,39 @@ int lb_port_parse(const char *s)
 		return -EINVAL;
 	return (int)v;
 }
+
+int lb_hostport_split(const char *s, size_t len, char *host, size_t hostcap, char *port,
+		      size_t portcap)
+{
+	const char *hstart = s, *colon;
+	size_t hlen, plen;
+
+	if (len && s[0] == '[') {
+		const char *close = memchr(s, ']', len);
+
+		if (!close || (size_t)(close - s) + 1 >= len || close[1] != ':')
+			return -EINVAL;
+		hstart = s + 1;
+		hlen = (size_t)(close - hstart);
+		colon = close + 1;
+	} else {
+		colon = NULL;
+		for (size_t i = 0; i < len; i++)
+			if (s[i] == ':') {
+				if (colon)
+					return -EINVAL; /* IPv6 must be bracketed */
+				colon = s + i;
+			}
+		if (!colon)
+			return -EINVAL;
+		hlen = (size_t)(colon - s);
+	}
+	plen = len - (size_t)(colon + 1 - s);
+	if (hlen >= hostcap || plen >= portcap)
+		return -E2BIG;
+	memcpy(host, hstart, hlen);
+	host[hlen] = '\0';
+	memcpy(port, colon + 1, plen);
+	port[plen] = '\0';
+	return 0;
+}

@@ -45,4 +45,14 @@ const char *lb_proto_str(int proto);
  */
 int lb_port_parse(const char *s);
 
+/*
+ * Split the first len bytes of s, "HOST:PORT" or "[HOST6]:PORT", into
+ * NUL-terminated host and port strings (either may come out empty; the
+ * caller validates them). Returns 0, -EINVAL if the shape is wrong (no
+ * port separator, an unbracketed IPv6 address), -E2BIG if a part does not
+ * fit its buffer.
+ */
+int lb_hostport_split(const char *s, size_t len, char *host, size_t hostcap, char *port,
+		      size_t portcap);
+
 #endif

@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "cfgfile.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cfg_fail(char **err, const char *file, const config_setting_t *s, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (asprintf(err, "%s:%d: %s", file, s ? config_setting_source_line(s) : 0, msg) < 0)
+		*err = NULL;
+	return -EINVAL;
+}
+
+int cfg_str(const config_setting_t *parent, const char *name, const char **out, bool required,
+	    const char *file, char **err)
+{
+	config_setting_t *s = config_setting_get_member(parent, name);
+
+	*out = NULL;
+	if (!s)
+		return required ? cfg_fail(err, file, parent, "missing setting \"%s\"", name) : 0;
+	if (config_setting_type(s) != CONFIG_TYPE_STRING)
+		return cfg_fail(err, file, s, "\"%s\" must be a string", name);
+	*out = config_setting_get_string(s);
+	return 0;
+}
+
+int cfg_str_copy(const config_setting_t *parent, const char *name, char *dst, size_t cap,
+		 const char *def, bool required, const char *file, char **err)
+{
+	const char *v;
+	int rc = cfg_str(parent, name, &v, required, file, err);
+
+	if (rc)
+		return rc;
+	if (!v)
+		v = def;
+	if (strlen(v) >= cap)
+		return cfg_fail(err, file, config_setting_get_member(parent, name),
+				"%s \"%s\" is too long (max %zu)", name, v, cap - 1);
+	strcpy(dst, v);
+	return 0;
+}
+
+int cfg_uint(const config_setting_t *parent, const char *name, uint32_t *out, uint32_t def,
+	     uint32_t min, uint32_t max, const char *file, char **err)
+{
+	config_setting_t *s = config_setting_get_member(parent, name);
+	long long v;
+
+	if (!s) {
+		*out = def;
+		return 0;
+	}
+	if (config_setting_type(s) != CONFIG_TYPE_INT && config_setting_type(s) != CONFIG_TYPE_INT64)
+		return cfg_fail(err, file, s, "\"%s\" must be an integer", name);
+	v = config_setting_get_int64(s);
+	if (v < min || v > max)
+		return cfg_fail(err, file, s, "\"%s\" = %lld is out of range [%u, %u]", name, v,
+				min, max);
+	*out = (uint32_t)v;
+	return 0;
+}
+
+int cfg_load(const char *path, const char *text, cfg_parse_fn parse, void *out, char **err)
+{
+	config_t cf;
+	int ok, rc;
+
+	*err = NULL;
+	config_init(&cf);
+	if (text) {
+		ok = config_read_string(&cf, text) == CONFIG_TRUE;
+	} else {
+		FILE *f = fopen(path, "r");
+
+		if (!f) {
+			if (asprintf(err, "%s: %s", path, strerror(errno)) < 0)
+				*err = NULL;
+			config_destroy(&cf);
+			return -EINVAL;
+		}
+		/* config_read_file() would lose the name in messages. */
+		ok = config_read(&cf, f) == CONFIG_TRUE;
+		fclose(f);
+	}
+	if (!ok) {
+		if (asprintf(err, "%s:%d: %s", path, config_error_line(&cf),
+			     config_error_text(&cf)) < 0)
+			*err = NULL;
+		config_destroy(&cf);
+		return -EINVAL;
+	}
+	rc = parse(&cf, path, out, err);
+	config_destroy(&cf);
+	if (rc == -ENOMEM && !*err && asprintf(err, "%s: out of memory", path) < 0)
+		*err = NULL;
+	return rc ? -EINVAL : 0;
+}
