@@ -375,15 +375,11 @@ int lb_balancer(struct xdp_md *ctx)
 
 	switch (rc) {
 	case PARSE_OK:
+	case PARSE_NOT_L4:
+	case PARSE_IPV6_EXT:
 		break;
 	case PARSE_NOT_IP:
 		count(LB_CNT_PASS_NON_IP, len);
-		return XDP_PASS;
-	case PARSE_NOT_L4:
-		count(LB_CNT_PASS_NON_VIP, len);
-		return XDP_PASS;
-	case PARSE_IPV6_EXT:
-		count(LB_CNT_PASS_IPV6_EXT, len);
 		return XDP_PASS;
 	default:
 		count(LB_CNT_DROP_MALFORMED, len);
@@ -392,6 +388,17 @@ int lb_balancer(struct xdp_md *ctx)
 
 	__builtin_memcpy(vk.addr, p.key.dst, 16);
 	vk.family = p.key.family;
+	if (rc != PARSE_OK) {
+		/* Not TCP/UDP we can hash. To a VIP address (the address-only
+		 * entry) it must not go up this LB's stack, which would route
+		 * it straight back toward the router: drop and count. */
+		if (bpf_map_lookup_elem(&vip_map, &vk)) {
+			count(LB_CNT_DROP_VIP_UNHANDLED, len);
+			return XDP_DROP;
+		}
+		count(rc == PARSE_IPV6_EXT ? LB_CNT_PASS_IPV6_EXT : LB_CNT_PASS_NON_VIP, len);
+		return XDP_PASS;
+	}
 	if (p.fragment) {
 		/* A fragment carries no ports. If its address is a VIP's
 		 * (the address-only entry), it cannot be balanced: drop and

@@ -129,6 +129,7 @@ enum lb_counter_id {
 	LB_CNT_DROP_FIB,       /* no route / no neighbour toward the real */
 	LB_CNT_DROP_ENCAP,     /* adjust_head failed or packet too big */
 	LB_CNT_PASS_IPV6_EXT,  /* IPv6 with extension headers: passed */
+	LB_CNT_DROP_VIP_UNHANDLED, /* to a VIP address but not TCP/UDP it can hash (ICMP, ext. headers) */
 	LB_CNT_MAX,
 };
 
