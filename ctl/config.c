@@ -23,7 +23,7 @@ static int parse_addr(const config_setting_t *parent, const char *what, struct l
 		return rc;
 	if (lb_addr_parse(s, out))
 		return cfg_fail(err, file, config_setting_get_member(parent, "address"),
-			    "%s address \"%s\": not an IPv4 or IPv6 address", what, s);
+				"%s address \"%s\": not an IPv4 or IPv6 address", what, s);
 	return 0;
 }
 
@@ -48,23 +48,23 @@ static int parse_reals(const config_setting_t *vs, struct lbd_vip_cfg *vip, cons
 
 		if (!config_setting_is_group(rs))
 			return cfg_fail(err, file, rs, "vip %s: each real must be a group { ... }",
-				    vipname);
+					vipname);
 		rc = parse_addr(rs, "real", &r->addr, file, err);
 		if (rc)
 			return rc;
 		lb_addr_str(&r->addr, buf, sizeof(buf));
 		if (r->addr.family != vip->key.addr.family)
 			return cfg_fail(err, file, rs,
-				    "vip %s: real %s: address family differs from the VIP's "
-				    "(mixed families are not supported yet)",
-				    vipname, buf);
+					"vip %s: real %s: address family differs from the VIP's "
+					"(mixed families are not supported yet)",
+					vipname, buf);
 		rc = cfg_uint(rs, "weight", &r->weight, 1, 0, LBD_WEIGHT_MAX, file, err);
 		if (rc)
 			return rc;
 		for (int j = 0; j < i; j++)
 			if (lb_addr_equal(&vip->reals[j].addr, &r->addr))
-				return cfg_fail(err, file, rs, "vip %s: real %s listed twice", vipname,
-					    buf);
+				return cfg_fail(err, file, rs, "vip %s: real %s listed twice",
+						vipname, buf);
 		vip->n_reals++;
 	}
 	return 0;
@@ -106,7 +106,7 @@ static int parse_vips(config_t *cf, struct lbd_config *out, const char *file, ch
 		p = lb_proto_parse(proto ? proto : "tcp");
 		if (p < 0)
 			return cfg_fail(err, file, config_setting_get_member(vs, "proto"),
-				    "vip: proto \"%s\": must be \"tcp\" or \"udp\"", proto);
+					"vip: proto \"%s\": must be \"tcp\" or \"udp\"", proto);
 		v->key.port = (uint16_t)port;
 		v->key.proto = (uint8_t)p;
 		vipspec_str(&v->key, name, sizeof(name));
@@ -116,9 +116,9 @@ static int parse_vips(config_t *cf, struct lbd_config *out, const char *file, ch
 		/* "ipip": IPIP toward IPv4 reals, IP6IP6 toward IPv6 ones. */
 		if (encap && strcmp(encap, "ipip"))
 			return cfg_fail(err, file, config_setting_get_member(vs, "encap"),
-				    "vip %s: encap \"%s\": only \"ipip\" (IPIP / IP6IP6) is "
-				    "supported so far",
-				    name, encap);
+					"vip %s: encap \"%s\": only \"ipip\" (IPIP / IP6IP6) is "
+					"supported so far",
+					name, encap);
 		for (int j = 0; j < i; j++) {
 			const struct l4lb_vip_key *o = &out->vips[j].key;
 
@@ -141,7 +141,8 @@ static int parse_vip_addrs(config_t *cf, struct lbd_config *out, const char *fil
 	if (!arr)
 		return 0;
 	if (!config_setting_is_array(arr) && !config_setting_is_list(arr))
-		return cfg_fail(err, file, arr, "\"vip_addresses\" must be an array [ \"...\", ... ]");
+		return cfg_fail(err, file, arr,
+				"\"vip_addresses\" must be an array [ \"...\", ... ]");
 	n = config_setting_length(arr);
 	out->vip_addrs = calloc(n ? n : 1, sizeof(*out->vip_addrs));
 	if (!out->vip_addrs)
@@ -151,8 +152,9 @@ static int parse_vip_addrs(config_t *cf, struct lbd_config *out, const char *fil
 		const char *s = config_setting_get_string(e);
 
 		if (!s || lb_addr_parse(s, &out->vip_addrs[i]))
-			return cfg_fail(err, file, e, "vip_addresses[%d]: \"%s\" is not an IP address",
-				    i, s ? s : "(not a string)");
+			return cfg_fail(err, file, e,
+					"vip_addresses[%d]: \"%s\" is not an IP address", i,
+					s ? s : "(not a string)");
 		out->n_vip_addrs++;
 	}
 	return 0;
@@ -184,7 +186,7 @@ static int parse(config_t *cf, const char *file, struct lbd_config *out, char **
 		return rc;
 	if (mode && strcmp(mode, "native") && strcmp(mode, "generic"))
 		return cfg_fail(err, file, config_lookup(cf, "xdp_mode"),
-			    "xdp_mode \"%s\": must be \"native\" or \"generic\"", mode);
+				"xdp_mode \"%s\": must be \"native\" or \"generic\"", mode);
 	out->xdp_generic = mode && strcmp(mode, "generic") == 0;
 	if ((rc = cfg_uint(root, "ring_size", &out->ring_size, LB_RING_SIZE_DEFAULT, 3, 16777213,
 			   file, err)) ||
@@ -193,16 +195,17 @@ static int parse(config_t *cf, const char *file, struct lbd_config *out, char **
 			   1u << 26, file, err)))
 		return rc;
 	if (!maglev_is_prime(out->ring_size))
-		return cfg_fail(err, file, config_lookup(cf, "ring_size"), "ring_size %u is not prime",
-			    out->ring_size);
+		return cfg_fail(err, file, config_lookup(cf, "ring_size"),
+				"ring_size %u is not prime", out->ring_size);
 	if ((rc = parse_vips(cf, out, file, err)) || (rc = parse_vip_addrs(cf, out, file, err)))
 		return rc;
 	if (out->role == LBD_ROLE_L4LB && out->n_vip_addrs)
 		return cfg_fail(err, file, config_lookup(cf, "vip_addresses"),
-			    "\"vip_addresses\" is for role \"l7\"; an l4lb lists \"vips\"");
+				"\"vip_addresses\" is for role \"l7\"; an l4lb lists \"vips\"");
 	if (out->role == LBD_ROLE_L7 && out->n_vips)
-		return cfg_fail(err, file, config_lookup(cf, "vips"),
-			    "\"vips\" is for role \"l4lb\"; an l7 host lists \"vip_addresses\"");
+		return cfg_fail(
+		    err, file, config_lookup(cf, "vips"),
+		    "\"vips\" is for role \"l4lb\"; an l7 host lists \"vip_addresses\"");
 	return 0;
 }
 

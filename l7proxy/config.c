@@ -46,8 +46,9 @@ static int parse_listeners(config_t *cf, struct l7_config *c, const char *file, 
 	int n;
 
 	if (!list || !config_setting_is_list(list) || config_setting_length(list) == 0)
-		return cfg_fail(err, file, list ? list : config_root_setting(cf),
-			    "\"listeners\" must be a non-empty list ( { address = ...; }, ... )");
+		return cfg_fail(
+		    err, file, list ? list : config_root_setting(cf),
+		    "\"listeners\" must be a non-empty list ( { address = ...; }, ... )");
 	n = config_setting_length(list);
 	c->listeners = calloc(n, sizeof(*c->listeners));
 	if (!c->listeners)
@@ -62,9 +63,9 @@ static int parse_listeners(config_t *cf, struct l7_config *c, const char *file, 
 		    !config_setting_lookup_string(ls, "address", &a))
 			return cfg_fail(err, file, ls, "listener needs address = \"ADDR:PORT\"");
 		if (l7_parse_hostport(a, &l->addr, &l->addr_len))
-			return cfg_fail(err, file, config_setting_get_member(ls, "address"),
-				    "listener address \"%s\": expected ADDR:PORT or [ADDR6]:PORT",
-				    a);
+			return cfg_fail(
+			    err, file, config_setting_get_member(ls, "address"),
+			    "listener address \"%s\": expected ADDR:PORT or [ADDR6]:PORT", a);
 		config_setting_lookup_bool(ls, "tls", &tls);
 		l->tls = tls;
 		snprintf(l->name, sizeof(l->name), "%s", a);
@@ -80,7 +81,7 @@ static int parse_upstream(config_t *cf, struct l7_config *c, const char *file, c
 
 	if (!up || !config_setting_is_group(up))
 		return cfg_fail(err, file, up ? up : config_root_setting(cf),
-			    "missing group \"upstream\" { backends = [...]; }");
+				"missing group \"upstream\" { backends = [...]; }");
 	list = config_setting_get_member(up, "backends");
 	if (!list || (!config_setting_is_array(list) && !config_setting_is_list(list)) ||
 	    config_setting_length(list) == 0)
@@ -96,17 +97,19 @@ static int parse_upstream(config_t *cf, struct l7_config *c, const char *file, c
 		const char *s = config_setting_get_string(e);
 
 		if (!s || l7_parse_hostport(s, &c->backends[i].addr, &c->backends[i].addr_len))
-			return cfg_fail(err, file, e,
-				    "upstream backend \"%s\": expected ADDR:PORT or [ADDR6]:PORT",
-				    s ? s : "(not a string)");
+			return cfg_fail(
+			    err, file, e,
+			    "upstream backend \"%s\": expected ADDR:PORT or [ADDR6]:PORT",
+			    s ? s : "(not a string)");
 		snprintf(c->backends[i].name, sizeof(c->backends[i].name), "%s", s);
 		c->n_backends++;
 	}
 	if ((rc = cfg_uint(up, "connect_timeout_ms", &c->connect_timeout_ms, 2000, 1, 600000, file,
-		      err)) ||
-	    (rc = cfg_uint(up, "timeout_ms", &c->upstream_timeout_ms, 60000, 1, 3600000, file, err)) ||
-	    (rc = cfg_uint(up, "max_idle_per_backend", &c->max_idle_per_backend, 32, 0, 100000, file,
-		      err)))
+			   err)) ||
+	    (rc = cfg_uint(up, "timeout_ms", &c->upstream_timeout_ms, 60000, 1, 3600000, file,
+			   err)) ||
+	    (rc = cfg_uint(up, "max_idle_per_backend", &c->max_idle_per_backend, 32, 0, 100000,
+			   file, err)))
 		return rc;
 	return 0;
 }
@@ -119,10 +122,11 @@ static int parse(config_t *cf, const char *file, struct l7_config *c, char **err
 
 	if ((rc = cfg_str_copy(root, "pop", c->pop, sizeof(c->pop), "pop", false, file, err)) ||
 	    (rc = cfg_str_copy(root, "host", c->host, sizeof(c->host), "", true, file, err)) ||
-	    (rc = cfg_str_copy(root, "access_log", c->access_log, sizeof(c->access_log), "-", false, file, err)) ||
+	    (rc = cfg_str_copy(root, "access_log", c->access_log, sizeof(c->access_log), "-", false,
+			       file, err)) ||
 	    (rc = cfg_uint(root, "workers", &c->workers, 0, 0, 1024, file, err)) ||
-	    (rc = cfg_uint(root, "client_timeout_ms", &c->client_timeout_ms, 60000, 1, 3600000, file,
-		      err)) ||
+	    (rc = cfg_uint(root, "client_timeout_ms", &c->client_timeout_ms, 60000, 1, 3600000,
+			   file, err)) ||
 	    (rc = parse_listeners(cf, c, file, err)) || (rc = parse_upstream(cf, c, file, err)))
 		return rc;
 	snprintf(c->served_by, sizeof(c->served_by), "%s/%s", c->pop, c->host);
@@ -130,12 +134,14 @@ static int parse(config_t *cf, const char *file, struct l7_config *c, char **err
 		need_tls |= c->listeners[i].tls;
 	tls = config_lookup(cf, "tls");
 	if (need_tls && !tls)
-		return cfg_fail(err, file, root,
-			    "a listener has tls = true but there is no tls { certificate; key; }");
+		return cfg_fail(
+		    err, file, root,
+		    "a listener has tls = true but there is no tls { certificate; key; }");
 	if (tls) {
 		if ((rc = cfg_str_copy(tls, "certificate", c->cert_file, sizeof(c->cert_file), "",
 				       true, file, err)) ||
-		    (rc = cfg_str_copy(tls, "key", c->key_file, sizeof(c->key_file), "", true, file, err)))
+		    (rc = cfg_str_copy(tls, "key", c->key_file, sizeof(c->key_file), "", true, file,
+				       err)))
 			return rc;
 	}
 	return 0;

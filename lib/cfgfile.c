@@ -61,7 +61,8 @@ int cfg_uint(const config_setting_t *parent, const char *name, uint32_t *out, ui
 		*out = def;
 		return 0;
 	}
-	if (config_setting_type(s) != CONFIG_TYPE_INT && config_setting_type(s) != CONFIG_TYPE_INT64)
+	if (config_setting_type(s) != CONFIG_TYPE_INT &&
+	    config_setting_type(s) != CONFIG_TYPE_INT64)
 		return cfg_fail(err, file, s, "\"%s\" must be an integer", name);
 	v = config_setting_get_int64(s);
 	if (v < min || v > max)

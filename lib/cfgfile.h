@@ -28,7 +28,7 @@ int cfg_load(const char *path, const char *text, cfg_parse_fn parse, void *out, 
 
 /* Set *err to "file:line-of-s: message" (line 0 if s is NULL); returns -EINVAL. */
 int cfg_fail(char **err, const char *file, const config_setting_t *s, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 /*
  * String member name of parent into *out (borrowed from the config, valid
