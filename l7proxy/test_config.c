@@ -78,11 +78,26 @@ static void test_bad(void **s)
 	}
 }
 
+/* The shipped example must parse (its certificate paths are the operator's). */
+static void test_example(void **s)
+{
+	struct l7_config c;
+	char *err = NULL;
+
+	(void)s;
+	if (l7_config_load(EXAMPLE_CONF, &c, &err))
+		fail_msg("%s", err);
+	assert_int_equal(c.n_listeners, 4);
+	assert_int_equal(c.n_backends, 2);
+	l7_config_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_good),
 	    cmocka_unit_test(test_bad),
+	    cmocka_unit_test(test_example),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
