@@ -407,22 +407,29 @@ int l4lb_real_add(struct l4lb *lb, const struct l4lb_vip_key *vk, const struct l
 	return err;
 }
 
+/* The entry of real addr in VIP vk (and the VIP's id), or NULL. */
+static struct l4lb_real_info *vip_real_find(struct l4lb *lb, const struct l4lb_vip_key *vk,
+					    const struct lb_addr *addr, uint32_t *vid)
+{
+	struct vip *v = vip_lookup(lb, vk, vid);
+	ssize_t i = v ? vip_real_index(v, addr) : -1;
+
+	return i < 0 ? NULL : &v->reals[i];
+}
+
 int l4lb_real_del(struct l4lb *lb, const struct l4lb_vip_key *vk, const struct lb_addr *addr)
 {
-	struct l4lb_real_info gone;
-	uint32_t vid;
+	struct l4lb_real_info *r, gone;
 	struct vip *v;
-	ssize_t i;
+	uint32_t vid;
 	int err;
 
-	v = vip_lookup(lb, vk, &vid);
-	if (!v)
+	r = vip_real_find(lb, vk, addr, &vid);
+	if (!r)
 		return -ENOENT;
-	i = vip_real_index(v, addr);
-	if (i < 0)
-		return -ENOENT;
-	gone = v->reals[i];
-	v->reals[i] = v->reals[--v->n_reals];
+	v = &lb->vips[vid];
+	gone = *r;
+	*r = v->reals[--v->n_reals];
 	err = vip_rebuild(lb, vid);
 	if (err) {
 		v->reals[v->n_reals++] = gone;
@@ -435,22 +442,18 @@ int l4lb_real_del(struct l4lb *lb, const struct l4lb_vip_key *vk, const struct l
 int l4lb_real_set_weight(struct l4lb *lb, const struct l4lb_vip_key *vk, const struct lb_addr *addr,
 			 uint32_t weight)
 {
+	struct l4lb_real_info *r;
 	uint32_t vid, old;
-	struct vip *v;
-	ssize_t i;
 	int err;
 
-	v = vip_lookup(lb, vk, &vid);
-	if (!v)
+	r = vip_real_find(lb, vk, addr, &vid);
+	if (!r)
 		return -ENOENT;
-	i = vip_real_index(v, addr);
-	if (i < 0)
-		return -ENOENT;
-	old = v->reals[i].weight;
-	v->reals[i].weight = weight;
+	old = r->weight;
+	r->weight = weight;
 	err = vip_rebuild(lb, vid);
 	if (err)
-		v->reals[i].weight = old;
+		r->weight = old;
 	return err;
 }
 
