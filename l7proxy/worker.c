@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -227,6 +228,13 @@ void *worker_run(void *arg)
 	}
 out:
 	log_flush(w);
+	/* Until the proxy has an admin API, its counters are reported here. */
+	log_info("worker %d: accepted %" PRIu64 ", requests %" PRIu64 ", bad requests %" PRIu64
+		 ", TLS handshakes %" PRIu64 " (%" PRIu64 " resumed), upstream connects %" PRIu64
+		 ", reuses %" PRIu64 ", errors %" PRIu64 ", timeouts %" PRIu64,
+		 w->id, w->st.accepted, w->st.requests, w->st.bad_requests, w->st.tls_handshakes,
+		 w->st.tls_resumed, w->st.upstream_connects, w->st.upstream_reuses,
+		 w->st.upstream_errors, w->st.upstream_timeouts);
 	return NULL;
 }
 
