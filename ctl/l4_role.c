@@ -19,24 +19,18 @@ static struct l4lb *LB(struct lbd *d)
 	return d->role_state;
 }
 
-static bool vip_in(const struct lbd_config *c, const struct l4lb_vip_key *k,
-		   const struct lbd_vip_cfg **found)
+static bool vip_in(const struct lbd_config *c, const struct l4lb_vip_key *k)
 {
 	for (size_t i = 0; i < c->n_vips; i++) {
 		const struct l4lb_vip_key *o = &c->vips[i].key;
 
-		if (lb_addr_equal(&o->addr, &k->addr) && o->port == k->port &&
-		    o->proto == k->proto) {
-			if (found)
-				*found = &c->vips[i];
+		if (lb_addr_equal(&o->addr, &k->addr) && o->port == k->port && o->proto == k->proto)
 			return true;
-		}
 	}
 	return false;
 }
 
 struct del_ctx {
-	struct l4lb *lb;
 	const struct lbd_config *next;
 	struct l4lb_vip_key gone[LB_MAX_VIPS_DEFAULT * 4];
 	size_t n;
@@ -46,7 +40,7 @@ static int collect_gone(void *ctx, const struct l4lb_vip_info *v)
 {
 	struct del_ctx *c = ctx;
 
-	if (!vip_in(c->next, &v->key, NULL) && c->n < sizeof(c->gone) / sizeof(c->gone[0]))
+	if (!vip_in(c->next, &v->key) && c->n < sizeof(c->gone) / sizeof(c->gone[0]))
 		c->gone[c->n++] = v->key;
 	return 0;
 }
@@ -65,7 +59,6 @@ static int l4_sync(struct l4lb *lb, const struct lbd_config *next, char **err)
 
 	if (!dc)
 		return -ENOMEM;
-	dc->lb = lb;
 	dc->next = next;
 	l4lb_vip_foreach(lb, collect_gone, dc);
 	for (size_t i = 0; i < dc->n && !rc; i++)

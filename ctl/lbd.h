@@ -49,7 +49,7 @@ int lbd_api_reload(void *ctx, const struct admin_req *req, json_t **out);
 int lbd_reload(struct lbd *d, char **err);
 
 /* JSON helpers shared by the role APIs. */
-json_t *lbd_counter_json(const void *lb_counter);
+json_t *lbd_counter_json(const struct lb_counter *c);
 int lbd_vip_from_json(json_t *o, struct l4lb_vip_key *k, char *msg, size_t len);
 json_t *lbd_vip_json(const struct l4lb_vip_key *k);
 

@@ -9,10 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-json_t *lbd_counter_json(const void *p)
+json_t *lbd_counter_json(const struct lb_counter *c)
 {
-	const struct lb_counter *c = p;
-
 	return json_pack("{s:I,s:I}", "packets", (json_int_t)c->packets, "bytes",
 			 (json_int_t)c->bytes);
 }

@@ -49,7 +49,6 @@ struct conn {
 	bool rd_ready, wr_ready;
 	bool client_eof;
 	bool closing; /* flush down, then close */
-	bool dead;
 	char peer_ip[INET6_ADDRSTRLEN];
 	char *mem; /* the four buffers, one allocation */
 	struct buf cin, upbuf, uin, down;
@@ -85,7 +84,7 @@ static struct conn *of_parser(http_parser *p)
 	return p->data;
 }
 
-void buf_compact(struct buf *b)
+static void buf_compact(struct buf *b)
 {
 	if (b->head) {
 		memmove(b->p, b->p + b->head, b->tail - b->head);
@@ -94,46 +93,48 @@ void buf_compact(struct buf *b)
 	}
 }
 
-static void put_down(struct conn *c, const void *p, size_t n)
+/*
+ * Free space at the tail, moving the data to the front first only when the
+ * tail has less than want bytes free: a memmove per read or parse would
+ * copy the same bytes over and over on a busy connection.
+ */
+static size_t buf_room(struct buf *b, size_t want)
 {
-	/* Callers fed the parser no more than the space left minus
-	 * HEAD_SLACK, so this always fits; a breach is a bug, not input. */
-	require(buf_space(&c->down) >= n);
-	memcpy(c->down.p + c->down.tail, p, n);
-	c->down.tail += n;
-	c->bytes_down += n;
+	if (buf_space(b) < want)
+		buf_compact(b);
+	return buf_space(b);
 }
 
-static void put_up(struct conn *c, const void *p, size_t n)
+/* Callers fed the parser no more than the space left minus HEAD_SLACK, so
+ * this always fits; a breach is a bug, not input. Returns n. */
+static size_t buf_put(struct buf *b, const void *p, size_t n)
 {
-	require(buf_space(&c->upbuf) >= n);
-	memcpy(c->upbuf.p + c->upbuf.tail, p, n);
-	c->upbuf.tail += n;
+	require(buf_space(b) >= n);
+	memcpy(b->p + b->tail, p, n);
+	b->tail += n;
+	return n;
 }
 
-static void put_chunk(struct conn *c, bool down, const char *at, size_t len)
+/* One chunk of chunked transfer coding; returns the bytes written. */
+static size_t buf_put_chunk(struct buf *b, const char *at, size_t len)
 {
 	char hdr[24];
 	int n = snprintf(hdr, sizeof(hdr), "%zx\r\n", len);
 
-	if (down) {
-		put_down(c, hdr, n);
-		put_down(c, at, len);
-		put_down(c, "\r\n", 2);
-	} else {
-		put_up(c, hdr, n);
-		put_up(c, at, len);
-		put_up(c, "\r\n", 2);
-	}
+	return buf_put(b, hdr, (size_t)n) + buf_put(b, at, len) + buf_put(b, "\r\n", 2);
+}
+
+static void put_down(struct conn *c, const void *p, size_t n)
+{
+	c->bytes_down += buf_put(&c->down, p, n);
 }
 
 /* --- closing ------------------------------------------------------------ */
 
 static void conn_close(struct conn *c)
 {
-	if (c->dead)
+	if (c->ev.dead)
 		return;
-	c->dead = true;
 	timer_cancel(&c->timer);
 	if (c->up) {
 		upstream_put(c->up, false);
@@ -148,7 +149,6 @@ static void conn_close(struct conn *c)
 	worker_unwatch(c->w, &c->ev);
 	close(c->ev.fd);
 	free(c->mem);
-	c->w->live_conns--;
 	worker_bury(c->w, &c->ev);
 }
 
@@ -202,8 +202,7 @@ static void respond_error(struct conn *c, int status)
 	}
 	n = h1_write_error(status, c->w->cfg->served_by, c->reqid, c->reqid_len, false, buf,
 			   sizeof(buf));
-	buf_compact(&c->down);
-	if (n < 0 || buf_space(&c->down) < (size_t)n) {
+	if (n < 0 || buf_room(&c->down, (size_t)n) < (size_t)n) {
 		conn_close(c);
 		return;
 	}
@@ -299,9 +298,9 @@ static int req_body(http_parser *p, const char *at, size_t len)
 	struct conn *c = of_parser(p);
 
 	if (c->req_framing == H1_BODY_CHUNKED)
-		put_chunk(c, false, at, len);
+		buf_put_chunk(&c->upbuf, at, len);
 	else
-		put_up(c, at, len);
+		buf_put(&c->upbuf, at, len);
 	return 0;
 }
 
@@ -310,7 +309,7 @@ static int req_complete(http_parser *p)
 	struct conn *c = of_parser(p);
 
 	if (c->req_framing == H1_BODY_CHUNKED)
-		put_up(c, "0\r\n\r\n", 5);
+		buf_put(&c->upbuf, "0\r\n\r\n", 5);
 	c->req_done = true;
 	http_parser_pause(p, 1); /* the next request waits for this response */
 	return 0;
@@ -391,7 +390,7 @@ static int resp_body(http_parser *p, const char *at, size_t len)
 	struct conn *c = of_parser(p);
 
 	if (c->down_framing == H1_BODY_CHUNKED)
-		put_chunk(c, true, at, len);
+		c->bytes_down += buf_put_chunk(&c->down, at, len);
 	else
 		put_down(c, at, len);
 	return 0;
@@ -539,13 +538,9 @@ static bool upstream_read(struct conn *c)
 
 	if (!u || !u->connected || !u->rd_ready || c->resp_done || c->up_eof)
 		return false;
-	space = buf_space(&c->uin);
-	if (!space) {
-		buf_compact(&c->uin);
-		space = buf_space(&c->uin);
-		if (!space)
-			return false;
-	}
+	space = buf_room(&c->uin, 1);
+	if (!space)
+		return false;
 	n = recv(u->ev.fd, c->uin.p + c->uin.tail, space, 0);
 	if (n > 0) {
 		c->uin.tail += (size_t)n;
@@ -598,8 +593,7 @@ static bool feed_response(struct conn *c)
 		}
 		return true;
 	}
-	buf_compact(&c->down);
-	space = buf_space(&c->down);
+	space = buf_room(&c->down, CONN_BUF / 2);
 	if (space <= HEAD_SLACK)
 		return false;
 	n = buf_len(&c->uin);
@@ -626,13 +620,9 @@ static bool client_read(struct conn *c)
 
 	if (c->client_eof || c->closing || !(c->rd_ready || (c->ssl && SSL_pending(c->ssl))))
 		return false;
-	space = buf_space(&c->cin);
-	if (!space) {
-		buf_compact(&c->cin);
-		space = buf_space(&c->cin);
-		if (!space)
-			return false;
-	}
+	space = buf_room(&c->cin, 1);
+	if (!space)
+		return false;
 	if (c->ssl) {
 		n = SSL_read(c->ssl, c->cin.p + c->cin.tail, (int)space);
 		if (n <= 0) {
@@ -720,8 +710,7 @@ static bool feed_request(struct conn *c)
 		}
 		return false;
 	}
-	buf_compact(&c->upbuf);
-	space = buf_space(&c->upbuf);
+	space = buf_room(&c->upbuf, CONN_BUF / 2);
 	if (space <= HEAD_SLACK || buf_space(&c->down) < 64)
 		return false;
 	n = buf_len(&c->cin);
@@ -831,32 +820,32 @@ static void pump(struct conn *c)
 {
 	bool moved;
 
-	if (c->dead)
+	if (c->ev.dead)
 		return;
 	if (c->ssl && !c->handshake_done && !handshake(c))
 		return;
 	do {
 		moved = false;
 		moved |= client_read(c);
-		if (!c->dead)
+		if (!c->ev.dead)
 			moved |= feed_request(c);
-		if (!c->dead)
+		if (!c->ev.dead)
 			moved |= upstream_write(c);
-		if (!c->dead)
+		if (!c->ev.dead)
 			moved |= upstream_read(c);
-		if (!c->dead)
+		if (!c->ev.dead)
 			moved |= feed_response(c);
-		if (!c->dead)
+		if (!c->ev.dead)
 			moved |= client_write(c);
-		if (!c->dead && c->resp_done) {
+		if (!c->ev.dead && c->resp_done) {
 			finish_request(c);
 			moved = true;
 		}
-		if (!c->dead && c->closing && !buf_len(&c->down)) {
+		if (!c->ev.dead && c->closing && !buf_len(&c->down)) {
 			conn_close(c);
 		}
-	} while (moved && !c->dead);
-	if (!c->dead)
+	} while (moved && !c->ev.dead);
+	if (!c->ev.dead)
 		update_interest(c);
 }
 
@@ -919,7 +908,6 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, 
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	http_parser_init(&c->req, HTTP_REQUEST);
 	c->req.data = c;
-	w->live_conns++;
 	w->st.accepted++;
 	timer_arm(&w->t_client, &c->timer, on_client_timer, w->now);
 	if (tls) {

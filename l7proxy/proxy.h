@@ -42,15 +42,13 @@ static inline size_t buf_len(const struct buf *b)
 	return b->tail - b->head;
 }
 
-/* Free space at the tail, after moving the data to the front if useful. */
+/* Free space at the tail (an empty buffer starts again at the front). */
 static inline size_t buf_space(struct buf *b)
 {
 	if (b->head == b->tail)
 		b->head = b->tail = 0;
 	return b->cap - b->tail;
 }
-
-void buf_compact(struct buf *b);
 
 #define CONN_BUF 32768 /* each of a client connection's four buffers */
 
@@ -81,7 +79,6 @@ struct worker {
 	size_t rnd_used;
 	struct worker_stats st;
 	struct ev *graveyard;
-	uint64_t live_conns;
 };
 
 /* epoll helpers: register or change ev's interest (no-op if unchanged). */

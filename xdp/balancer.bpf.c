@@ -94,16 +94,6 @@ struct {
 	__type(value, struct lb_counter);
 } lb_counters SEC(".maps");
 
-static __always_inline void count(__u32 id, __u64 bytes)
-{
-	struct lb_counter *c = bpf_map_lookup_elem(&lb_counters, &id);
-
-	if (c) {
-		c->packets++;
-		c->bytes += bytes;
-	}
-}
-
 static __always_inline void count_map(void *map, __u32 id, __u64 bytes)
 {
 	struct lb_counter *c = bpf_map_lookup_elem(map, &id);
@@ -112,6 +102,12 @@ static __always_inline void count_map(void *map, __u32 id, __u64 bytes)
 		c->packets++;
 		c->bytes += bytes;
 	}
+}
+
+/* A global counter (enum lb_counter_id). */
+static __always_inline void count(__u32 id, __u64 bytes)
+{
+	count_map(&lb_counters, id, bytes);
 }
 
 static __always_inline __u16 ip_csum(const struct iphdr *iph)
