@@ -72,6 +72,46 @@ int cfg_uint(const config_setting_t *parent, const char *name, uint32_t *out, ui
 	return 0;
 }
 
+int cfg_bool(const config_setting_t *parent, const char *name, bool *out, bool def,
+	     const char *file, char **err)
+{
+	config_setting_t *s = config_setting_get_member(parent, name);
+
+	if (!s) {
+		*out = def;
+		return 0;
+	}
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+		return cfg_fail(err, file, s, "\"%s\" must be true or false", name);
+	*out = config_setting_get_bool(s);
+	return 0;
+}
+
+int cfg_enum(const config_setting_t *parent, const char *name, const char *const *names, unsigned n,
+	     unsigned def, unsigned *out, const char *file, char **err)
+{
+	const char *v;
+	char allowed[256] = "";
+	int rc = cfg_str(parent, name, &v, false, file, err);
+
+	if (rc)
+		return rc;
+	if (!v) {
+		*out = def;
+		return 0;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		if (strcmp(v, names[i]) == 0) {
+			*out = i;
+			return 0;
+		}
+		snprintf(allowed + strlen(allowed), sizeof(allowed) - strlen(allowed), "%s\"%s\"",
+			 i ? ", " : "", names[i]);
+	}
+	return cfg_fail(err, file, config_setting_get_member(parent, name),
+			"%s \"%s\": expected one of %s", name, v, allowed);
+}
+
 int cfg_load(const char *path, const char *text, cfg_parse_fn parse, void *out, char **err)
 {
 	config_t cf;

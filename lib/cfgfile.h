@@ -45,4 +45,15 @@ int cfg_str_copy(const config_setting_t *parent, const char *name, char *dst, si
 int cfg_uint(const config_setting_t *parent, const char *name, uint32_t *out, uint32_t def,
 	     uint32_t min, uint32_t max, const char *file, char **err);
 
+/* Boolean member, def if absent. 0 or -EINVAL (not a boolean). */
+int cfg_bool(const config_setting_t *parent, const char *name, bool *out, bool def,
+	     const char *file, char **err);
+
+/*
+ * String member that must be one of names[0..n) (its index goes to *out),
+ * def if absent. 0 or -EINVAL naming the allowed values.
+ */
+int cfg_enum(const config_setting_t *parent, const char *name, const char *const *names, unsigned n,
+	     unsigned def, unsigned *out, const char *file, char **err);
+
 #endif
