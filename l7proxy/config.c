@@ -1,9 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0-only
+/*
+ * config.c - parsing and validating l7proxy.conf. Everything is checked
+ * here, before a worker sees the struct: addresses, ranges, names that
+ * end up in headers (no CR/LF can reach the wire from the config), route
+ * to cluster references.
+ */
 #include "config.h"
 #include "addr.h"
 #include "cfgfile.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -40,6 +47,25 @@ int l7_parse_hostport(const char *s, struct sockaddr_storage *ss, socklen_t *len
 	return 0;
 }
 
+const char *l7_proto_name(enum l7_proto p)
+{
+	static const char *const names[] = {"http1", "h2c", "h2"};
+
+	return p <= L7_PROTO_H2 ? names[p] : "?";
+}
+
+/* Names that go into headers (X-Served-By) or logs: a token-ish subset, so
+ * a CR, LF or space in the config can never split a header. */
+static bool name_ok(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("._-", *s))
+			return false;
+	return true;
+}
+
 static int parse_listeners(config_t *cf, struct l7_config *c, const char *file, char **err)
 {
 	config_setting_t *list = config_lookup(cf, "listeners");
@@ -57,7 +83,8 @@ static int parse_listeners(config_t *cf, struct l7_config *c, const char *file, 
 		config_setting_t *ls = config_setting_get_elem(list, i);
 		struct l7_listener_cfg *l = &c->listeners[i];
 		const char *a = NULL;
-		int tls = 0;
+		bool tls;
+		int rc;
 
 		if (!config_setting_is_group(ls) ||
 		    !config_setting_lookup_string(ls, "address", &a))
@@ -66,57 +93,366 @@ static int parse_listeners(config_t *cf, struct l7_config *c, const char *file, 
 			return cfg_fail(
 			    err, file, config_setting_get_member(ls, "address"),
 			    "listener address \"%s\": expected ADDR:PORT or [ADDR6]:PORT", a);
-		config_setting_lookup_bool(ls, "tls", &tls);
+		if ((rc = cfg_bool(ls, "tls", &tls, false, file, err)))
+			return rc;
 		l->tls = tls;
 		snprintf(l->name, sizeof(l->name), "%s", a);
+		for (size_t j = 0; j < c->n_listeners; j++)
+			if (c->listeners[j].addr_len == l->addr_len &&
+			    memcmp(&c->listeners[j].addr, &l->addr, l->addr_len) == 0)
+				return cfg_fail(err, file, ls, "listener %s appears twice", a);
 		c->n_listeners++;
 	}
 	return 0;
 }
 
-static int parse_upstream(config_t *cf, struct l7_config *c, const char *file, char **err)
+static int parse_backends(config_setting_t *grp, struct l7_cluster_cfg *cl, const char *what,
+			  const char *file, char **err)
 {
-	config_setting_t *up = config_lookup(cf, "upstream"), *list;
-	int n, rc;
+	config_setting_t *list = config_setting_get_member(grp, "backends");
+	int n;
 
-	if (!up || !config_setting_is_group(up))
-		return cfg_fail(err, file, up ? up : config_root_setting(cf),
-				"missing group \"upstream\" { backends = [...]; }");
-	list = config_setting_get_member(up, "backends");
 	if (!list || (!config_setting_is_array(list) && !config_setting_is_list(list)) ||
 	    config_setting_length(list) == 0)
-		return cfg_fail(
-		    err, file, list ? list : up,
-		    "upstream: \"backends\" must be a non-empty array [\"ADDR:PORT\", ...]");
+		return cfg_fail(err, file, list ? list : grp,
+				"%s: \"backends\" must be a non-empty array [\"ADDR:PORT\", ...]",
+				what);
 	n = config_setting_length(list);
-	c->backends = calloc(n, sizeof(*c->backends));
-	if (!c->backends)
+	cl->backends = calloc(n, sizeof(*cl->backends));
+	if (!cl->backends)
 		return -ENOMEM;
 	for (int i = 0; i < n; i++) {
 		config_setting_t *e = config_setting_get_elem(list, i);
 		const char *s = config_setting_get_string(e);
+		struct l7_backend_cfg *b = &cl->backends[i];
 
-		if (!s || l7_parse_hostport(s, &c->backends[i].addr, &c->backends[i].addr_len))
-			return cfg_fail(
-			    err, file, e,
-			    "upstream backend \"%s\": expected ADDR:PORT or [ADDR6]:PORT",
-			    s ? s : "(not a string)");
-		snprintf(c->backends[i].name, sizeof(c->backends[i].name), "%s", s);
-		c->n_backends++;
+		if (!s || l7_parse_hostport(s, &b->addr, &b->addr_len))
+			return cfg_fail(err, file, e,
+					"%s backend \"%s\": expected ADDR:PORT or [ADDR6]:PORT",
+					what, s ? s : "(not a string)");
+		snprintf(b->name, sizeof(b->name), "%s", s);
+		cl->n_backends++;
 	}
-	if ((rc = cfg_uint(up, "connect_timeout_ms", &c->connect_timeout_ms, 2000, 1, 600000, file,
+	return 0;
+}
+
+/* Settings shared by a cluster and the legacy upstream group. */
+static int parse_cluster_limits(config_setting_t *g, struct l7_cluster_cfg *cl, const char *file,
+				char **err)
+{
+	bool h2 = cl->proto != L7_PROTO_HTTP1;
+	int rc;
+
+	if ((rc = cfg_uint(g, "connect_timeout_ms", &cl->connect_timeout_ms, 2000, 1, 600000, file,
 			   err)) ||
-	    (rc = cfg_uint(up, "timeout_ms", &c->upstream_timeout_ms, 60000, 1, 3600000, file,
+	    /* Below the 5 s keepalive of Node and many others, so the pool
+	     * drops a connection before the backend does (reuse races). */
+	    (rc = cfg_uint(g, "idle_timeout_ms", &cl->idle_timeout_ms, h2 ? 60000 : 4000, 1,
+			   3600000, file, err)) ||
+	    (rc = cfg_uint(g, "request_timeout_ms", &cl->request_timeout_ms, 60000, 0, 86400000,
+			   file, err)) ||
+	    (rc = cfg_uint(g, "max_connections", &cl->max_connections, h2 ? 16 : 1024, 1, 100000,
+			   file, err)) ||
+	    (rc = cfg_uint(g, "max_idle", &cl->max_idle, 32, 0, 100000, file, err)) ||
+	    (rc = cfg_uint(g, "max_streams", &cl->max_streams, 100, 1, 1u << 20, file, err)) ||
+	    (rc = cfg_uint(g, "ping_interval_ms", &cl->ping_interval_ms, 30000, 100, 3600000, file,
 			   err)) ||
-	    (rc = cfg_uint(up, "max_idle_per_backend", &c->max_idle_per_backend, 32, 0, 100000,
-			   file, err)))
+	    (rc = cfg_uint(g, "ping_timeout_ms", &cl->ping_timeout_ms, 10000, 10, 600000, file,
+			   err)) ||
+	    (rc = cfg_uint(g, "fail_threshold", &cl->fail_threshold, 5, 0, 1000, file, err)) ||
+	    (rc = cfg_uint(g, "backoff_ms", &cl->backoff_ms, 5000, 0, 3600000, file, err)))
 		return rc;
+	return 0;
+}
+
+static int parse_cluster_tls(config_setting_t *g, struct l7_cluster_cfg *cl, const char *file,
+			     char **err)
+{
+	config_setting_t *t = config_setting_get_member(g, "tls");
+	int rc;
+
+	cl->tls_verify = true;
+	if (!t) {
+		if (cl->proto == L7_PROTO_H2)
+			return cfg_fail(err, file, g,
+					"cluster \"%s\": protocol \"h2\" needs tls = { ca = "
+					"\"FILE\"; } (or verify = false to skip verification)",
+					cl->name);
+		return 0;
+	}
+	if (cl->proto != L7_PROTO_H2)
+		return cfg_fail(err, file, t, "cluster \"%s\": tls only applies to protocol \"h2\"",
+				cl->name);
+	if ((rc = cfg_str_copy(t, "ca", cl->tls_ca, sizeof(cl->tls_ca), "", false, file, err)) ||
+	    (rc = cfg_str_copy(t, "sni", cl->tls_sni, sizeof(cl->tls_sni), "", false, file, err)) ||
+	    (rc = cfg_bool(t, "verify", &cl->tls_verify, true, file, err)))
+		return rc;
+	if (cl->tls_verify && !cl->tls_ca[0])
+		return cfg_fail(err, file, t,
+				"cluster \"%s\": tls.verify needs tls.ca (a CA bundle file)",
+				cl->name);
+	return 0;
+}
+
+static int parse_clusters(config_t *cf, struct l7_config *c, const char *file, char **err)
+{
+	static const char *const protos[] = {"http1", "h2c", "h2"};
+	static const char *const balances[] = {"round_robin", "least_request"};
+	config_setting_t *list = config_lookup(cf, "clusters");
+	int n, rc;
+
+	if (!config_setting_is_list(list) || config_setting_length(list) == 0)
+		return cfg_fail(err, file, list,
+				"\"clusters\" must be a non-empty list ( { name = ...; backends = "
+				"[...]; }, ... )");
+	n = config_setting_length(list);
+	c->clusters = calloc(n, sizeof(*c->clusters));
+	if (!c->clusters)
+		return -ENOMEM;
+	for (int i = 0; i < n; i++) {
+		config_setting_t *g = config_setting_get_elem(list, i);
+		struct l7_cluster_cfg *cl = &c->clusters[i];
+		unsigned proto, bal;
+		char what[96];
+
+		if (!config_setting_is_group(g))
+			return cfg_fail(err, file, g, "a cluster is a group { name = ...; }");
+		c->n_clusters++;
+		if ((rc = cfg_str_copy(g, "name", cl->name, sizeof(cl->name), "", true, file, err)))
+			return rc;
+		if (!name_ok(cl->name))
+			return cfg_fail(err, file, config_setting_get_member(g, "name"),
+					"cluster name \"%s\": use letters, digits, '.', '_', '-'",
+					cl->name);
+		for (int j = 0; j < i; j++)
+			if (strcmp(c->clusters[j].name, cl->name) == 0)
+				return cfg_fail(err, file, g, "cluster \"%s\" is defined twice",
+						cl->name);
+		snprintf(what, sizeof(what), "cluster \"%s\":", cl->name);
+		if ((rc = cfg_enum(g, "protocol", protos, 3, L7_PROTO_HTTP1, &proto, file, err)) ||
+		    (rc = cfg_enum(g, "balance", balances, 2, L7_BALANCE_ROUND_ROBIN, &bal, file,
+				   err)))
+			return rc;
+		cl->proto = proto;
+		cl->balance = bal;
+		what[strlen(what) - 1] = '\0';
+		if ((rc = parse_backends(g, cl, what, file, err)) ||
+		    (rc = parse_cluster_limits(g, cl, file, err)) ||
+		    (rc = parse_cluster_tls(g, cl, file, err)))
+			return rc;
+	}
+	return 0;
+}
+
+/* The old single-upstream form: one cluster and one catch-all route. */
+static int parse_legacy_upstream(config_setting_t *up, struct l7_config *c, const char *file,
+				 char **err)
+{
+	struct l7_cluster_cfg *cl;
+	uint32_t max_idle_old;
+	int rc;
+
+	c->clusters = calloc(1, sizeof(*c->clusters));
+	c->routes = calloc(1, sizeof(*c->routes));
+	if (!c->clusters || !c->routes)
+		return -ENOMEM;
+	c->n_clusters = 1;
+	cl = &c->clusters[0];
+	strcpy(cl->name, "default");
+	cl->proto = L7_PROTO_HTTP1;
+	if ((rc = parse_backends(up, cl, "upstream", file, err)) ||
+	    (rc = parse_cluster_limits(up, cl, file, err)) ||
+	    /* Old names: timeout_ms (inactivity) and max_idle_per_backend. */
+	    (rc = cfg_uint(up, "timeout_ms", &cl->request_timeout_ms, cl->request_timeout_ms, 0,
+			   86400000, file, err)) ||
+	    (rc = cfg_uint(up, "max_idle_per_backend", &max_idle_old, cl->max_idle, 0, 100000, file,
+			   err)))
+		return rc;
+	cl->max_idle = max_idle_old;
+	cl->tls_verify = true;
+	c->n_routes = 1;
+	strcpy(c->routes[0].path_prefix, "/");
+	return 0;
+}
+
+static bool authority_ok(const char *a)
+{
+	const char *p = a;
+
+	if (a[0] == '*') {
+		if (a[1] != '.' || !a[2])
+			return false;
+		p = a + 2;
+	}
+	for (; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr(".-:[]_", *p))
+			return false;
+	return true;
+}
+
+static int parse_routes(config_t *cf, struct l7_config *c, const char *file, char **err)
+{
+	config_setting_t *list = config_lookup(cf, "routes");
+	int n, rc;
+
+	if (!list) {
+		/* Clusters without routes: everything goes to the first one. */
+		c->routes = calloc(1, sizeof(*c->routes));
+		if (!c->routes)
+			return -ENOMEM;
+		c->n_routes = 1;
+		strcpy(c->routes[0].path_prefix, "/");
+		return 0;
+	}
+	if (!config_setting_is_list(list) || config_setting_length(list) == 0)
+		return cfg_fail(err, file, list,
+				"\"routes\" must be a non-empty list ( { path_prefix = \"/\"; "
+				"cluster = \"...\"; }, ... )");
+	n = config_setting_length(list);
+	c->routes = calloc(n, sizeof(*c->routes));
+	if (!c->routes)
+		return -ENOMEM;
+	for (int i = 0; i < n; i++) {
+		config_setting_t *g = config_setting_get_elem(list, i);
+		struct l7_route_cfg *r = &c->routes[i];
+		const char *cname;
+		size_t k;
+
+		if (!config_setting_is_group(g))
+			return cfg_fail(err, file, g, "a route is a group { cluster = ...; }");
+		c->n_routes++;
+		if ((rc = cfg_str_copy(g, "authority", r->authority, sizeof(r->authority), "",
+				       false, file, err)) ||
+		    (rc = cfg_str_copy(g, "path_prefix", r->path_prefix, sizeof(r->path_prefix),
+				       "/", false, file, err)) ||
+		    (rc = cfg_str(g, "cluster", &cname, true, file, err)) ||
+		    (rc = cfg_uint(g, "grpc_default_timeout_ms", &r->grpc_default_timeout_ms, 0, 0,
+				   86400000, file, err)) ||
+		    (rc = cfg_uint(g, "grpc_max_timeout_ms", &r->grpc_max_timeout_ms, 0, 0,
+				   86400000, file, err)))
+			return rc;
+		for (char *p = r->authority; *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+		if (r->authority[0] && !authority_ok(r->authority))
+			return cfg_fail(err, file, config_setting_get_member(g, "authority"),
+					"route authority \"%s\": expected a host name, "
+					"\"*.suffix\" or nothing",
+					r->authority);
+		if (r->path_prefix[0] != '/')
+			return cfg_fail(err, file, config_setting_get_member(g, "path_prefix"),
+					"route path_prefix \"%s\" must start with '/'",
+					r->path_prefix);
+		for (const char *p = r->path_prefix; *p; p++)
+			if ((unsigned char)*p <= ' ' || *p == 0x7f)
+				return cfg_fail(
+				    err, file, config_setting_get_member(g, "path_prefix"),
+				    "route path_prefix has a space or control character");
+		for (k = 0; k < c->n_clusters; k++)
+			if (strcmp(c->clusters[k].name, cname) == 0)
+				break;
+		if (k == c->n_clusters)
+			return cfg_fail(err, file, config_setting_get_member(g, "cluster"),
+					"route: no cluster named \"%s\"", cname);
+		r->cluster = (unsigned)k;
+		if (r->grpc_max_timeout_ms && r->grpc_default_timeout_ms > r->grpc_max_timeout_ms)
+			return cfg_fail(err, file, g,
+					"route: grpc_default_timeout_ms (%u) is above "
+					"grpc_max_timeout_ms (%u)",
+					r->grpc_default_timeout_ms, r->grpc_max_timeout_ms);
+	}
+	return 0;
+}
+
+/*
+ * The group called name, or (absent) an empty one added to the parsed file
+ * so the getters below return their defaults. NULL with *err set if name is
+ * not a group.
+ */
+static config_setting_t *group_or_empty(config_t *cf, const char *name, const char *file,
+					char **err)
+{
+	config_setting_t *g = config_lookup(cf, name);
+
+	if (g && !config_setting_is_group(g)) {
+		cfg_fail(err, file, g, "\"%s\" must be a group { ... }", name);
+		return NULL;
+	}
+	if (!g) {
+		g = config_setting_add(config_root_setting(cf), name, CONFIG_TYPE_GROUP);
+		if (!g && asprintf(err, "%s: out of memory", file) < 0)
+			*err = NULL;
+	}
+	return g;
+}
+
+static int parse_client(config_t *cf, struct l7_config *c, const char *file, char **err)
+{
+	static const char *const fwd[] = {"replace", "append"};
+	config_setting_t *root = config_root_setting(cf), *g;
+	struct l7_client_cfg *k = &c->client;
+	uint32_t legacy_idle;
+	unsigned f;
+	int rc;
+
+	/* client_timeout_ms at the top level is the old name of the idle timeout. */
+	if ((rc = cfg_uint(root, "client_timeout_ms", &legacy_idle, 60000, 1, 3600000, file, err)))
+		return rc;
+	if (!(g = group_or_empty(cf, "client", file, err)))
+		return -EINVAL;
+	if ((rc = cfg_uint(g, "header_timeout_ms", &k->header_timeout_ms, 10000, 1, 600000, file,
+			   err)) ||
+	    (rc = cfg_uint(g, "body_timeout_ms", &k->body_timeout_ms, 30000, 1, 3600000, file,
+			   err)) ||
+	    (rc = cfg_uint(g, "idle_timeout_ms", &k->idle_timeout_ms, legacy_idle, 1, 3600000, file,
+			   err)) ||
+	    (rc = cfg_uint(g, "send_timeout_ms", &k->send_timeout_ms, 60000, 1, 3600000, file,
+			   err)) ||
+	    (rc = cfg_uint(g, "max_connections", &k->max_connections, 20000, 1, 10000000, file,
+			   err)) ||
+	    (rc = cfg_uint(g, "buffer_size", &k->buffer_size, 65536, 16384, 16 << 20, file, err)) ||
+	    (rc = cfg_enum(g, "forwarded", fwd, 2, L7_FORWARDED_REPLACE, &f, file, err)))
+		return rc;
+	k->forwarded = f;
+	return 0;
+}
+
+static int parse_h2(config_t *cf, struct l7_config *c, const char *file, char **err)
+{
+	config_setting_t *g = group_or_empty(cf, "http2", file, err);
+	struct l7_h2_cfg *h = &c->h2;
+	int rc;
+
+	if (!g)
+		return -EINVAL;
+	/* RFC 9113 §6.5.2 bounds: window 2^31-1, frame size 2^14..2^24-1. */
+	if ((rc = cfg_uint(g, "max_concurrent_streams", &h->max_concurrent_streams, 100, 1, 10000,
+			   file, err)) ||
+	    (rc = cfg_uint(g, "initial_window_size", &h->initial_window_size, 65535, 1024, 16 << 20,
+			   file, err)) ||
+	    (rc = cfg_uint(g, "connection_window_size", &h->connection_window_size, 1 << 20, 65535,
+			   (1u << 31) - 1, file, err)) ||
+	    (rc = cfg_uint(g, "max_frame_size", &h->max_frame_size, 16384, 16384, (1 << 24) - 1,
+			   file, err)) ||
+	    (rc = cfg_uint(g, "max_header_list_size", &h->max_header_list_size, 65536, 1024,
+			   1 << 24, file, err)) ||
+	    (rc = cfg_uint(g, "glitch_limit", &h->glitch_limit, 1000, 0, 1000000, file, err)) ||
+	    (rc = cfg_uint(g, "max_requests", &h->max_requests, 0, 0, 1u << 30, file, err)) ||
+	    (rc = cfg_uint(g, "ping_interval_ms", &h->ping_interval_ms, 60000, 100, 3600000, file,
+			   err)) ||
+	    (rc =
+		 cfg_uint(g, "ping_timeout_ms", &h->ping_timeout_ms, 20000, 10, 600000, file, err)))
+		return rc;
+	if (h->initial_window_size > c->client.buffer_size)
+		return cfg_fail(err, file, g,
+				"http2.initial_window_size (%u) is above client.buffer_size (%u): "
+				"a stream's window must fit its buffer",
+				h->initial_window_size, c->client.buffer_size);
 	return 0;
 }
 
 static int parse(config_t *cf, const char *file, struct l7_config *c, char **err)
 {
-	config_setting_t *root = config_root_setting(cf), *tls;
+	config_setting_t *root = config_root_setting(cf), *tls, *up, *cls;
 	bool need_tls = false;
 	int rc;
 
@@ -124,10 +460,43 @@ static int parse(config_t *cf, const char *file, struct l7_config *c, char **err
 	    (rc = cfg_str_copy(root, "host", c->host, sizeof(c->host), "", true, file, err)) ||
 	    (rc = cfg_str_copy(root, "access_log", c->access_log, sizeof(c->access_log), "-", false,
 			       file, err)) ||
-	    (rc = cfg_uint(root, "workers", &c->workers, 0, 0, 1024, file, err)) ||
-	    (rc = cfg_uint(root, "client_timeout_ms", &c->client_timeout_ms, 60000, 1, 3600000,
-			   file, err)) ||
-	    (rc = parse_listeners(cf, c, file, err)) || (rc = parse_upstream(cf, c, file, err)))
+	    (rc = cfg_str_copy(root, "admin_socket", c->admin_socket, sizeof(c->admin_socket), "",
+			       false, file, err)) ||
+	    (rc = cfg_uint(root, "workers", &c->workers, 0, 0, 1024, file, err)))
+		return rc;
+	if (!name_ok(c->pop))
+		return cfg_fail(err, file, config_setting_get_member(root, "pop"),
+				"pop \"%s\": use letters, digits, '.', '_', '-' (it goes into "
+				"the X-Served-By header)",
+				c->pop);
+	if (!name_ok(c->host))
+		return cfg_fail(err, file, config_setting_get_member(root, "host"),
+				"host \"%s\": use letters, digits, '.', '_', '-' (it goes into "
+				"the X-Served-By header)",
+				c->host);
+	if ((rc = parse_listeners(cf, c, file, err)) || (rc = parse_client(cf, c, file, err)) ||
+	    (rc = parse_h2(cf, c, file, err)))
+		return rc;
+	up = config_lookup(cf, "upstream");
+	cls = config_lookup(cf, "clusters");
+	if (up && (cls || config_lookup(cf, "routes")))
+		return cfg_fail(err, file, up,
+				"\"upstream\" is the old form of one cluster and a catch-all "
+				"route: with \"clusters\"/\"routes\", move its backends into a "
+				"cluster and remove it");
+	if (up) {
+		if (!config_setting_is_group(up))
+			return cfg_fail(err, file, up,
+					"\"upstream\" must be a group { backends = [...]; }");
+		rc = parse_legacy_upstream(up, c, file, err);
+	} else if (cls) {
+		if ((rc = parse_clusters(cf, c, file, err)) == 0)
+			rc = parse_routes(cf, c, file, err);
+	} else {
+		rc = cfg_fail(err, file, root,
+			      "missing \"clusters\" (and \"routes\"): where should requests go?");
+	}
+	if (rc)
 		return rc;
 	snprintf(c->served_by, sizeof(c->served_by), "%s/%s", c->pop, c->host);
 	for (size_t i = 0; i < c->n_listeners; i++)
@@ -178,7 +547,10 @@ int l7_config_parse(const char *text, const char *name, struct l7_config *out, c
 
 void l7_config_free(struct l7_config *c)
 {
+	for (size_t i = 0; i < c->n_clusters; i++)
+		free(c->clusters[i].backends);
+	free(c->clusters);
+	free(c->routes);
 	free(c->listeners);
-	free(c->backends);
 	memset(c, 0, sizeof(*c));
 }

@@ -3,6 +3,9 @@
  * config.h - l7proxy's configuration file (libconfig syntax). Parsed whole
  * into a fresh struct before anything uses it; errors name file, line and
  * reason. docs/configuration.md is the reference.
+ *
+ * The struct is immutable once loaded: workers read it without locks (and
+ * a reload will swap whole snapshots).
  */
 #ifndef PORTICO_L7_CONFIG_H
 #define PORTICO_L7_CONFIG_H
@@ -26,22 +29,90 @@ struct l7_backend_cfg {
 	char name[64]; /* "10.0.5.2:8080" */
 };
 
+enum l7_proto {
+	L7_PROTO_HTTP1, /* HTTP/1.1 keepalive pool */
+	L7_PROTO_H2C,	/* HTTP/2 cleartext, prior knowledge */
+	L7_PROTO_H2,	/* HTTP/2 over TLS (ALPN h2) */
+};
+
+enum l7_balance {
+	L7_BALANCE_ROUND_ROBIN,
+	L7_BALANCE_LEAST_REQUEST, /* the less loaded of two random choices */
+};
+
+struct l7_cluster_cfg {
+	char name[64];
+	enum l7_proto proto;
+	enum l7_balance balance;
+	struct l7_backend_cfg *backends;
+	size_t n_backends;
+	uint32_t connect_timeout_ms;
+	uint32_t idle_timeout_ms;    /* an idle pooled connection is closed after */
+	uint32_t request_timeout_ms; /* request sent -> response head (0 = none); not gRPC */
+	uint32_t max_connections;    /* per worker and backend */
+	uint32_t max_idle;	     /* http1: idle connections kept per worker and backend */
+	uint32_t max_streams;	     /* h2: streams per connection (and the peer's limit) */
+	uint32_t ping_interval_ms;   /* h2: PING a connection silent this long */
+	uint32_t ping_timeout_ms;    /* h2: no answer to a PING: the connection is dead */
+	uint32_t fail_threshold;     /* consecutive failures that take a backend out */
+	uint32_t backoff_ms;	     /* ... for this long */
+	char tls_ca[256];	     /* h2: CA bundle for verifying the backends */
+	char tls_sni[256];	     /* h2: server name sent and verified */
+	bool tls_verify;
+};
+
+struct l7_route_cfg {
+	char authority[256]; /* "" = any; "*.example.com" = any subdomain */
+	char path_prefix[256];
+	unsigned cluster;		  /* index into l7_config.clusters */
+	uint32_t grpc_default_timeout_ms; /* deadline of calls that carry none (0 = none) */
+	uint32_t grpc_max_timeout_ms;	  /* cap on any call's deadline (0 = none) */
+};
+
+enum l7_forwarded {
+	L7_FORWARDED_REPLACE, /* drop the client's X-Forwarded-* / Forwarded / X-Real-IP */
+	L7_FORWARDED_APPEND,  /* trust them: append to X-Forwarded-For, keep the rest */
+};
+
+struct l7_client_cfg {
+	uint32_t header_timeout_ms; /* the whole request head */
+	uint32_t body_timeout_ms;   /* no request body progress */
+	uint32_t idle_timeout_ms;   /* keepalive idle (h1) / no open stream (h2) */
+	uint32_t send_timeout_ms;   /* output pending and no write progress */
+	uint32_t max_connections;   /* per worker; accept pauses at the cap */
+	uint32_t buffer_size;	    /* per stream and direction */
+	enum l7_forwarded forwarded;
+};
+
+struct l7_h2_cfg {
+	uint32_t max_concurrent_streams;
+	uint32_t initial_window_size;
+	uint32_t connection_window_size;
+	uint32_t max_frame_size;
+	uint32_t max_header_list_size;
+	uint32_t glitch_limit;	   /* abuse points before GOAWAY; 0 = off */
+	uint32_t max_requests;	   /* per connection, then a graceful GOAWAY; 0 = none */
+	uint32_t ping_interval_ms; /* PING a client silent this long with open streams */
+	uint32_t ping_timeout_ms;
+};
+
 struct l7_config {
 	char pop[64];
 	char host[64];
 	char served_by[130];  /* "pop/host", the X-Served-By value */
 	unsigned workers;     /* 0 = one per online CPU */
 	char access_log[256]; /* path, "-" for stderr, "" for none */
+	char admin_socket[108];
 	char cert_file[256];
 	char key_file[256];
 	struct l7_listener_cfg *listeners;
 	size_t n_listeners;
-	struct l7_backend_cfg *backends;
-	size_t n_backends;
-	uint32_t connect_timeout_ms;
-	uint32_t upstream_timeout_ms; /* read/write inactivity toward a backend */
-	uint32_t client_timeout_ms;   /* head read and keepalive idle */
-	uint32_t max_idle_per_backend;
+	struct l7_cluster_cfg *clusters;
+	size_t n_clusters;
+	struct l7_route_cfg *routes;
+	size_t n_routes;
+	struct l7_client_cfg client;
+	struct l7_h2_cfg h2;
 };
 
 /* Parse path into *out. 0, or -EINVAL with a malloc'd "file:line: reason"
@@ -54,5 +125,7 @@ void l7_config_free(struct l7_config *c);
  * Parse "ADDR:PORT" / "[ADDR6]:PORT" into a sockaddr. 0 or -EINVAL.
  */
 int l7_parse_hostport(const char *s, struct sockaddr_storage *ss, socklen_t *len);
+
+const char *l7_proto_name(enum l7_proto p);
 
 #endif

@@ -2,7 +2,6 @@
 #include "http1.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -35,6 +34,10 @@ int h1_on_url(struct h1_head *hd, const char *at, size_t len)
 	if (!hd->url_len)
 		hd->url_off = (uint32_t)hd->len;
 	hd->url_len += (uint32_t)len;
+	if (hd->url_len > H1_URL_MAX) {
+		hd->overflow = true;
+		return 1;
+	}
 	return append(hd, at, len);
 }
 
@@ -75,19 +78,70 @@ int h1_on_header_value(struct h1_head *hd, const char *at, size_t len)
 	return append(hd, at, len);
 }
 
-static bool name_is(const struct h1_head *hd, const struct h1_hdr *h, const char *name)
+static bool name_is(const struct h1_head *hd, const struct h1_hdr *h, const char *name, size_t len)
 {
-	return h->name_len == strlen(name) &&
-	       strncasecmp(hd->buf + h->name_off, name, h->name_len) == 0;
+	return h->name_len == len && strncasecmp(hd->buf + h->name_off, name, len) == 0;
 }
 
 const char *h1_get(const struct h1_head *hd, const char *name, size_t *len)
 {
+	size_t nlen = strlen(name);
+
 	for (int i = 0; i < hd->n; i++)
-		if (name_is(hd, &hd->h[i], name)) {
+		if (name_is(hd, &hd->h[i], name, nlen)) {
 			*len = hd->h[i].val_len;
 			return hd->buf + hd->h[i].val_off;
 		}
+	return NULL;
+}
+
+int h1_count(const struct h1_head *hd, const char *name)
+{
+	size_t nlen = strlen(name);
+	int n = 0;
+
+	for (int i = 0; i < hd->n; i++)
+		n += name_is(hd, &hd->h[i], name, nlen);
+	return n;
+}
+
+bool h1_token(const char *s, size_t len)
+{
+	if (!len)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      strchr("!#$%&'*+-.^_`|~", c)) ||
+		    c == 0)
+			return false;
+	}
+	return true;
+}
+
+bool h1_field_value(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+const char *h1_head_check(const struct h1_head *hd)
+{
+	for (int i = 0; i < hd->n; i++) {
+		const struct h1_hdr *h = &hd->h[i];
+
+		if (!h1_token(hd->buf + h->name_off, h->name_len))
+			return "a field name is not a token (whitespace before ':' or a control "
+			       "character)";
+		if (!h1_field_value(hd->buf + h->val_off, h->val_len))
+			return "a field value has a control character";
+	}
 	return NULL;
 }
 
@@ -105,153 +159,142 @@ bool h1_reqid_valid(const char *id, size_t len)
 	return true;
 }
 
-/*
- * Hop-by-hop headers (RFC 9110 §7.6.1) and the ones the proxy rewrites:
- * never copied from one side to the other.
- */
-static bool hop_by_hop(const struct h1_head *hd, const struct h1_hdr *h)
-{
-	static const char *const names[] = {
-	    "connection",	 "keep-alive", "proxy-connection", "te",     "trailer",
-	    "transfer-encoding", "upgrade",    "content-length",   "expect",
-	};
-
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (name_is(hd, h, names[i]))
-			return true;
-	return false;
-}
-
-struct out {
-	char *p;
-	size_t len, cap;
-	bool full;
-};
-
-static void put(struct out *o, const char *s, size_t n)
-{
-	if (o->full || o->len + n > o->cap) {
-		o->full = true;
-		return;
-	}
-	memcpy(o->p + o->len, s, n);
-	o->len += n;
-}
-
-static void putf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void putf(struct out *o, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (o->full)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= o->cap - o->len)
-		o->full = true;
-	else
-		o->len += n;
-}
-
-static void copy_headers(struct out *o, const struct h1_head *hd, const char *skip)
+/* Is name one of the comma-separated tokens of a Connection field? */
+static bool in_connection(const struct h1_head *hd, const char *name, size_t len)
 {
 	for (int i = 0; i < hd->n; i++) {
 		const struct h1_hdr *h = &hd->h[i];
+		const char *v = hd->buf + h->val_off, *end = v + h->val_len;
 
-		if (hop_by_hop(hd, h) || name_is(hd, h, "x-request-id") ||
-		    (skip && name_is(hd, h, skip)))
+		if (!name_is(hd, h, "connection", 10))
 			continue;
-		put(o, hd->buf + h->name_off, h->name_len);
-		put(o, ": ", 2);
-		put(o, hd->buf + h->val_off, h->val_len);
-		put(o, "\r\n", 2);
-	}
-}
+		while (v < end) {
+			const char *tok, *tend;
 
-static void put_framing(struct out *o, enum h1_framing f, uint64_t len)
-{
-	if (f == H1_BODY_LENGTH)
-		putf(o, "Content-Length: %llu\r\n", (unsigned long long)len);
-	else if (f == H1_BODY_CHUNKED)
-		put(o, "Transfer-Encoding: chunked\r\n", 28);
-}
-
-int h1_write_request(const struct h1_head *hd, const http_parser *p, const struct h1_req_out *ro,
-		     char *buf, size_t cap)
-{
-	struct out o = {.p = buf, .cap = cap};
-	size_t xff_len = 0;
-	const char *xff = h1_get(hd, "x-forwarded-for", &xff_len);
-
-	putf(&o, "%s ", http_method_str(p->method));
-	put(&o, hd->buf + hd->url_off, hd->url_len);
-	put(&o, " HTTP/1.1\r\n", 11);
-	copy_headers(&o, hd, "x-forwarded-for");
-	/* The client's ID (if valid) or ours: always exactly one. */
-	put(&o, "X-Request-Id: ", 14);
-	put(&o, ro->reqid, ro->reqid_len);
-	put(&o, "\r\n", 2);
-	put(&o, "X-Forwarded-For: ", 17);
-	if (xff) {
-		put(&o, xff, xff_len);
-		put(&o, ", ", 2);
-	}
-	putf(&o, "%s\r\nX-Forwarded-Proto: %s\r\n", ro->client_ip, ro->tls ? "https" : "http");
-	put_framing(&o, ro->framing, ro->content_length);
-	put(&o, "\r\n", 2);
-	return o.full ? -ENOSPC : (int)o.len;
-}
-
-int h1_write_response(const struct h1_head *hd, const http_parser *p, const struct h1_resp_out *ro,
-		      char *buf, size_t cap)
-{
-	struct out o = {.p = buf, .cap = cap};
-	size_t cl_len;
-	const char *cl;
-
-	putf(&o, "HTTP/1.1 %u ", p->status_code);
-	if (hd->reason_len)
-		put(&o, hd->buf + hd->reason_off, hd->reason_len);
-	else
-		put(&o, h1_reason(p->status_code), strlen(h1_reason(p->status_code)));
-	put(&o, "\r\n", 2);
-	copy_headers(&o, hd, NULL);
-	put(&o, "X-Request-Id: ", 14);
-	put(&o, ro->reqid, ro->reqid_len);
-	putf(&o, "\r\nX-Served-By: %s\r\n", ro->served_by);
-	if (ro->head_only) {
-		cl = h1_get(hd, "content-length", &cl_len);
-		if (cl) {
-			put(&o, "Content-Length: ", 16);
-			put(&o, cl, cl_len);
-			put(&o, "\r\n", 2);
+			while (v < end && (*v == ' ' || *v == '\t' || *v == ','))
+				v++;
+			tok = v;
+			while (v < end && *v != ',')
+				v++;
+			tend = v;
+			while (tend > tok && (tend[-1] == ' ' || tend[-1] == '\t'))
+				tend--;
+			if ((size_t)(tend - tok) == len && strncasecmp(tok, name, len) == 0)
+				return true;
 		}
-	} else {
-		put_framing(&o, ro->framing, ro->content_length);
 	}
-	if (!ro->keep_alive)
-		put(&o, "Connection: close\r\n", 19);
-	put(&o, "\r\n", 2);
-	return o.full ? -ENOSPC : (int)o.len;
+	return false;
+}
+
+bool h1_not_forwarded(const struct h1_head *hd, const char *name, size_t len)
+{
+	static const char *const names[] = {
+	    "connection",
+	    "keep-alive",
+	    "proxy-connection",
+	    "te",
+	    "trailer",
+	    "transfer-encoding",
+	    "upgrade",
+	    "content-length",
+	    "host",
+	    "expect",
+	    "http2-settings",
+	    "proxy-authorization",
+	    "proxy-authenticate",
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strlen(names[i]) == len && strncasecmp(names[i], name, len) == 0)
+			return true;
+	return in_connection(hd, name, len);
+}
+
+int h1_head_copy(const struct h1_head *hd, struct l7_hdrs *out, struct arena *a,
+		 const char *const *skip)
+{
+	for (int i = 0; i < hd->n; i++) {
+		const struct h1_hdr *h = &hd->h[i];
+		const char *name = hd->buf + h->name_off;
+		const char *v = hd->buf + h->val_off;
+		size_t vlen = h->val_len;
+		bool skipped = false;
+
+		if (h1_not_forwarded(hd, name, h->name_len))
+			continue;
+		for (const char *const *s = skip; s && *s && !skipped; s++)
+			skipped = name_is(hd, h, *s, strlen(*s));
+		if (skipped)
+			continue;
+		/* RFC 9110 §5.5: leading and trailing whitespace is not part
+		 * of the value. */
+		while (vlen && (*v == ' ' || *v == '\t'))
+			v++, vlen--;
+		while (vlen && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+			vlen--;
+		if (hdrs_add(out, a, name, h->name_len, v, vlen))
+			return -ENOMEM;
+	}
+	return 0;
 }
 
 const char *h1_reason(int status)
 {
 	switch (status) {
+	case 100:
+		return "Continue";
 	case 200:
 		return "OK";
+	case 201:
+		return "Created";
+	case 202:
+		return "Accepted";
+	case 204:
+		return "No Content";
+	case 206:
+		return "Partial Content";
+	case 301:
+		return "Moved Permanently";
+	case 302:
+		return "Found";
+	case 303:
+		return "See Other";
+	case 304:
+		return "Not Modified";
+	case 307:
+		return "Temporary Redirect";
+	case 308:
+		return "Permanent Redirect";
 	case 400:
 		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
 	case 404:
 		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
 	case 408:
 		return "Request Timeout";
+	case 409:
+		return "Conflict";
+	case 411:
+		return "Length Required";
+	case 412:
+		return "Precondition Failed";
 	case 413:
 		return "Content Too Large";
 	case 414:
 		return "URI Too Long";
+	case 415:
+		return "Unsupported Media Type";
+	case 416:
+		return "Range Not Satisfiable";
+	case 426:
+		return "Upgrade Required";
+	case 429:
+		return "Too Many Requests";
 	case 431:
 		return "Request Header Fields Too Large";
 	case 500:
@@ -264,23 +307,17 @@ const char *h1_reason(int status)
 		return "Service Unavailable";
 	case 504:
 		return "Gateway Timeout";
+	case 505:
+		return "HTTP Version Not Supported";
 	default:
-		return "Unknown";
+		if (status >= 500)
+			return "Server Error";
+		if (status >= 400)
+			return "Client Error";
+		if (status >= 300)
+			return "Redirection";
+		if (status >= 200)
+			return "Success";
+		return "Informational";
 	}
-}
-
-int h1_write_error(int status, const char *served_by, const char *reqid, size_t reqid_len,
-		   bool keep_alive, char *buf, size_t cap)
-{
-	struct out o = {.p = buf, .cap = cap};
-	char body[128];
-	int blen = snprintf(body, sizeof(body), "%d %s\n", status, h1_reason(status));
-
-	putf(&o, "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n", status,
-	     h1_reason(status), blen);
-	put(&o, "X-Request-Id: ", 14);
-	put(&o, reqid, reqid_len);
-	putf(&o, "\r\nX-Served-By: %s\r\n%s\r\n%s", served_by,
-	     keep_alive ? "" : "Connection: close\r\n", body);
-	return o.full ? -ENOSPC : (int)o.len;
 }

@@ -1,14 +1,18 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * http1.h - HTTP/1.x message heads for the proxy: collecting the request
- * or response head from http-parser's callbacks, and writing the head that
- * goes to the other side (hop-by-hop headers removed, proxy headers added).
+ * http1.h - HTTP/1.x message heads: collecting a head from http-parser's
+ * callbacks, checking it, and turning it into a stream's header list.
  *
- * Bodies are never copied here: the proxy gets body bytes from on_body
- * (already de-chunked by http-parser) and frames them itself, so framing
- * errors cannot pass from one side to the other (no request smuggling
- * through a Content-Length / Transfer-Encoding disagreement: http-parser
- * rejects such heads, and what goes out is framed by us).
+ * The parser is Debian's http-parser 2.9 (nodejs), the one HTTP/1 parser
+ * library packaged in bookworm. It frames messages well (Content-Length vs
+ * Transfer-Encoding, chunked coding, pipelining) but it is built non-strict
+ * and is no longer maintained, so it is not trusted with tokens: every
+ * field name must be a token and every value free of control characters
+ * (RFC 9110 §5.1, §5.5) before anything is forwarded, which also rejects
+ * "Transfer-Encoding : chunked" (RFC 9112 §5.1: no whitespace before the
+ * colon) and obs-fold. Bodies are never copied raw from one side to the
+ * other: the proxy frames what it sends itself, so a framing disagreement
+ * cannot pass through (no request smuggling).
  */
 #ifndef PORTICO_HTTP1_H
 #define PORTICO_HTTP1_H
@@ -18,22 +22,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define H1_HEAD_MAX  16384 /* bytes of a head we accept (url + headers) */
+#include "stream.h"
+
+#define H1_HEAD_MAX  16384 /* bytes of a head we accept (target + fields) */
 #define H1_MAX_HDRS  100
+#define H1_URL_MAX   8192
 #define H1_REQID_MAX 128
 
 struct h1_hdr {
 	uint32_t name_off, name_len, val_off, val_len;
 };
 
-/* A message head as collected from the parser callbacks. */
+/* A message head (or trailer section) as collected from the callbacks. */
 struct h1_head {
 	char buf[H1_HEAD_MAX];
 	size_t len;
 	struct h1_hdr h[H1_MAX_HDRS];
 	int n;
 	bool in_value;
-	bool overflow; /* too large or too many headers: reject */
+	bool overflow; /* too large or too many fields: reject */
 	uint32_t url_off, url_len;
 	uint32_t reason_off, reason_len;
 };
@@ -42,70 +49,54 @@ struct h1_head {
 void h1_head_reset(struct h1_head *hd);
 
 /*
- * http-parser callbacks that fill the struct h1_head found through
- * h1_head_of(parser); the proxy's own callbacks chain to these. Each
- * returns 0, or 1 (parser error) once the head overflows.
+ * http-parser callbacks fill hd; the sessions' own callbacks chain to
+ * these. Each returns 0, or 1 (a parser error) once the head overflows.
  */
 int h1_on_url(struct h1_head *hd, const char *at, size_t len);
 int h1_on_status(struct h1_head *hd, const char *at, size_t len);
 int h1_on_header_field(struct h1_head *hd, const char *at, size_t len);
 int h1_on_header_value(struct h1_head *hd, const char *at, size_t len);
 
-/* Value of the first header named name (case-insensitive) or NULL; the
- * value is not NUL-terminated: *len gets its length. */
+/* Value of the first field called name (case-insensitive) or NULL; *len
+ * gets its length (not NUL-terminated). */
 const char *h1_get(const struct h1_head *hd, const char *name, size_t *len);
+
+/* How many fields are called name. */
+int h1_count(const struct h1_head *hd, const char *name);
+
+/* RFC 9110 §5.6.2 token: 1*tchar. */
+bool h1_token(const char *s, size_t len);
+
+/* RFC 9110 §5.5 field value: no CR, LF, NUL or other controls but HTAB. */
+bool h1_field_value(const char *s, size_t len);
+
+/*
+ * Check every field of hd: NULL when all names are tokens and all values
+ * clean, else a short reason for the log.
+ */
+const char *h1_head_check(const struct h1_head *hd);
 
 /* True if a request ID is safe to pass on and log: 1..128 bytes of
  * [A-Za-z0-9._:-]. */
 bool h1_reqid_valid(const char *id, size_t len);
 
-/* How a body is framed on the wire. */
-enum h1_framing {
-	H1_BODY_NONE,	 /* no body */
-	H1_BODY_LENGTH,	 /* Content-Length */
-	H1_BODY_CHUNKED, /* Transfer-Encoding: chunked */
-	H1_BODY_CLOSE,	 /* until the connection closes (responses only) */
-};
-
-struct h1_req_out {
-	const char *reqid; /* X-Request-Id to send: the client's if valid, else ours */
-	size_t reqid_len;
-	const char *client_ip;
-	bool tls; /* X-Forwarded-Proto */
-	enum h1_framing framing;
-	uint64_t content_length;
-};
+/*
+ * Whether a field never crosses the proxy: hop-by-hop (RFC 9110 §7.6.1:
+ * Connection and the fields it names, Keep-Alive, TE, Transfer-Encoding,
+ * Upgrade, ...), framing (Content-Length, the proxy frames bodies itself)
+ * or Host (carried as the stream's authority).
+ */
+bool h1_not_forwarded(const struct h1_head *hd, const char *name, size_t len);
 
 /*
- * Write the upstream request head for the request collected in hd (parser
- * p) into out (cap bytes). Returns bytes written or -ENOSPC.
+ * Append the fields of hd that cross the proxy to out (names lowercased,
+ * copies in a), leaving out any name listed in skip (lowercase, NULL-
+ * terminated array; may be NULL). Returns 0 or -ENOMEM.
  */
-int h1_write_request(const struct h1_head *hd, const http_parser *p, const struct h1_req_out *o,
-		     char *out, size_t cap);
+int h1_head_copy(const struct h1_head *hd, struct l7_hdrs *out, struct arena *a,
+		 const char *const *skip);
 
-struct h1_resp_out {
-	const char *served_by; /* "pop/host" */
-	const char *reqid;
-	size_t reqid_len;
-	enum h1_framing framing;
-	uint64_t content_length;
-	bool keep_alive; /* false: Connection: close */
-	bool head_only;	 /* response to HEAD or 204/304: copy Content-Length as is */
-};
-
-/* Write the client response head. Returns bytes written or -ENOSPC. */
-int h1_write_response(const struct h1_head *hd, const http_parser *p, const struct h1_resp_out *o,
-		      char *out, size_t cap);
-
-/*
- * A complete error response generated by the proxy itself (400, 431, 502,
- * 504 ...), always with Connection: close unless keep_alive. Returns bytes
- * written or -ENOSPC.
- */
-int h1_write_error(int status, const char *served_by, const char *reqid, size_t reqid_len,
-		   bool keep_alive, char *out, size_t cap);
-
-/* Reason phrase for a status code the proxy generates. */
+/* Reason phrase for a status code. */
 const char *h1_reason(int status);
 
 #endif

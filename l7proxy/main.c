@@ -1,10 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * l7proxy - the TLS-terminating HTTP proxy of the L7 hosts.
+ * l7proxy - the TLS-terminating HTTP/1.1, HTTP/2 and gRPC proxy of the L7
+ * hosts.
  *
- * main() loads the config, builds the TLS context, starts one worker per
- * core and waits for SIGINT/SIGTERM. Everything else is in the workers.
+ * main() loads the config, builds the TLS contexts, makes sure no other
+ * process listens on our ports, starts one worker per core, and then
+ * serves the admin socket (counters as JSON) until SIGINT/SIGTERM.
+ * Everything on the request path is in the workers.
  */
+#include "http_admin.h"
+#include "listener.h"
 #include "log.h"
 #include "tls.h"
 #include "worker.h"
@@ -12,18 +17,26 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
+
+struct proxy {
+	const struct l7_config *cfg;
+	struct worker *workers;
+	unsigned n;
+};
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: l7proxy [-c CONFIG] [--check] [-v]\n"
 		   "  -c, --config FILE  config file (default /etc/portico/l7proxy.conf)\n"
-		   "      --check        validate the config (and load the certificate), exit\n"
+		   "      --check        validate the config (and load the certificates), exit\n"
 		   "  -v, --verbose      debug logging\n");
 }
 
@@ -34,6 +47,130 @@ static int open_log(const char *path)
 	if (strcmp(path, "-") == 0)
 		return dup(STDERR_FILENO);
 	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+}
+
+/* GET /v1/stats: every counter summed over the workers. */
+static int api_stats(void *ctx, const struct admin_req *req, json_t **out)
+{
+	struct proxy *p = ctx;
+	json_t *o = json_object(), *per = json_array();
+
+	(void)req;
+#define X(name)                                                                                    \
+	do {                                                                                       \
+		uint64_t sum = 0;                                                                  \
+		for (unsigned i = 0; i < p->n; i++)                                                \
+			sum += WORKER_STAT(&p->workers[i], name);                                  \
+		json_object_set_new(o, #name, json_integer((json_int_t)sum));                      \
+	} while (0);
+	WORKER_COUNTERS(X)
+#undef X
+	for (unsigned i = 0; i < p->n; i++)
+		json_array_append_new(
+		    per, json_pack("{s:i,s:I,s:I}", "worker", (int)i, "conns_open",
+				   (json_int_t)WORKER_STAT(&p->workers[i], conns_open), "requests",
+				   (json_int_t)WORKER_STAT(&p->workers[i], requests)));
+	json_object_set_new(o, "workers", per);
+	*out = o;
+	return 200;
+}
+
+/* GET /v1/config: what this process serves (clusters, routes). */
+static int api_config(void *ctx, const struct admin_req *req, json_t **out)
+{
+	struct proxy *p = ctx;
+	const struct l7_config *cfg = p->cfg;
+	json_t *cl = json_array(), *rt = json_array();
+
+	(void)req;
+	for (size_t i = 0; i < cfg->n_clusters; i++) {
+		json_t *be = json_array();
+
+		for (size_t b = 0; b < cfg->clusters[i].n_backends; b++)
+			json_array_append_new(be, json_string(cfg->clusters[i].backends[b].name));
+		json_array_append_new(
+		    cl, json_pack("{s:s,s:s,s:o}", "name", cfg->clusters[i].name, "protocol",
+				  l7_proto_name(cfg->clusters[i].proto), "backends", be));
+	}
+	for (size_t i = 0; i < cfg->n_routes; i++)
+		json_array_append_new(rt, json_pack("{s:s,s:s,s:s}", "authority",
+						    cfg->routes[i].authority, "path_prefix",
+						    cfg->routes[i].path_prefix, "cluster",
+						    cfg->clusters[cfg->routes[i].cluster].name));
+	*out = json_pack("{s:s,s:i,s:o,s:o}", "served_by", cfg->served_by, "workers", (int)p->n,
+			 "clusters", cl, "routes", rt);
+	return 200;
+}
+
+static const struct admin_route routes[] = {
+    {"GET", "/v1/stats", api_stats},
+    {"GET", "/v1/config", api_config},
+    {NULL, NULL, NULL},
+};
+
+/* Build every TLS context the config needs. 0 or -1 (message printed). */
+static int tls_setup(const struct l7_config *cfg, SSL_CTX **server, SSL_CTX ***clients)
+{
+	char *err = NULL;
+
+	if (cfg->cert_file[0]) {
+		*server = l7_tls_ctx_new(cfg->cert_file, cfg->key_file, &err);
+		if (!*server)
+			goto fail;
+	}
+	*clients = calloc(cfg->n_clusters, sizeof(**clients));
+	if (!*clients)
+		return -1;
+	for (size_t i = 0; i < cfg->n_clusters; i++) {
+		const struct l7_cluster_cfg *cl = &cfg->clusters[i];
+
+		if (cl->proto != L7_PROTO_H2)
+			continue;
+		(*clients)[i] = l7_tls_client_ctx_new(cl->tls_ca, cl->tls_verify, &err);
+		if (!(*clients)[i])
+			goto fail;
+	}
+	return 0;
+fail:
+	fprintf(stderr, "l7proxy: %s\n", err ? err : "TLS setup failed");
+	free(err);
+	return -1;
+}
+
+static void serve_admin(struct proxy *p, const sigset_t *mask)
+{
+	int sfd = signalfd(-1, mask, SFD_CLOEXEC), afd = -1;
+
+	if (p->cfg->admin_socket[0]) {
+		afd = admin_listen(p->cfg->admin_socket);
+		if (afd < 0)
+			log_warn("admin socket %s: %s", p->cfg->admin_socket, strerror(-afd));
+	}
+	for (;;) {
+		struct pollfd fds[2] = {{.fd = sfd, .events = POLLIN},
+					{.fd = afd, .events = POLLIN}};
+		struct signalfd_siginfo si;
+
+		if (poll(fds, afd >= 0 ? 2 : 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (fds[0].revents & POLLIN) {
+			if (read(sfd, &si, sizeof(si)) == sizeof(si))
+				log_info("signal %u: shutting down", si.ssi_signo);
+			break;
+		}
+		/* Serial and bounded in time (ADMIN_IO_TIMEOUT_MS): the admin
+		 * thread is not on the request path. */
+		if (afd >= 0 && (fds[1].revents & POLLIN))
+			admin_serve_one(afd, routes, p);
+	}
+	if (afd >= 0) {
+		close(afd);
+		unlink(p->cfg->admin_socket);
+	}
+	close(sfd);
 }
 
 int main(int argc, char **argv)
@@ -47,13 +184,13 @@ int main(int argc, char **argv)
 	};
 	const char *path = "/etc/portico/l7proxy.conf";
 	struct l7_config cfg;
-	struct worker *workers = NULL;
+	struct proxy px = {.cfg = &cfg};
 	pthread_t *threads = NULL;
-	SSL_CTX *ctx = NULL;
+	SSL_CTX *ctx = NULL, **up_ctx = NULL;
 	unsigned n = 0, started = 0;
-	int c, sig, log_fd = -1, rc = 1;
+	int c, log_fd = -1, rc = 1;
 	bool check = false;
-	char *err = NULL;
+	char *err = NULL, msg[512];
 	sigset_t mask;
 
 	log_init("l7proxy", LOG_LVL_INFO);
@@ -81,17 +218,15 @@ int main(int argc, char **argv)
 		free(err);
 		return 1;
 	}
-	if (cfg.cert_file[0]) {
-		ctx = l7_tls_ctx_new(cfg.cert_file, cfg.key_file, &err);
-		if (!ctx) {
-			fprintf(stderr, "l7proxy: %s\n", err ? err : "TLS setup failed");
-			free(err);
-			goto out_cfg;
-		}
-	}
+	if (tls_setup(&cfg, &ctx, &up_ctx))
+		goto out_ctx;
 	if (check) {
 		printf("%s: ok\n", path);
 		rc = 0;
+		goto out_ctx;
+	}
+	if (listeners_check_free(&cfg, msg, sizeof(msg))) {
+		fprintf(stderr, "l7proxy: %s\n", msg);
 		goto out_ctx;
 	}
 	log_fd = open_log(cfg.access_log);
@@ -108,40 +243,46 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	n = cfg.workers ? cfg.workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
-	workers = calloc(n, sizeof(*workers));
+	px.workers = calloc(n, sizeof(*px.workers));
 	threads = calloc(n, sizeof(*threads));
-	if (!workers || !threads)
+	if (!px.workers || !threads)
 		goto out_workers;
 	for (unsigned i = 0; i < n; i++) {
-		if (worker_init(&workers[i], (int)i, &cfg, ctx, log_fd)) {
-			worker_fini(&workers[i]);
+		if (worker_init(&px.workers[i], (int)i, &cfg, ctx, up_ctx, log_fd)) {
+			worker_fini(&px.workers[i]);
 			goto out_workers;
 		}
-		if (pthread_create(&threads[i], NULL, worker_run, &workers[i])) {
-			worker_fini(&workers[i]);
+		if (pthread_create(&threads[i], NULL, worker_run, &px.workers[i])) {
+			worker_fini(&px.workers[i]);
 			goto out_workers;
 		}
 		started++;
 	}
-	log_info("%u workers serving %zu listeners for %s, %zu backends", n, cfg.n_listeners,
-		 cfg.served_by, cfg.n_backends);
-	sigwait(&mask, &sig);
-	log_info("signal %d: shutting down", sig);
+	px.n = started;
+	if (listeners_verify(&cfg, n, msg, sizeof(msg))) {
+		log_err("%s", msg);
+		goto out_workers;
+	}
+	log_info("%u workers serving %zu listeners for %s: %zu clusters, %zu routes", n,
+		 cfg.n_listeners, cfg.served_by, cfg.n_clusters, cfg.n_routes);
+	serve_admin(&px, &mask);
 	rc = 0;
 out_workers:
 	for (unsigned i = 0; i < started; i++)
-		worker_stop(&workers[i]);
+		worker_stop(&px.workers[i]);
 	for (unsigned i = 0; i < started; i++) {
 		pthread_join(threads[i], NULL);
-		worker_fini(&workers[i]);
+		worker_fini(&px.workers[i]);
 	}
-	free(workers);
+	free(px.workers);
 	free(threads);
 	if (log_fd >= 0)
 		close(log_fd);
 out_ctx:
+	for (size_t i = 0; up_ctx && i < cfg.n_clusters; i++)
+		SSL_CTX_free(up_ctx[i]);
+	free(up_ctx);
 	SSL_CTX_free(ctx);
-out_cfg:
 	l7_config_free(&cfg);
 	return rc;
 }

@@ -1,138 +1,292 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * proxy.h - internals shared by the proxy's files: the worker (one thread
- * and one epoll per core), client connections (conn.c), upstream
- * connections and their keepalive pools (upstream.c).
+ * proxy.h - what the proxy's layers share inside one worker thread.
+ *
+ *   worker.c     the thread: loop, listeners, accept limits, buffer pool
+ *   conn.c       a connection's transport: socket, TLS, in/out pipes, timer
+ *   h1_server.c  downstream HTTP/1.1 session   h2_server.c  downstream HTTP/2
+ *   stream.c     a request/response crossing the proxy (stream.h)
+ *   proxy.c      routing and policy: route, cluster, retries, errors, deadlines
+ *   cluster.c    backends of a cluster: balancing, passive health
+ *   h1_client.c  upstream HTTP/1.1 keepalive pools  h2_client.c  upstream HTTP/2
  *
  * Nothing here is shared between workers except the read-only config and
- * the SSL_CTX: each worker accepts on its own SO_REUSEPORT listeners and
+ * the SSL_CTXs: each worker accepts on its own SO_REUSEPORT listeners and
  * owns its connections and pools, so the request path takes no locks.
  */
 #ifndef PORTICO_L7_PROXY_H
 #define PORTICO_L7_PROXY_H
 
-#include <http_parser.h>
 #include <openssl/ssl.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
+#include "buf.h"
 #include "config.h"
-#include "http1.h"
-#include "timer.h"
+#include "loop.h"
+#include "stream.h"
 
 struct worker;
+struct conn;
 
-/* Anything registered with epoll starts with this. */
-struct ev {
-	int fd;
-	void (*cb)(struct worker *w, struct ev *ev, uint32_t events);
-	uint32_t interest; /* current epoll mask, to skip no-op epoll_ctl */
-	bool dead;	   /* closed: ignore its events, free after the batch */
-	struct ev *grave_next;
-};
+/* --- counters ------------------------------------------------------------- */
 
-/* A byte buffer: valid data in [head, tail). */
-struct buf {
-	char *p;
-	size_t cap, head, tail;
-};
-
-static inline size_t buf_len(const struct buf *b)
-{
-	return b->tail - b->head;
-}
-
-/* Free space at the tail (an empty buffer starts again at the front). */
-static inline size_t buf_space(struct buf *b)
-{
-	if (b->head == b->tail)
-		b->head = b->tail = 0;
-	return b->cap - b->tail;
-}
-
-#define CONN_BUF 32768 /* each of a client connection's four buffers */
-
-struct upstream_pool;
-struct uconn;
+/*
+ * Per-worker counters, written only by their worker and read by the admin
+ * thread (relaxed: a reader may see a value one event old).
+ */
+#define WORKER_COUNTERS(X)                                                                         \
+	X(accepted)                                                                                \
+	X(accept_paused)                                                                           \
+	X(conns_open)                                                                              \
+	X(requests)                                                                                \
+	X(requests_h2)                                                                             \
+	X(requests_grpc)                                                                           \
+	X(bad_requests)                                                                            \
+	X(tls_handshakes)                                                                          \
+	X(tls_resumed)                                                                             \
+	X(client_timeouts)                                                                         \
+	X(h2_sessions)                                                                             \
+	X(h2_goaway_abuse)                                                                         \
+	X(h2_glitches)                                                                             \
+	X(h2_client_resets)                                                                        \
+	X(h2_protocol_errors)                                                                      \
+	X(h2_header_overflow)                                                                      \
+	X(h2_flood)                                                                                \
+	X(no_route)                                                                                \
+	X(no_backend)                                                                              \
+	X(upstream_connects)                                                                       \
+	X(upstream_reuses)                                                                         \
+	X(upstream_errors)                                                                         \
+	X(upstream_timeouts)                                                                       \
+	X(upstream_retries)                                                                        \
+	X(upstream_h2_sessions)                                                                    \
+	X(upstream_limit)                                                                          \
+	X(backend_ejections)                                                                       \
+	X(grpc_deadlines)                                                                          \
+	X(streams_cancelled)
 
 struct worker_stats {
-	uint64_t accepted, requests, tls_handshakes, tls_resumed, bad_requests;
-	uint64_t upstream_connects, upstream_reuses, upstream_errors, upstream_timeouts;
+#define X(n) uint64_t n;
+	WORKER_COUNTERS(X)
+#undef X
 };
 
+#define STAT_INC(w, n)	  __atomic_store_n(&(w)->st.n, (w)->st.n + 1, __ATOMIC_RELAXED)
+#define STAT_DEC(w, n)	  __atomic_store_n(&(w)->st.n, (w)->st.n - 1, __ATOMIC_RELAXED)
+#define STAT_ADD(w, n, v) __atomic_store_n(&(w)->st.n, (w)->st.n + (uint64_t)(v), __ATOMIC_RELAXED)
+
+/* --- connections: the transport under every session ----------------------- */
+
+/* What a session on top of a connection provides. */
+struct conn_ops {
+	/*
+	 * Consume c->in and/or produce into c->out (up to CONN_OUT_LIMIT).
+	 * Called after reads, after writes made room, and when kicked.
+	 * Returns true if anything moved (it is then called again). The
+	 * session may close the connection here (conn_close).
+	 */
+	bool (*process)(struct conn *c);
+	/* The transport failed (read/write error, TLS error, EOF handled by
+	 * process via c->rd_eof): the session must clean up and conn_close. */
+	void (*error)(struct conn *c, int err);
+	/* The timer armed with conn_timer_at fired. */
+	void (*timeout)(struct conn *c);
+	/* Connected (upstream) or TLS handshake done: the session may start. */
+	void (*ready)(struct conn *c);
+	/* Free the session's state; the conn is freed after this returns. */
+	void (*destroy)(struct conn *c);
+};
+
+#define CONN_IN_LIMIT  (64 * 1024) /* raw input read ahead of the session */
+#define CONN_OUT_LIMIT (64 * 1024) /* a session stops producing above this */
+
+struct conn {
+	struct loop_io io;
+	struct worker *w;
+	const struct conn_ops *ops;
+	void *sess; /* the session on top (h1s, h2s, h1c, h2c) */
+	SSL *ssl;
+	struct pipe in, out;
+	struct loop_task task; /* conn_kick */
+	struct loop_timer timer;
+	uint64_t last_write_ms; /* progress of a stalled writer */
+	bool server;		/* accepted (downstream), else upstream */
+	bool connecting;	/* upstream connect in progress */
+	bool handshaking;	/* TLS handshake in progress */
+	bool rd_ready, wr_ready;
+	bool rd_eof;	   /* peer closed its side (or close_notify) */
+	bool want_read;	   /* the session takes input now */
+	bool closed;	   /* conn_close done; memory freed after the iteration */
+	bool close_after;  /* conn_close_gracefully: once out is flushed */
+	bool lingering;	   /* output flushed, write side shut, draining input */
+	bool in_process;   /* inside conn_run: defer re-entry */
+	bool counted;	   /* downstream: counted in the worker's open connections */
+	char peer_ip[46];  /* downstream: the client address */
+	char tls_desc[24]; /* downstream: "TLSv1.3/full", "TLSv1.2/resumed" */
+};
+
+/*
+ * Take over an accepted or connecting non-blocking fd: a new connection
+ * with TLS from ctx if not NULL (server or client side), registered with
+ * the loop, driving session sess through ops (sess may be set later with
+ * conn_set_session). Returns the connection (freed by conn_close), or NULL
+ * with the fd closed.
+ */
+struct conn *conn_new(struct worker *w, int fd, const struct conn_ops *ops, void *sess,
+		      SSL_CTX *ctx, bool server, bool connecting);
+
+/* Put another session on top (protocol chosen after ALPN or a peek). */
+void conn_set_session(struct conn *c, const struct conn_ops *ops, void *sess);
+
+/* Schedule process() (and a flush) in this loop iteration. */
+void conn_kick(struct conn *c);
+
+/* Arm or cancel (at 0) the session's single timer. */
+void conn_timer_at(struct conn *c, uint64_t at_ms);
+
+/* Close now: cancel timers and tasks, free TLS and pipes, close the fd,
+ * call ops->destroy, free memory at the end of the iteration. */
+void conn_close(struct conn *c);
+
+/*
+ * Close after the output is flushed: shut the write side (TLS close_notify
+ * first) and read-and-discard for a while, so a client that is still
+ * sending does not get a reset that destroys the response in flight.
+ */
+void conn_close_gracefully(struct conn *c);
+
+/* TLS: the negotiated ALPN protocol ("h2", "http/1.1", NULL). */
+const char *conn_alpn(const struct conn *c, unsigned *len);
+
+/* --- clusters: per-worker runtime of each configured cluster --------------- */
+
+struct h1c;
+struct h2c;
+
+struct backend_rt {
+	const struct l7_backend_cfg *cfg;
+	struct cluster_rt *cl;
+	unsigned active;     /* streams in flight (least-request) */
+	unsigned n_conns;    /* open connections (the limit) */
+	unsigned fails;	     /* consecutive failures */
+	uint64_t down_until; /* passive health: out until then */
+	struct h1c *idle;    /* http1: LIFO of idle keepalive connections */
+	unsigned n_idle;
+	struct h2c *h2; /* h2: its connections */
+};
+
+struct cluster_rt {
+	const struct l7_cluster_cfg *cfg;
+	struct backend_rt *be;
+	unsigned n_be;
+	unsigned rr;
+	SSL_CTX *ssl_ctx; /* h2 over TLS, shared by all workers */
+};
+
+/* --- the worker -------------------------------------------------------------- */
+
+struct listener;
+
 struct worker {
+	struct loop loop;
 	int id;
-	int epfd;
-	int stop_fd; /* eventfd: the main thread asks the worker to stop */
 	const struct l7_config *cfg;
-	SSL_CTX *ssl_ctx;
-	uint64_t now;
-	struct timer_list t_client, t_connect, t_upstream, t_idle;
-	struct upstream_pool *pools; /* one per backend */
-	unsigned rr;		     /* round-robin position */
-	void *listeners;	     /* struct listener[], worker.c */
+	SSL_CTX *ssl_ctx;     /* downstream TLS */
+	SSL_CTX **up_ssl_ctx; /* per cluster, NULL if not TLS */
+	struct bufpool pool;
+	struct cluster_rt *clusters;
+	struct listener *listeners;
 	size_t n_listeners;
+	unsigned n_conns; /* downstream connections open */
+	bool accept_paused;
+	struct loop_timer accept_timer; /* resume after EMFILE */
+	struct loop_io stop_io;
+	uint64_t rng;
+	/* Where a new stream goes: proxy_dispatch (tests put their own). */
+	void (*dispatch)(struct stream *s);
+	/* HTTP/2: callbacks and options built once per worker. */
+	void *h2s_cbs, *h2s_opt, *h2c_cbs, *h2c_opt;
 	int log_fd;
 	char logbuf[65536];
 	size_t loglen;
 	unsigned char rnd[4096]; /* request-ID randomness, refilled by getrandom */
 	size_t rnd_used;
 	struct worker_stats st;
-	struct ev *graveyard;
 };
-
-/* epoll helpers: register or change ev's interest (no-op if unchanged). */
-int worker_watch(struct worker *w, struct ev *ev, uint32_t events);
-void worker_unwatch(struct worker *w, struct ev *ev);
-
-/*
- * Free ev's memory (it must be the start of a malloc'd block) after the
- * current epoll batch: a later event of the same batch may still name it.
- */
-void worker_bury(struct worker *w, struct ev *ev);
 
 /* 32 hex chars of fresh randomness into out (33 bytes, NUL-terminated). */
 void worker_reqid(struct worker *w, char *out);
 
-/* Append one access-log line (flushed after each epoll batch). */
+/* A pseudo-random number (xorshift; not for secrets). */
+uint64_t worker_rand(struct worker *w);
+
+/* Append one access-log line (flushed after each loop iteration). */
 void worker_log(struct worker *w, const char *line, size_t len);
 
-/* Start serving a freshly accepted socket (conn.c). */
+/* A downstream connection closed: count it, resume accepting if paused. */
+void worker_conn_closed(struct worker *w);
+
+/* Start serving a freshly accepted socket (conn.c picks the protocol). */
 void conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, bool tls);
 
-/* --- upstream.c --- */
+/* Downstream sessions, started by conn_accept once the protocol is known. */
+void h1s_start(struct conn *c);
+int h2s_start(struct conn *c);
 
-struct uconn {
-	struct ev ev;
-	struct worker *w;
-	void *owner; /* the client connection, NULL while idle */
-	unsigned backend;
-	bool connected;
-	bool reused; /* came from the idle pool */
-	bool rd_ready, wr_ready;
-	struct timer timer;
-	struct uconn *idle_prev, *idle_next;
-};
+/* nghttp2 callbacks and options of a worker (h2_server.c, h2_client.c).
+ * 0 or -ENOMEM; fini is safe after a failed init. */
+int h2s_worker_init(struct worker *w);
+void h2s_worker_fini(struct worker *w);
+int h2c_worker_init(struct worker *w);
+void h2c_worker_fini(struct worker *w);
 
-/* Callbacks from upstream.c into conn.c. */
-void conn_upstream_event(struct uconn *u, uint32_t events);
-void conn_upstream_timeout(struct uconn *u);
+/* Bytes an HTTP/2 downstream session holds (nghttp2's own memory and the
+ * session), for tests and the admin API. */
+size_t h2s_mem(const struct conn *c);
 
-int upstream_init(struct worker *w);
-void upstream_fini(struct worker *w);
+/* --- proxy.c: routing and policy -------------------------------------------- */
 
 /*
- * Get a connection to the next backend in round-robin order (an idle one
- * if the pool has one, else a new non-blocking connect), owned by owner.
- * skip is a backend to avoid (the one that just failed) or -1. Returns
- * NULL (errno set) if no backend could even be tried.
+ * The downstream session has the request head in s: route it, enforce
+ * gRPC rules, pick a backend and hand s to an upstream session. Errors
+ * are answered on the stream (stream_reply_error).
  */
-struct uconn *upstream_get(struct worker *w, void *owner, int skip);
+void proxy_dispatch(struct stream *s);
 
-/* Give a connection back: to the idle pool if reusable, else closed. */
-void upstream_put(struct uconn *u, bool reusable);
+/* Write the access-log line of a finished stream. */
+void proxy_log(struct stream *s);
 
-/* Arm u's inactivity timer (connect or I/O timeout, by state). */
-void upstream_touch(struct uconn *u);
+/* The response head came from a backend: add the proxy's headers. */
+void proxy_resp_head(struct stream *s);
+
+/* --- cluster.c -------------------------------------------------------------- */
+
+int clusters_init(struct worker *w);
+void clusters_fini(struct worker *w);
+
+/* A backend for a new attempt, avoiding skip (may be NULL), or NULL when
+ * none is healthy. */
+struct backend_rt *cluster_pick(struct worker *w, struct cluster_rt *cl,
+				const struct backend_rt *skip);
+
+/* Passive health: the outcome of an attempt on be. */
+void backend_report(struct worker *w, struct backend_rt *be, bool ok);
+
+/* --- upstream sessions ----------------------------------------------------- */
+
+/*
+ * Hand s to an upstream session toward be (a pooled or new connection).
+ * Returns 0, or -EAGAIN when be's connection limit is reached, or -errno
+ * when no connection could even be started. On success the upstream side
+ * owns the attempt and reports through the stream.
+ */
+int h1c_attach(struct stream *s, struct backend_rt *be);
+int h2c_attach(struct stream *s, struct backend_rt *be);
+
+/* Close every pooled connection of be (worker shutdown). */
+void h1c_pool_fini(struct backend_rt *be);
+void h2c_pool_fini(struct backend_rt *be);
 
 #endif

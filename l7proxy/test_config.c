@@ -31,10 +31,56 @@ static void test_good(void **s)
 	assert_true(c.listeners[0].tls);
 	assert_false(c.listeners[1].tls);
 	assert_int_equal(c.listeners[1].addr.ss_family, AF_INET6);
-	assert_int_equal(c.n_backends, 2);
-	assert_int_equal(c.connect_timeout_ms, 500);
-	assert_int_equal(c.upstream_timeout_ms, 60000);
+	/* The old upstream group is one cluster and a catch-all route. */
+	assert_int_equal(c.n_clusters, 1);
+	assert_int_equal(c.clusters[0].n_backends, 2);
+	assert_int_equal(c.clusters[0].proto, L7_PROTO_HTTP1);
+	assert_int_equal(c.clusters[0].connect_timeout_ms, 500);
+	assert_int_equal(c.clusters[0].request_timeout_ms, 60000);
+	assert_int_equal(c.clusters[0].idle_timeout_ms, 4000);
+	assert_int_equal(c.n_routes, 1);
+	assert_string_equal(c.routes[0].path_prefix, "/");
 	assert_string_equal(c.cert_file, "/c.pem");
+	assert_int_equal(c.h2.max_concurrent_streams, 100);
+	assert_int_equal(c.client.header_timeout_ms, 10000);
+	l7_config_free(&c);
+}
+
+static const char *clusters =
+    "pop = \"demo\"; host = \"l7a\";\n"
+    "listeners = ( { address = \"0.0.0.0:80\"; } );\n"
+    "http2 = { max_concurrent_streams = 50; initial_window_size = 32768; };\n"
+    "client = { header_timeout_ms = 5000; forwarded = \"append\"; };\n"
+    "clusters = (\n"
+    "  { name = \"web\"; backends = [ \"10.0.5.2:8080\" ]; balance = \"least_request\"; },\n"
+    "  { name = \"grpc\"; protocol = \"h2c\"; backends = [ \"[fd00:5::2]:50051\" ]; }\n"
+    ");\n"
+    "routes = (\n"
+    "  { path_prefix = \"/grpc.testing.TestService/\"; cluster = \"grpc\";\n"
+    "    grpc_default_timeout_ms = 5000; grpc_max_timeout_ms = 60000; },\n"
+    "  { authority = \"*.Example.com\"; cluster = \"web\"; }\n"
+    ");\n";
+
+static void test_clusters_routes(void **s)
+{
+	struct l7_config c;
+	char *err = NULL;
+
+	(void)s;
+	if (l7_config_parse(clusters, "c.conf", &c, &err))
+		fail_msg("%s", err);
+	assert_int_equal(c.n_clusters, 2);
+	assert_int_equal(c.clusters[0].balance, L7_BALANCE_LEAST_REQUEST);
+	assert_int_equal(c.clusters[1].proto, L7_PROTO_H2C);
+	assert_int_equal(c.clusters[1].idle_timeout_ms, 60000);
+	assert_int_equal(c.n_routes, 2);
+	assert_int_equal(c.routes[0].cluster, 1);
+	assert_int_equal(c.routes[0].grpc_default_timeout_ms, 5000);
+	assert_string_equal(c.routes[1].authority, "*.example.com");
+	assert_string_equal(c.routes[1].path_prefix, "/");
+	assert_int_equal(c.h2.max_concurrent_streams, 50);
+	assert_int_equal(c.client.header_timeout_ms, 5000);
+	assert_int_equal(c.client.forwarded, L7_FORWARDED_APPEND);
 	l7_config_free(&c);
 }
 
@@ -63,6 +109,50 @@ static void test_bad(void **s)
 	     "bad.conf:1: \"workers\" = -1 is out of range"},
 	    {"host = \"a\"\nlisteners = ( { address = \"0.0.0.0:80\" } ;\n",
 	     "bad.conf:2: syntax error"},
+	    {"host = \"a\\r\\nX-Evil: 1\";\nlisteners = ( { address = \"0.0.0.0:80\"; } );\n"
+	     "upstream = { backends = [\"10.0.0.1:80\"]; };",
+	     "bad.conf:1: host \"a"},
+	    {"host = \"a\"; pop = \"p q\";\nlisteners = ( { address = \"0.0.0.0:80\"; } );\n"
+	     "upstream = { backends = [\"10.0.0.1:80\"]; };",
+	     "bad.conf:1: pop \"p q\": use letters"},
+	    {"host = \"a\";\nlisteners = ( { address = \"0.0.0.0:80\"; } );\n"
+	     "clusters = ( { name = \"w\"; backends = [\"10.0.0.1:80\"]; } );\n"
+	     "routes = ( { path_prefix = \"/\";\n cluster = \"nope\"; } );",
+	     "bad.conf:5: route: no cluster named \"nope\""},
+	    {"host = \"a\";\nlisteners = ( { address = \"0.0.0.0:80\"; } );\n"
+	     "clusters = ( { name = \"w\"; backends = [\"10.0.0.1:80\"]; } );\n"
+	     "routes = ( { path_prefix = \"api\"; cluster = \"w\"; } );",
+	     "bad.conf:4: route path_prefix \"api\" must start with '/'"},
+	    {"host = \"a\";\nlisteners = ( { address = \"0.0.0.0:80\"; } );\n"
+	     "clusters = ( { name = \"w\"; backends = [\"10.0.0.1:80\"]; },\n"
+	     "             { name = \"w\"; backends = [\"10.0.0.2:80\"]; } );",
+	     "bad.conf:4: cluster \"w\" is defined twice"},
+	    {"host = \"a\";\nlisteners = ( { address = \"0.0.0.0:80\"; } );\n"
+	     "clusters = ( { name = \"w\"; protocol = \"spdy\";\n backends = [\"10.0.0.1:80\"]; } "
+	     ");",
+	     "bad.conf:3: protocol \"spdy\": expected one of \"http1\", \"h2c\", \"h2\""},
+	    {"host = \"a\";\nlisteners = ( { address = \"0.0.0.0:80\"; } );\n"
+	     "clusters = ( { name = \"w\"; protocol = \"h2\"; backends = [\"10.0.0.1:80\"]; } );",
+	     "bad.conf:3: cluster \"w\": protocol \"h2\" needs tls"},
+	    {"host = \"a\";\nlisteners = ( { address = \"0.0.0.0:80\"; } );\n"
+	     "upstream = { backends = [\"10.0.0.1:80\"]; };\n"
+	     "clusters = ( { name = \"w\"; backends = [\"10.0.0.1:80\"]; } );",
+	     "bad.conf:3: \"upstream\" is the old form"},
+	    {"host = \"a\";\nlisteners = ( { address = \"0.0.0.0:80\"; } );\n"
+	     "clusters = ( { name = \"w\"; backends = [\"10.0.0.1:80\"]; } );\n"
+	     "routes = ( { cluster = \"w\"; grpc_default_timeout_ms = 10;\n"
+	     " grpc_max_timeout_ms = 5; } );",
+	     "bad.conf:4: route: grpc_default_timeout_ms (10) is above grpc_max_timeout_ms (5)"},
+	    {"host = \"a\";\nlisteners = ( { address = \"0.0.0.0:80\"; } );\n"
+	     "http2 = { initial_window_size = 1000000; };\n"
+	     "upstream = { backends = [\"10.0.0.1:80\"]; };",
+	     "bad.conf:3: http2.initial_window_size (1000000) is above client.buffer_size"},
+	    {"host = \"a\";\nlisteners = ( { address = \"0.0.0.0:80\"; } );\n"
+	     "client = { forwarded = \"trust\"; };\n"
+	     "upstream = { backends = [\"10.0.0.1:80\"]; };",
+	     "bad.conf:3: forwarded \"trust\": expected one of \"replace\", \"append\""},
+	    {"host = \"a\";\nlisteners = ( { address = \"0.0.0.0:80\"; } );\n",
+	     "missing \"clusters\""},
 	};
 
 	(void)s;
@@ -88,7 +178,7 @@ static void test_example(void **s)
 	if (l7_config_load(EXAMPLE_CONF, &c, &err))
 		fail_msg("%s", err);
 	assert_int_equal(c.n_listeners, 4);
-	assert_int_equal(c.n_backends, 2);
+	assert_true(c.n_clusters >= 1);
 	l7_config_free(&c);
 }
 
@@ -96,6 +186,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_good),
+	    cmocka_unit_test(test_clusters_routes),
 	    cmocka_unit_test(test_bad),
 	    cmocka_unit_test(test_example),
 	};

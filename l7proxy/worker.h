@@ -6,12 +6,14 @@
 #include "proxy.h"
 
 /*
- * Prepare w (caller-owned memory) to serve cfg: epoll, listeners bound with
- * SO_REUSEPORT, pools. cfg and ssl_ctx are borrowed and must outlive the
- * worker; log_fd (-1 for none) too. Returns 0 or -errno (logged).
+ * Prepare w (caller-owned memory) to serve cfg: loop, listeners bound with
+ * SO_REUSEPORT, cluster state. cfg, ssl_ctx and up_ssl_ctx (one per
+ * cluster, NULL entries for clusters without TLS) are borrowed and must
+ * outlive the worker; log_fd (-1 for none) too. Returns 0 or -errno
+ * (logged); call worker_fini either way.
  */
 int worker_init(struct worker *w, int id, const struct l7_config *cfg, SSL_CTX *ssl_ctx,
-		int log_fd);
+		SSL_CTX **up_ssl_ctx, int log_fd);
 
 /* The thread body: serves until worker_stop(). arg is the worker. */
 void *worker_run(void *arg);
@@ -21,5 +23,8 @@ void worker_stop(struct worker *w);
 
 /* Release what worker_init acquired (open connections are dropped). */
 void worker_fini(struct worker *w);
+
+/* Read one counter of w from another thread. */
+#define WORKER_STAT(w, n) __atomic_load_n(&(w)->st.n, __ATOMIC_RELAXED)
 
 #endif

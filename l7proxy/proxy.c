@@ -1,0 +1,349 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * proxy.c - policy on streams, between the sessions that speak protocols:
+ * route a request to a cluster, enforce gRPC rules (deadlines, HTTP/2
+ * only), add the proxy's headers, try a backend, decide on retries, and
+ * answer errors in the request's own language (an HTTP status, or a
+ * trailers-only gRPC status).
+ *
+ * Retries: only what the backend cannot have processed goes elsewhere.
+ * A failed connect or a stream the backend refused (REFUSED_STREAM, or
+ * above a GOAWAY's last stream id) may be tried again, up to three
+ * attempts in all; a reused keepalive connection that closed before any
+ * response byte may be replayed once, and only for a safe method (GET,
+ * HEAD, OPTIONS, TRACE). Nothing is retried after a timeout, after a
+ * request body byte left the proxy, or after the response began.
+ */
+#include "grpc.h"
+#include "http1.h"
+#include "log.h"
+#include "proxy.h"
+#include "router.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_ATTEMPTS 3
+
+static void attempt(struct stream *s, const struct backend_rt *skip);
+
+/* --- errors made here ------------------------------------------------------- */
+
+static void decorate(struct stream *s)
+{
+	const struct l7_config *cfg = s->w->cfg;
+	struct l7_hdrs *h = &s->resp.hdrs;
+	uint32_t k = 0;
+
+	/* Ours replace whatever a backend said under these names. */
+	for (uint32_t i = 0; i < h->n; i++)
+		if (strcmp(h->v[i].name, "x-request-id") != 0 &&
+		    strcmp(h->v[i].name, "x-served-by") != 0)
+			h->v[k++] = h->v[i];
+	h->n = k;
+	hdrs_add(h, &s->arena, "x-request-id", 12, s->reqid, s->reqid_len);
+	hdrs_add(h, &s->arena, "x-served-by", 11, cfg->served_by, strlen(cfg->served_by));
+}
+
+static void reply(struct stream *s, int status, enum grpc_status gs, const char *msg)
+{
+	struct worker *w = s->w;
+
+	loop_timer_cancel(&w->loop, &s->deadline);
+	if (s->us && !s->us_done)
+		s->us->cancel(s); /* it lets go: stream_us_done */
+	if (!s->us_done)
+		stream_us_done(s);
+	if (s->ds_done)
+		return;
+	if (s->resp_started) {
+		s->ds->abort(s); /* too late for a status of our own */
+		return;
+	}
+	if (!s->reqid_len) {
+		worker_reqid(w, s->reqid);
+		s->reqid_len = 32;
+	}
+	memset(&s->resp.hdrs, 0, sizeof(s->resp.hdrs));
+	memset(&s->resp.trailers, 0, sizeof(s->resp.trailers));
+	pipe_clear(&s->resp.body, &w->pool);
+	s->proxy_reply = true;
+	s->error = msg;
+	if (s->grpc && !s->h1_client) {
+		/* gRPC: HTTP 200 and the status in the only HEADERS frame. */
+		char num[8], enc[256];
+		const char *text = msg ? msg : h1_reason(status);
+		size_t n = grpc_message_encode(text, enc, sizeof(enc));
+
+		s->status = 200;
+		s->trailers_only = true;
+		s->resp.content_length = -1;
+		snprintf(num, sizeof(num), "%d", (int)gs);
+		hdrs_add(&s->resp.hdrs, &s->arena, "content-type", 12, "application/grpc", 16);
+		hdrs_add(&s->resp.hdrs, &s->arena, "grpc-status", 11, num, strlen(num));
+		hdrs_add(&s->resp.hdrs, &s->arena, "grpc-message", 12, enc, n);
+	} else {
+		char body[256];
+		int n = msg ? snprintf(body, sizeof(body), "%d %s: %s\n", status, h1_reason(status),
+				       msg)
+			    : snprintf(body, sizeof(body), "%d %s\n", status, h1_reason(status));
+
+		if (n < 0 || (size_t)n >= sizeof(body))
+			n = snprintf(body, sizeof(body), "%d %s\n", status, h1_reason(status));
+		s->status = status;
+		s->resp.content_length = n;
+		hdrs_add(&s->resp.hdrs, &s->arena, "content-type", 12, "text/plain; charset=utf-8",
+			 25);
+		pipe_write(&s->resp.body, &w->pool, body, (size_t)n);
+		s->resp.body_bytes = (uint64_t)n;
+	}
+	decorate(s);
+	s->resp.head_done = true;
+	s->resp.end = true;
+	s->ds->resp_ready(s);
+}
+
+void stream_reply_error(struct stream *s, int status, const char *message)
+{
+	reply(s, status, grpc_status_for_http(status), message);
+}
+
+/* --- upstream outcomes ------------------------------------------------------- */
+
+void proxy_resp_head(struct stream *s)
+{
+	decorate(s);
+}
+
+void stream_upstream_failed(struct stream *s, enum us_fail why, const char *detail)
+{
+	struct worker *w = s->w;
+	struct backend_rt *be = s->backend;
+	bool retry;
+
+	if (why == US_FAIL_TIMEOUT)
+		STAT_INC(w, upstream_timeouts);
+	else
+		STAT_INC(w, upstream_errors);
+	if (be && (why == US_FAIL_CONNECT || why == US_FAIL_RESET || why == US_FAIL_RESET_EARLY ||
+		   why == US_FAIL_PROTOCOL))
+		backend_report(w, be, false);
+	if (be)
+		log_debug("backend %s: %s (attempt %u, %s)", be->cfg->name,
+			  detail ? detail : "failed", s->attempts,
+			  s->resp.head_done ? "after the response head" : "before a response");
+	if (s->ds_done) {
+		stream_us_done(s);
+		return;
+	}
+	if (s->resp.head_done) {
+		/* The response was under way: the stream is broken. */
+		stream_us_done(s);
+		s->ds->abort(s);
+		return;
+	}
+	retry = !s->req_body_sent && s->attempts < MAX_ATTEMPTS &&
+		(!s->deadline_ms || s->deadline_ms > w->loop.now_ms) &&
+		(why == US_FAIL_CONNECT || why == US_FAIL_REFUSED ||
+		 (why == US_FAIL_RESET_EARLY && s->safe && s->attempts == 1));
+	if (retry) {
+		STAT_INC(w, upstream_retries);
+		/* A reused connection that died is no reason to leave a
+		 * backend; a refused connect is. */
+		attempt(s, why == US_FAIL_RESET_EARLY ? NULL : be);
+		return;
+	}
+	reply(s, why == US_FAIL_TIMEOUT ? 504 : 502,
+	      why == US_FAIL_TIMEOUT ? GRPC_DEADLINE_EXCEEDED : GRPC_UNAVAILABLE, detail);
+}
+
+static void attempt(struct stream *s, const struct backend_rt *skip)
+{
+	struct worker *w = s->w;
+	struct cluster_rt *cl = s->cluster;
+	struct backend_rt *be = cluster_pick(w, cl, skip);
+	int rc;
+
+	if (!be) {
+		STAT_INC(w, no_backend);
+		reply(s, 503, GRPC_UNAVAILABLE, "no healthy backend");
+		return;
+	}
+	s->backend = be;
+	s->backend_name = be->cfg->name;
+	s->attempts++;
+	rc = cl->cfg->proto == L7_PROTO_HTTP1 ? h1c_attach(s, be) : h2c_attach(s, be);
+	if (rc == 0) {
+		be->active++;
+		return;
+	}
+	if (rc == -EAGAIN) {
+		STAT_INC(w, upstream_limit);
+		reply(s, 503, GRPC_RESOURCE_EXHAUSTED, "backend connection limit reached");
+		return;
+	}
+	stream_upstream_failed(s, US_FAIL_CONNECT, strerror(-rc));
+}
+
+/* --- deadlines --------------------------------------------------------------- */
+
+static void on_deadline(struct loop_timer *t)
+{
+	struct stream *s = (struct stream *)((char *)t - offsetof(struct stream, deadline));
+
+	STAT_INC(s->w, grpc_deadlines);
+	s->deadline_hit = true;
+	reply(s, 504, GRPC_DEADLINE_EXCEEDED, "deadline exceeded");
+}
+
+/* The deadline of a gRPC call: its grpc-timeout, or the route's default,
+ * capped by the route's maximum. 0 = none. */
+static uint64_t grpc_deadline(struct stream *s)
+{
+	const struct l7_hdr *h = hdrs_get(&s->req.hdrs, "grpc-timeout");
+	const struct l7_route_cfg *r = s->route;
+	uint64_t ms = 0;
+
+	if (h && grpc_timeout_parse(h->value, h->value_len, &ms))
+		ms = 0; /* unparseable: as if absent (and it is not forwarded) */
+	if (!ms)
+		ms = r->grpc_default_timeout_ms;
+	if (r->grpc_max_timeout_ms && (!ms || ms > r->grpc_max_timeout_ms))
+		ms = r->grpc_max_timeout_ms;
+	return ms;
+}
+
+/* --- dispatch ----------------------------------------------------------------- */
+
+static int add_forwarding(struct stream *s)
+{
+	const struct l7_config *cfg = s->w->cfg;
+	struct l7_hdrs *h = &s->req.hdrs;
+	char buf[1024];
+	int rc = 0;
+
+	rc |= hdrs_add(h, &s->arena, "x-request-id", 12, s->reqid, s->reqid_len);
+	if (cfg->client.forwarded == L7_FORWARDED_APPEND) {
+		const struct l7_hdr *x = hdrs_get(h, "x-forwarded-for");
+
+		if (x) {
+			/* Appended in place: the header keeps its position. */
+			int n = snprintf(buf, sizeof(buf), "%s, %s", x->value, s->peer_ip);
+
+			if (n > 0 && (size_t)n < sizeof(buf)) {
+				struct l7_hdr *m = (struct l7_hdr *)x;
+
+				m->value = arena_strndup(&s->arena, buf, (size_t)n);
+				m->value_len = (uint32_t)n;
+				rc |= m->value ? 0 : -ENOMEM;
+			}
+		} else {
+			rc |= hdrs_add(h, &s->arena, "x-forwarded-for", 15, s->peer_ip,
+				       strlen(s->peer_ip));
+		}
+		if (!hdrs_get(h, "x-forwarded-proto"))
+			rc |= hdrs_add(h, &s->arena, "x-forwarded-proto", 17, s->scheme,
+				       strlen(s->scheme));
+		if (!hdrs_get(h, "x-real-ip"))
+			rc |=
+			    hdrs_add(h, &s->arena, "x-real-ip", 9, s->peer_ip, strlen(s->peer_ip));
+	} else {
+		rc |= hdrs_add(h, &s->arena, "x-forwarded-for", 15, s->peer_ip, strlen(s->peer_ip));
+		rc |= hdrs_add(h, &s->arena, "x-forwarded-proto", 17, s->scheme, strlen(s->scheme));
+		rc |= hdrs_add(h, &s->arena, "x-real-ip", 9, s->peer_ip, strlen(s->peer_ip));
+	}
+	return rc ? -ENOMEM : 0;
+}
+
+void proxy_dispatch(struct stream *s)
+{
+	struct worker *w = s->w;
+	const struct l7_route_cfg *r;
+
+	if (!s->reqid_len) {
+		worker_reqid(w, s->reqid);
+		s->reqid_len = 32;
+	}
+	if (s->grpc)
+		STAT_INC(w, requests_grpc);
+	if (s->grpc && s->h1_client) {
+		/* gRPC is HTTP/2 only; say so in plain HTTP. */
+		s->grpc = false;
+		reply(s, 426, GRPC_INTERNAL, "gRPC needs HTTP/2 (ALPN h2, or prior-knowledge h2c)");
+		return;
+	}
+	r = router_match(w->cfg, s->authority, s->authority_len, s->path, s->path_len);
+	if (!r) {
+		STAT_INC(w, no_route);
+		reply(s, 404, GRPC_UNIMPLEMENTED, "no route");
+		return;
+	}
+	s->route = r;
+	s->cluster = &w->clusters[r->cluster];
+	if (s->grpc) {
+		uint64_t ms;
+
+		if (s->cluster->cfg->proto == L7_PROTO_HTTP1) {
+			reply(s, 500, GRPC_UNIMPLEMENTED,
+			      "the route's cluster speaks HTTP/1.1; gRPC needs HTTP/2");
+			return;
+		}
+		ms = grpc_deadline(s);
+		if (ms) {
+			s->deadline_ms = s->t_start + ms;
+			loop_timer_at(&w->loop, &s->deadline, on_deadline, s->deadline_ms);
+		}
+	}
+	if (add_forwarding(s)) {
+		reply(s, 500, GRPC_RESOURCE_EXHAUSTED, "out of memory");
+		return;
+	}
+	attempt(s, NULL);
+}
+
+/* --- the access log ------------------------------------------------------------ */
+
+void proxy_log(struct stream *s)
+{
+	struct worker *w = s->w;
+	char line[1024], ts[32], status[8], grpc[16] = "";
+	const struct l7_hdr *gs;
+	struct timespec now;
+	struct tm tm;
+	int n;
+
+	if (w->log_fd < 0)
+		return;
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	if (s->status)
+		snprintf(status, sizeof(status), "%d", s->status);
+	else
+		strcpy(status, "-"); /* the client left before a response */
+	gs = hdrs_get(&s->resp.trailers, "grpc-status");
+	if (!gs)
+		gs = hdrs_get(&s->resp.hdrs, "grpc-status");
+	if (s->grpc && gs)
+		snprintf(grpc, sizeof(grpc), " grpc=%.*s",
+			 (int)(gs->value_len < 4 ? gs->value_len : 4), gs->value);
+	n = snprintf(line, sizeof(line),
+		     "%s.%03ldZ %s \"%.*s %.*s\" %s %" PRIu64 " %" PRIu64
+		     "ms backend=%s id=%.*s tls=%s proto=%s%s%s%s%s\n",
+		     ts, now.tv_nsec / 1000000, s->peer_ip ? s->peer_ip : "-", (int)s->method_len,
+		     s->method ? s->method : "-", (int)(s->path_len > 256 ? 256 : s->path_len),
+		     s->path ? s->path : "-", status, s->bytes_out, w->loop.now_ms - s->t_start,
+		     s->backend_name ? s->backend_name : "-", (int)s->reqid_len, s->reqid,
+		     s->tls_desc ? s->tls_desc : "-", s->h1_client ? "h1" : "h2", grpc,
+		     s->error ? " error=\"" : "", s->error ? s->error : "", s->error ? "\"" : "");
+	if (n > 0 && (size_t)n >= sizeof(line)) {
+		n = sizeof(line) - 1;
+		line[n - 1] = '\n';
+	}
+	if (n > 0)
+		worker_log(w, line, (size_t)n);
+}

@@ -1,0 +1,268 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * stream.c - the stream's memory (arena, header lists, body pipes) and the
+ * hand-offs between its two sides. Policy (routing, retries, errors,
+ * deadlines) is proxy.c's.
+ */
+#include "log.h"
+#include "proxy.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* --- arena ----------------------------------------------------------------- */
+
+struct arena_chunk {
+	struct arena_chunk *next;
+	size_t size;
+	char data[];
+};
+
+#define ARENA_FIRST 1024
+#define ARENA_MAX   16384
+
+void *arena_alloc(struct arena *a, size_t n)
+{
+	void *p;
+
+	n = (n + 7) & ~(size_t)7;
+	if (n > a->left) {
+		size_t size = a->chunks ? a->chunks->size * 2 : ARENA_FIRST;
+		struct arena_chunk *c;
+
+		if (size > ARENA_MAX)
+			size = ARENA_MAX;
+		if (size < n)
+			size = n;
+		c = malloc(sizeof(*c) + size);
+		if (!c)
+			return NULL;
+		c->next = a->chunks;
+		c->size = size;
+		a->chunks = c;
+		a->cur = c->data;
+		a->left = size;
+		a->total += sizeof(*c) + size;
+	}
+	p = a->cur;
+	a->cur += n;
+	a->left -= n;
+	return p;
+}
+
+char *arena_strndup(struct arena *a, const char *s, size_t n)
+{
+	char *p = arena_alloc(a, n + 1);
+
+	if (p) {
+		memcpy(p, s, n);
+		p[n] = '\0';
+	}
+	return p;
+}
+
+void arena_free(struct arena *a)
+{
+	while (a->chunks) {
+		struct arena_chunk *c = a->chunks;
+
+		a->chunks = c->next;
+		free(c);
+	}
+	a->cur = NULL;
+	a->left = 0;
+}
+
+/* --- headers ------------------------------------------------------------------ */
+
+int hdrs_add(struct l7_hdrs *h, struct arena *a, const char *name, size_t nlen, const char *value,
+	     size_t vlen)
+{
+	char *n, *v;
+
+	if (h->n == h->cap) {
+		uint32_t cap = h->cap ? h->cap * 2 : 16;
+		struct l7_hdr *nv = arena_alloc(a, cap * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		if (h->n)
+			memcpy(nv, h->v, h->n * sizeof(*nv));
+		h->v = nv;
+		h->cap = cap;
+	}
+	n = arena_alloc(a, nlen + 1);
+	v = arena_strndup(a, value, vlen);
+	if (!n || !v)
+		return -ENOMEM;
+	for (size_t i = 0; i < nlen; i++)
+		n[i] = (char)tolower((unsigned char)name[i]);
+	n[nlen] = '\0';
+	h->v[h->n++] = (struct l7_hdr){
+	    .name = n, .value = v, .name_len = (uint32_t)nlen, .value_len = (uint32_t)vlen};
+	h->bytes += nlen + vlen + 32;
+	return 0;
+}
+
+const struct l7_hdr *hdrs_get(const struct l7_hdrs *h, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (uint32_t i = 0; i < h->n; i++)
+		if (h->v[i].name_len == len && memcmp(h->v[i].name, name, len) == 0)
+			return &h->v[i];
+	return NULL;
+}
+
+/* --- the stream ------------------------------------------------------------- */
+
+struct stream *stream_new(struct worker *w, const struct ds_ops *ds, void *sess, int32_t id)
+{
+	struct stream *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->w = w;
+	s->ds = ds;
+	s->ds_sess = sess;
+	s->ds_id = id;
+	s->us_id = -1;
+	s->req.content_length = s->resp.content_length = -1;
+	s->t_start = w->loop.now_ms;
+	return s;
+}
+
+size_t stream_body_limit(const struct stream *s)
+{
+	return s->w->cfg->client.buffer_size;
+}
+
+static bool us_live(const struct stream *s)
+{
+	return s->us && !s->us_done;
+}
+
+static bool ds_live(const struct stream *s)
+{
+	return !s->ds_done;
+}
+
+size_t stream_req_body(struct stream *s, const void *p, size_t n)
+{
+	size_t k = pipe_write(&s->req.body, &s->w->pool, p, n);
+
+	s->req.body_bytes += k;
+	if (k && us_live(s))
+		s->us->req_ready(s);
+	return k;
+}
+
+void stream_req_end(struct stream *s)
+{
+	s->req.end = true;
+	if (us_live(s))
+		s->us->req_ready(s);
+}
+
+void stream_req_consumed(struct stream *s, size_t n)
+{
+	if (n)
+		s->req_body_sent = true;
+	if (ds_live(s))
+		s->ds->req_consumed(s, n);
+}
+
+void stream_resp_consumed(struct stream *s, size_t n)
+{
+	s->bytes_out += n;
+	if (us_live(s))
+		s->us->resp_consumed(s, n);
+}
+
+void stream_resp_head(struct stream *s)
+{
+	s->resp.head_done = true;
+	proxy_resp_head(s);
+	if (s->backend)
+		backend_report(s->w, s->backend, true);
+	if (ds_live(s))
+		s->ds->resp_ready(s);
+}
+
+size_t stream_resp_body(struct stream *s, const void *p, size_t n)
+{
+	size_t k = pipe_write(&s->resp.body, &s->w->pool, p, n);
+
+	s->resp.body_bytes += k;
+	if (k && ds_live(s))
+		s->ds->resp_ready(s);
+	return k;
+}
+
+void stream_resp_end(struct stream *s)
+{
+	s->resp.end = true;
+	if (ds_live(s))
+		s->ds->resp_ready(s);
+}
+
+void stream_us_detach(struct stream *s)
+{
+	if (s->backend && s->us)
+		s->backend->active--;
+	s->us = NULL;
+	s->us_conn = NULL;
+	s->us_id = -1;
+}
+
+static void finish(struct stream *s)
+{
+	struct worker *w = s->w;
+
+	if (s->freed)
+		return;
+	s->freed = true;
+	loop_timer_cancel(&w->loop, &s->deadline);
+	proxy_log(s);
+	pipe_clear(&s->req.body, &w->pool);
+	pipe_clear(&s->resp.body, &w->pool);
+	arena_free(&s->arena);
+	/* A task queued this iteration may still name the stream. */
+	loop_free_later(&w->loop, s);
+}
+
+void stream_cancel(struct stream *s)
+{
+	loop_timer_cancel(&s->w->loop, &s->deadline);
+	if (us_live(s)) {
+		STAT_INC(s->w, streams_cancelled);
+		s->us->cancel(s);
+	}
+}
+
+void stream_ds_done(struct stream *s)
+{
+	if (s->ds_done)
+		return;
+	s->ds_done = true;
+	if (us_live(s))
+		s->us->cancel(s); /* it calls stream_us_done */
+	else
+		s->us_done = true;
+	if (s->us_done)
+		finish(s);
+}
+
+void stream_us_done(struct stream *s)
+{
+	if (s->us_done)
+		return;
+	stream_us_detach(s);
+	s->us_done = true;
+	/* Anything the downstream side has not sent yet it never will. */
+	pipe_clear(&s->req.body, &s->w->pool);
+	if (s->ds_done)
+		finish(s);
+}
