@@ -507,12 +507,12 @@ static const struct conn_ops detect_ops = {
     .ready = detect_ready,
 };
 
-void conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, bool tls)
+struct conn *conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, bool tls)
 {
 	struct conn *c = conn_new(w, fd, &detect_ops, NULL, tls ? w->ssl_ctx : NULL, true, false);
 
 	if (!c)
-		return;
+		return NULL;
 	c->counted = true;
 	w->n_conns++;
 	STAT_INC(w, accepted);
@@ -529,4 +529,5 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, 
 					       : DETECT_TIMEOUT_MS));
 	c->rd_ready = true; /* data may already be there */
 	conn_run(c);
+	return c;
 }

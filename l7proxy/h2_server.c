@@ -74,11 +74,16 @@ struct h2s {
 
 static const struct ds_ops h2s_ds_ops;
 
+static const struct conn_ops h2s_conn_ops;
+
 size_t h2s_mem(const struct conn *c)
 {
 	const struct h2s *h = c->sess;
-	size_t n = sizeof(*h) + h->mem;
+	size_t n;
 
+	if (c->ops != &h2s_conn_ops || !h)
+		return 0;
+	n = sizeof(*h) + h->mem;
 	for (const struct stream *s = h->streams; s; s = s->ds_next)
 		n += sizeof(*s) + s->arena.total + (s->req.body.len + s->resp.body.len);
 	return n;
@@ -542,7 +547,10 @@ int h2s_worker_init(struct worker *w)
 	nghttp2_option_set_no_auto_window_update(opt, 1);
 	nghttp2_option_set_max_outbound_ack(opt, 1000);
 	nghttp2_option_set_max_settings(opt, 32);
-	nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 33);
+	/* nghttp2's own rapid-reset bound, looser than the glitch bucket so
+	 * that the bucket (which also counts what nghttp2 does not) speaks
+	 * first and is what the counters show; this one stays as a backstop. */
+	nghttp2_option_set_stream_reset_rate_limit(opt, 4000, 100);
 	nghttp2_option_set_max_continuations(opt, 8);
 	return 0;
 }
@@ -725,15 +733,17 @@ static bool h2s_process(struct conn *c)
 			if (n == NGHTTP2_ERR_FLOODED || n == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS) {
 				STAT_INC(h->w, h2_flood);
 				STAT_INC(h->w, h2_goaway_abuse);
-				log_info("client %s: HTTP/2 flood (%s): closing", c->peer_ip,
+				log_info("client %s: HTTP/2 flood (%s): GOAWAY", c->peer_ip,
 					 nghttp2_strerror((int)n));
+				nghttp2_session_terminate_session(h->ng, NGHTTP2_ENHANCE_YOUR_CALM);
 			} else {
 				STAT_INC(h->w, h2_protocol_errors);
 				log_debug("client %s: HTTP/2: %s", c->peer_ip,
 					  nghttp2_strerror((int)n));
+				nghttp2_session_terminate_session(h->ng, NGHTTP2_PROTOCOL_ERROR);
 			}
-			/* nghttp2 queued a GOAWAY for protocol errors: send
-			 * what can be sent, then close. */
+			/* Send the GOAWAY (and what was queued before it, within
+			 * the output bound), then close. */
 			pipe_clear(&c->in, &h->w->pool);
 			nghttp2_session_send(h->ng);
 			cancel_all(h);

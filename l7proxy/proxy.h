@@ -228,8 +228,12 @@ void worker_log(struct worker *w, const char *line, size_t len);
 /* A downstream connection closed: count it, resume accepting if paused. */
 void worker_conn_closed(struct worker *w);
 
-/* Start serving a freshly accepted socket (conn.c picks the protocol). */
-void conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, bool tls);
+/*
+ * Start serving a freshly accepted socket (conn.c picks the protocol).
+ * Returns the connection (it may already be closed: c->closed; memory
+ * stays valid until the end of the loop iteration), or NULL.
+ */
+struct conn *conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, bool tls);
 
 /* Downstream sessions, started by conn_accept once the protocol is known. */
 void h1s_start(struct conn *c);
@@ -242,8 +246,8 @@ void h2s_worker_fini(struct worker *w);
 int h2c_worker_init(struct worker *w);
 void h2c_worker_fini(struct worker *w);
 
-/* Bytes an HTTP/2 downstream session holds (nghttp2's own memory and the
- * session), for tests and the admin API. */
+/* Bytes an HTTP/2 downstream session holds (nghttp2's own memory, the
+ * session, its streams and their buffers); 0 if c is not HTTP/2. */
 size_t h2s_mem(const struct conn *c);
 
 /* --- proxy.c: routing and policy -------------------------------------------- */
