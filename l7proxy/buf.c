@@ -40,13 +40,13 @@ struct blk *blk_get(struct bufpool *p)
 	}
 	b->next = NULL;
 	b->start = b->end = 0;
-	p->in_use++;
+	__atomic_store_n(&p->in_use, p->in_use + 1, __ATOMIC_RELAXED);
 	return b;
 }
 
 void blk_put(struct bufpool *p, struct blk *b)
 {
-	p->in_use--;
+	__atomic_store_n(&p->in_use, p->in_use - 1, __ATOMIC_RELAXED);
 	if (p->n_free >= p->max_free) {
 		free(b);
 		return;

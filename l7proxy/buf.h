@@ -31,7 +31,8 @@ struct blk {
 struct bufpool {
 	struct blk *free;
 	size_t n_free, max_free;
-	size_t in_use; /* blocks handed out and not returned: the gauge */
+	size_t in_use; /* blocks handed out and not returned: the gauge
+			* (written by its worker, read by the admin thread) */
 };
 
 /* A pool that keeps at most max_free blocks on its free list. */

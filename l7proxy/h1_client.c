@@ -458,7 +458,10 @@ static bool h1c_process(struct conn *c)
 	moved |= parse(h);
 	if (c->closed || !h->s)
 		return true;
-	c->want_read = true;
+	/* Stop reading while the client is behind: what is not read stays in
+	 * the backend's socket, not in our memory. EOF and resets are still
+	 * seen once there is room again. */
+	c->want_read = !h->s->resp.head_done || stream_body_room(h->s, &h->s->resp) > 0;
 	set_timer(h);
 	return moved;
 }

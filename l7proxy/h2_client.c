@@ -433,7 +433,10 @@ static void tick(struct h2c *h)
 			fail_stream(h, s, US_FAIL_TIMEOUT, "backend timed out");
 		}
 	}
-	if (h->n_streams && !h->ping_sent_ms && now - h->last_rx_ms >= cc->ping_interval_ms) {
+	/* Silent for ping_interval_ms: is the backend still there? Idle
+	 * connections too, so a dead one is dropped before a stream is put
+	 * on it (where its failure could no longer be retried). */
+	if (!h->ping_sent_ms && now - h->last_rx_ms >= cc->ping_interval_ms) {
 		nghttp2_submit_ping(h->ng, NGHTTP2_FLAG_NONE, NULL);
 		h->ping_sent_ms = now;
 	}
@@ -450,6 +453,8 @@ static void set_timer(struct h2c *h)
 		at = h->idle_since_ms + cc->idle_timeout_ms;
 	else
 		at = now + TICK_MS;
+	if (h->connected && !h->ping_sent_ms && h->last_rx_ms + cc->ping_interval_ms < at)
+		at = h->last_rx_ms + cc->ping_interval_ms;
 	if (h->ping_sent_ms && h->ping_sent_ms + cc->ping_timeout_ms < at)
 		at = h->ping_sent_ms + cc->ping_timeout_ms;
 	if (at < h->timer_at || h->timer_at <= now) {

@@ -54,6 +54,7 @@ static int api_stats(void *ctx, const struct admin_req *req, json_t **out)
 {
 	struct proxy *p = ctx;
 	json_t *o = json_object(), *per = json_array();
+	size_t buffered = 0;
 
 	(void)req;
 #define X(name)                                                                                    \
@@ -65,11 +66,18 @@ static int api_stats(void *ctx, const struct admin_req *req, json_t **out)
 	} while (0);
 	WORKER_COUNTERS(X)
 #undef X
-	for (unsigned i = 0; i < p->n; i++)
+	for (unsigned i = 0; i < p->n; i++) {
+		/* A gauge read across threads: a moment's value, not exact. */
+		size_t blocks = __atomic_load_n(&p->workers[i].pool.in_use, __ATOMIC_RELAXED);
+
+		buffered += blocks * BLK_SIZE;
 		json_array_append_new(
-		    per, json_pack("{s:i,s:I,s:I}", "worker", (int)i, "conns_open",
+		    per, json_pack("{s:i,s:I,s:I,s:I}", "worker", (int)i, "conns_open",
 				   (json_int_t)WORKER_STAT(&p->workers[i], conns_open), "requests",
-				   (json_int_t)WORKER_STAT(&p->workers[i], requests)));
+				   (json_int_t)WORKER_STAT(&p->workers[i], requests),
+				   "buffered_bytes", (json_int_t)(blocks * BLK_SIZE)));
+	}
+	json_object_set_new(o, "buffered_bytes", json_integer((json_int_t)buffered));
 	json_object_set_new(o, "workers", per);
 	*out = o;
 	return 200;

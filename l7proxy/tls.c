@@ -102,5 +102,5 @@ int l7_tls_client_setup(SSL *ssl, const char *sni)
 	if (!SSL_set_tlsext_host_name(ssl, sni))
 		return -1;
 	/* The certificate must name the backend we meant to reach. */
-	return X509_VERIFY_PARAM_set1_host(SSL_get0_param(ssl), sni, 0) == 1 ? 0 : -1;
+	return X509_VERIFY_PARAM_set1_host(SSL_get0_param(ssl), sni, strlen(sni)) == 1 ? 0 : -1;
 }

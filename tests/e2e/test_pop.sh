@@ -11,7 +11,7 @@ REPO=$(cd "$(dirname "$0")/../.." && pwd)
 export POPBOX_BUILD=${1:-${POPBOX_BUILD:-$REPO/build}}
 export POPBOX_PREFIX=e2e$$
 export POPBOX_STATE=$(mktemp -d /tmp/portico-e2e.XXXXXX)
-export POPBOX_MAX_FILE_MB=32
+export POPBOX_MAX_FILE_MB=64
 export POPBOX_NO_BUILD=1
 # Daemons are stopped with SIGTERM and do not free everything on the way
 # out; leak reports at exit say nothing useful. Memory errors still abort.
@@ -159,12 +159,97 @@ check "malformed request: 200 for the good one, 400 for the bad, then close ($re
 check "the proxies keep serving after a malformed request" \
   bash -c 'test "$(ip netns exec '"$POPBOX_PREFIX"'-client curl -s -o /dev/null -w "%{http_code}" http://'"$VIP4"'/)" = 200'
 
-# 7. No sanitizer report in any daemon's log (the suite runs the daemons
+# 7. HTTP/2 and gRPC through the VIPs, IPv4 and IPv6.
+h2_hosts() { # h2_hosts URL CURL-OPTS...: "HTTP-version served-by" per request
+  local url=$1; shift
+  for i in $(seq 24); do
+    cc "$@" -D - -o /dev/null -w '%{http_version}\n' "$url" | tr -d '\r' |
+      awk -F': ' 'tolower($1)=="x-served-by"{by=$2} /^[0-9.]+$/{v=$1} END{print v, by}'
+  done | sort -u | paste -sd' '
+}
+for url in "https://$VIP4/" "https://[$VIP6]/"; do
+  got=$(h2_hosts "$url" --http2)
+  check "curl --http2 $url gets HTTP/2 from both L7 hosts ($got)" \
+    test "$got" = "2 popbox/l7a 2 popbox/l7b"
+done
+got=$(h2_hosts "http://$VIP4/h2c/" --http2-prior-knowledge)
+check "prior-knowledge h2c on port 80 to an h2c cluster ($got)" test "$got" = "2 popbox/l7a 2 popbox/l7b"
+got=$(h2_hosts "http://[$VIP6]/h2c/" --http1.1)
+check "an HTTP/1.1 client reaches the h2c cluster ($got)" test "$got" = "1.1 popbox/l7a 1.1 popbox/l7b"
+out=$(cc --http2 "https://$VIP4/h2/")
+check "HTTP/2 over TLS to the backend, certificate verified ($out)" \
+  test "$out" = "served by the backend over HTTP/2.0 and TLS"
+out=$(node client timeout 120 h2load -c 8 -m 50 -n 8000 "https://$VIP4/" 2>&1)
+check "h2load, 8 connections x 50 streams, 8000 requests: $(grep -o '[0-9]* succeeded, [0-9]* failed, [0-9]* errored' <<<"$out")" \
+  grep -q "8000 succeeded, 0 failed, 0 errored" <<<"$out"
+out=$(node client timeout 120 h2load -c 4 -m 50 -n 4000 "https://[$VIP6]/" 2>&1)
+check "h2load over IPv6: $(grep -o '[0-9]* succeeded, [0-9]* failed, [0-9]* errored' <<<"$out")" \
+  grep -q "4000 succeeded, 0 failed, 0 errored" <<<"$out"
+want64=$(sha256sum < "$files/files/64M" | cut -d' ' -f1)
+got=$(cc --http2 "https://$VIP4/files/64M" | sha256sum | cut -d' ' -f1)
+check "64 MiB download over HTTP/2 (TLS, IPv4) intact" test "$want64" = "$got"
+code=$(cc --http2 -T "$files/files/64M" -o /dev/null -w '%{http_code} %{http_version}' "https://[$VIP6]/uploads/h2up")
+check "64 MiB upload over HTTP/2 (TLS, IPv6; $code) stored intact" cmp -s "$files/files/64M" "$files/uploads/h2up"
+got=$(cc --http2-prior-knowledge "http://[$VIP6]/files/64M" | sha256sum | cut -d' ' -f1)
+check "64 MiB download over h2c (IPv6) intact" test "$want64" = "$got"
+
+# A slow HTTP/2 reader of a large body: the proxies' buffers stay bounded
+# (per stream: a window in the stream's pipe, the connection's output).
+buffered() { # bytes in the two proxies' buffers now
+  local t=0 b
+  for n in l7a l7b; do
+    b=$(curl -s --unix-socket "$POPBOX_STATE/run/$n-proxy.sock" http://x/v1/stats |
+      /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["buffered_bytes"])') || return 1
+    t=$((t + b))
+  done
+  echo "$t"
+}
+node client curl --cacert "$POPBOX_STATE/tls/ca.pem" -s --http2 --limit-rate 1M -m 4 \
+  -o /dev/null "https://$VIP4/files/64M" &
+slowpid=$!
+peak=0
+for i in $(seq 12); do
+  sleep 0.25
+  b=$(buffered) || { peak=-1; break; }
+  [ "$b" -gt "$peak" ] && peak=$b
+done
+wait "$slowpid"
+# Bytes must be seen in flight (else the measurement measured nothing).
+check "a slow HTTP/2 reader of 64 MiB keeps the proxies' buffers under 512 KiB (peak $((peak / 1024)) KiB)" \
+  test "$peak" -gt 0 -a "$peak" -le $((512 * 1024))
+
+grpc() { node client env PORTICO_GRPC_STUBS_DIR="$POPBOX_STATE/grpc-stubs" timeout 120 \
+  /usr/bin/python3 "$REPO/tests/grpc/interop_client.py" "$@"; }
+cases=empty_unary,large_unary,client_streaming,server_streaming,ping_pong,empty_stream,cancel_after_begin,cancel_after_first_response,timeout_on_sleeping_server,status_code_and_message,custom_metadata,unimplemented_method
+for target in "$VIP4:443" "[$VIP6]:443"; do
+  out=$(grpc --target "$target" --ca "$POPBOX_STATE/tls/ca.pem" --cases "$cases" 2>&1)
+  check "gRPC interop cases over TLS to $target: $(tail -1 <<<"$out")" \
+    grep -q "^12 passed, 0 failed" <<<"$out"
+  grep "^not ok" <<<"$out" || true
+done
+out=$(grpc --target "$VIP4:80" --cases "$cases" 2>&1)
+check "gRPC interop cases over h2c to $VIP4:80: $(tail -1 <<<"$out")" grep -q "^12 passed, 0 failed" <<<"$out"
+resp=$(cc -D - -H 'content-type: application/grpc' --data-binary x "http://$VIP4/grpc.testing.TestService/EmptyCall" | tr -d '\r')
+check "a gRPC request over HTTP/1.1 gets a clear error (426, not HTML)" \
+  bash -c 'grep -q "^HTTP/1.1 426" <<<"$1" && grep -q "gRPC needs HTTP/2" <<<"$1"' _ "$resp"
+# A stopped backend: UNAVAILABLE at once, not a hang.
+for p in $(ip netns pids "$POPBOX_PREFIX-backend"); do
+  grep -q interop_server "/proc/$p/cmdline" 2>/dev/null && kill -TERM "$p"
+done
+sleep 0.5
+for p in $(ip netns pids "$POPBOX_PREFIX-backend"); do
+  grep -q interop_server "/proc/$p/cmdline" 2>/dev/null && kill -KILL "$p"
+done
+out=$(grpc --target "$VIP4:443" --ca "$POPBOX_STATE/tls/ca.pem" --expect-code UNAVAILABLE --timeout 10 2>&1)
+check "a gRPC call to a stopped backend gets UNAVAILABLE ($(grep -o 'after [0-9.]*s' <<<"$out" | head -1))" \
+  grep -q "^1 passed" <<<"$out"
+
+# 8. No sanitizer report in any daemon's log (the suite runs the daemons
 #    from the ASan+UBSan build).
 check "no AddressSanitizer/UBSan report in daemon logs" \
   bash -c '! grep -lE "ERROR: AddressSanitizer|runtime error:" "$1"/log/*.log' _ "$POPBOX_STATE"
 
-# 8. status, then down leaves nothing behind.
+# 9. status, then down leaves nothing behind.
 check "popbox status reports 7 namespaces" bash -c '"$1" status | grep -q "namespaces: 7/7"' _ "$POPBOX"
 "$POPBOX" down >/dev/null 2>&1
 check "popbox down removed every namespace" bash -c '! ip netns list | grep -q "^$1-"' _ "$POPBOX_PREFIX"
