@@ -203,6 +203,9 @@ size_t stream_resp_body(struct stream *s, const void *p, size_t n)
 
 void stream_resp_end(struct stream *s)
 {
+	/* The whole response is here: a deadline has nothing left to cut
+	 * (a backend answering DEADLINE_EXCEEDED itself races with ours). */
+	loop_timer_cancel(&s->w->loop, &s->deadline);
 	s->resp.end = true;
 	if (ds_live(s))
 		s->ds->resp_ready(s);

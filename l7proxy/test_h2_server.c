@@ -152,6 +152,7 @@ static void send_all(struct bytes *b)
 struct seen {
 	int goaways, rsts, headers, data;
 	uint32_t goaway_error, last_rst_error;
+	uint32_t goaway_last[4]; /* last-stream-id of the first GOAWAYs */
 	bool closed;
 };
 
@@ -198,6 +199,8 @@ static void run(struct seen *s, int ms, bool read_it)
 			break;
 		switch (h[3]) {
 		case NGHTTP2_GOAWAY:
+			if (s->goaways < 4)
+				s->goaway_last[s->goaways] = be32(h + 9) & 0x7fffffff;
 			s->goaways++;
 			s->goaway_error = be32(h + 9 + 4);
 			break;
@@ -560,6 +563,42 @@ static void test_zero_window_stall(void **state)
 	free(b.p);
 }
 
+/* --- connection recycling: a graceful two-step GOAWAY, never a cut --------------- */
+
+static void test_recycling(void **state)
+{
+	struct bytes b = {0};
+	struct seen s = {0};
+	uint32_t sid;
+
+	(void)state;
+	cfg.h2.max_requests = 10;
+	start(&b, 65535);
+	for (sid = 1; sid <= 19; sid += 2)
+		get(&b, sid, "/ok", NGHTTP2_FLAG_END_STREAM);
+	get(&b, 21, "/slow", NGHTTP2_FLAG_END_STREAM); /* still in flight */
+	send_all(&b);
+	run(&s, 100, true);
+	/* RFC 9113 §6.8: first a GOAWAY with the largest id, which refuses
+	 * nothing; requests already on the wire are still served. */
+	assert_int_equal(s.goaways, 1);
+	assert_int_equal(s.goaway_last[0], 0x7fffffff);
+	assert_int_equal(s.goaway_error, NGHTTP2_NO_ERROR);
+	assert_int_equal(s.headers, 10);
+	get(&b, 23, "/ok", NGHTTP2_FLAG_END_STREAM);
+	send_all(&b);
+	/* About a second later the real one, naming the last stream. */
+	run(&s, 1300, true);
+	assert_int_equal(s.goaways, 2);
+	assert_int_equal(s.goaway_last[1], 23);
+	assert_int_equal(s.goaway_error, NGHTTP2_NO_ERROR);
+	assert_int_equal(s.headers, 11);
+	assert_false(s.closed); /* stream 21 still waits: not cut */
+	assert_int_equal(s.rsts, 0);
+	cfg.h2.max_requests = 0;
+	free(b.p);
+}
+
 /* --- malformed frames are connection errors, never a crash ----------------------- */
 
 static void test_malformed(void **state)
@@ -594,6 +633,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_empty_data_flood, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_window_update_flood, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_zero_window_stall, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_recycling, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -25,6 +25,12 @@ Run (a port of 0 picks a free one; the real port is printed):
   deploy/grpc/interop_server.py --listen 127.0.0.1:50051 --listen '[::1]:50051'
 
 Prints one "listening on ..." line to stderr and nothing else unless -v.
+
+--events FILE appends one line per call start and per cancelled call:
+  start <Method> tag=<x-portico-tag> remaining_ms=<deadline left|none>
+  cancelled <Method> tag=<x-portico-tag>
+so a test through the proxy can see the deadline the backend was given
+(propagated and reduced) and that a cancel reached the backend.
 SIGTERM / SIGINT: Watch streams get NOT_SERVING, in-flight calls get
 --grace seconds (then are cancelled), exit status 0 within about --grace s.
 Stubs come from deploy/grpc/interop_pb.py (generated at first use).
@@ -101,12 +107,44 @@ def stream_responses(requests, context):
             yield msg.StreamingOutputCallResponse(payload=payload(params.size, context))
 
 
+events = None
+events_lock = threading.Lock()
+
+
+def record(line):
+    if events:
+        with events_lock:
+            events.write(line + "\n")
+            events.flush()
+
+
+def track(context, method):
+    """--events: log the call's start (with the deadline it arrived with)
+    and, if it ends without finishing, that it was cancelled. Returns the
+    function to call when the handler finishes normally."""
+    if not events:
+        return lambda: None
+    tag = dict(context.invocation_metadata()).get("x-portico-tag", "-")
+    left = context.time_remaining()
+    record("start %s tag=%s remaining_ms=%s" % (
+        method, tag, "none" if left is None else int(left * 1000)))
+    done = threading.Event()
+
+    def ended():
+        if not done.is_set():
+            record("cancelled %s tag=%s" % (method, tag))
+    context.add_callback(ended)
+    return done.set
+
+
 class TestService(pb.test_pb2_grpc.TestServiceServicer):
     def __init__(self, server_id):
         self.server_id = server_id
 
     def EmptyCall(self, request, context):
+        finished = track(context, "EmptyCall")
         echo_metadata(context)
+        finished()
         return pb.empty_pb2.Empty()
 
     def UnaryCall(self, request, context):
@@ -135,12 +173,16 @@ class TestService(pb.test_pb2_grpc.TestServiceServicer):
         return msg.StreamingInputCallResponse(aggregated_payload_size=total)
 
     def FullDuplexCall(self, request_iterator, context):
+        finished = track(context, "FullDuplexCall")
         echo_metadata(context)
         yield from stream_responses(request_iterator, context)
+        finished()
 
     def HalfDuplexCall(self, request_iterator, context):
+        finished = track(context, "HalfDuplexCall")
         echo_metadata(context)
         yield from stream_responses(list(request_iterator), context)
+        finished()
 
     def UnimplementedCall(self, request, context):
         context.abort(grpc.StatusCode.UNIMPLEMENTED, "UnimplementedCall is not implemented")
@@ -188,8 +230,13 @@ def main():
     ap.add_argument("--grace", type=float, default=2.0,
                     help="seconds in-flight calls get on SIGTERM (default 2)")
     ap.add_argument("--server-id", help="SimpleResponse.server_id (default host:pid)")
+    ap.add_argument("--events", metavar="FILE",
+                    help="append call starts (with their deadline) and cancels to FILE")
     ap.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     args = ap.parse_args()
+    global events
+    if args.events:
+        events = open(args.events, "a")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="interop_server: %(message)s")
 

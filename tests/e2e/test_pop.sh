@@ -227,6 +227,13 @@ for target in "$VIP4:443" "[$VIP6]:443"; do
     grep -q "^12 passed, 0 failed" <<<"$out"
   grep "^not ok" <<<"$out" || true
 done
+out=$(grpc --target "[$VIP6]:443" --ca "$POPBOX_STATE/tls/ca.pem" \
+  --events "$POPBOX_STATE/log/backend.grpc-events.log" \
+  --cases proxy_deadline_propagated,proxy_default_deadline,proxy_max_deadline,proxy_cancel_reaches_backend 2>&1)
+for c in deadline_propagated default_deadline max_deadline cancel_reaches_backend; do
+  check "gRPC rule at the proxy: $c ($(grep "proxy_$c" <<<"$out" | sed 's/^[a-z ]*- //'))" \
+    grep -q "^ok - proxy_$c" <<<"$out"
+done
 out=$(grpc --target "$VIP4:80" --cases "$cases" 2>&1)
 check "gRPC interop cases over h2c to $VIP4:80: $(tail -1 <<<"$out")" grep -q "^12 passed, 0 failed" <<<"$out"
 resp=$(cc -D - -H 'content-type: application/grpc' --data-binary x "http://$VIP4/grpc.testing.TestService/EmptyCall" | tr -d '\r')

@@ -24,6 +24,16 @@ Output is TAP-like: "ok - <case>" / "not ok - <case>: <reason>", then
 (2 on usage errors).  Every RPC carries a deadline of --timeout seconds and
 a watchdog kills the process if a case still overruns, so nothing hangs.
 
+Proxy cases (not interop cases; only run when named in --cases, and they
+need --events, the file deploy/grpc/interop_server.py --events writes):
+  proxy_deadline_propagated  the backend gets the call's deadline, reduced
+  proxy_default_deadline     HalfDuplexCall with no deadline ends with
+                             DEADLINE_EXCEEDED by the route's default
+                             (1.5 s in popbox) and the backend is cancelled
+  proxy_max_deadline         a 20 s deadline is capped by the route (3 s)
+  proxy_cancel_reaches_backend  a client's cancel of a bidi call reaches
+                             the backend
+
 --expect-code CODE makes one EmptyCall and passes only if it fails with that
 status code (e.g. "backend stopped -> UNAVAILABLE, not a hang"); the line
 shows the code, details and elapsed time it got.
@@ -309,6 +319,7 @@ class Ctx:
             self.channel = grpc.insecure_channel(args.target, opts)
         self.test = pb.test_pb2_grpc.TestServiceStub(self.channel)
         self.timeout = args.timeout
+        self.events = args.events
 
 
 def run_case(name, args):
@@ -318,7 +329,7 @@ def run_case(name, args):
     try:
         if args.expect_code:
             return expect_code(ctx, args.expect_code)
-        CASES[name](ctx)
+        (CASES.get(name) or PROXY_CASES[name])(ctx)
     except Fail as e:
         return str(e)
     except grpc.RpcError as e:
@@ -328,6 +339,93 @@ def run_case(name, args):
     finally:
         ctx.channel.close()
         faulthandler.cancel_dump_traceback_later()
+
+
+# ---- proxy cases: the proxy's own gRPC rules, checked at the backend ----
+
+PROXY_CASES = {}
+
+
+def proxy_case(fn):
+    PROXY_CASES[fn.__name__] = fn
+    return fn
+
+
+def tag_md(name):
+    return [("x-portico-tag", "%s-%d-%d" % (name, os.getpid(), time.monotonic_ns()))]
+
+
+def wait_event(c, prefix, tag, within):
+    """The first events line starting with prefix for tag, waiting up to
+    `within` seconds for it to appear."""
+    end = time.monotonic() + within
+    while True:
+        with open(c.events) as f:
+            for line in f:
+                words = line.split()
+                if line.startswith(prefix) and "tag=" + tag in words:
+                    return words
+        if time.monotonic() > end:
+            raise Fail("no %r event for %s within %.1fs" % (prefix, tag, within))
+        time.sleep(0.05)
+
+
+@proxy_case
+def proxy_deadline_propagated(c):
+    md = tag_md("prop")
+    c.test.EmptyCall(Empty(), timeout=5.0, metadata=md)
+    words = wait_event(c, "start EmptyCall", md[0][1], 2)
+    left = words[-1].split("=")[1]
+    check(left != "none", "the backend got no deadline")
+    check(1000 < int(left) <= 5000, "the backend got %s ms left of a 5 s deadline" % left)
+
+
+def half_duplex_sleeping(c, timeout, name):
+    """A HalfDuplexCall whose answer comes after 10 s: returns (code,
+    elapsed s, tag)."""
+    md = tag_md(name)
+    req = stream_req()
+    req.response_parameters.add(size=1, interval_us=10_000_000)
+    t0 = time.monotonic()
+    try:
+        for _ in c.test.HalfDuplexCall(iter([req]), timeout=timeout, metadata=md):
+            pass
+        code = SC.OK
+    except grpc.RpcError as e:
+        code = e.code()
+    return code, time.monotonic() - t0, md[0][1]
+
+
+@proxy_case
+def proxy_default_deadline(c):
+    code, took, tag = half_duplex_sleeping(c, None, "default")
+    check(code == SC.DEADLINE_EXCEEDED, "got %s, want DEADLINE_EXCEEDED" % code.name)
+    check(0.8 < took < 3.0, "ended after %.2fs, want the route's 1.5 s default" % took)
+    wait_event(c, "cancelled HalfDuplexCall", tag, 2)
+
+
+@proxy_case
+def proxy_max_deadline(c):
+    code, took, tag = half_duplex_sleeping(c, 20, "max")
+    check(code == SC.DEADLINE_EXCEEDED, "got %s, want DEADLINE_EXCEEDED" % code.name)
+    check(2.0 < took < 6.0, "ended after %.2fs, want the route's 3 s maximum" % took)
+    words = wait_event(c, "start HalfDuplexCall", tag, 1)
+    left = words[-1].split("=")[1]
+    check(left != "none" and int(left) <= 3000,
+          "the backend was given %s ms, more than the route's maximum" % left)
+    wait_event(c, "cancelled HalfDuplexCall", tag, 2)
+
+
+@proxy_case
+def proxy_cancel_reaches_backend(c):
+    md = tag_md("cancel")
+    reqs = Requests(c.timeout)
+    call = c.test.FullDuplexCall(reqs, timeout=c.timeout, metadata=md)
+    reqs.send(stream_req(size=10))
+    next(call)
+    call.cancel()
+    reqs.close()
+    wait_event(c, "cancelled FullDuplexCall", md[0][1], 3)
 
 
 def expect_code(c, want):
@@ -345,22 +443,26 @@ def expect_code(c, want):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog="cases: " + " ".join(CASES))
+                                 epilog="cases: " + " ".join(CASES) +
+                                 "; proxy cases: " + " ".join(PROXY_CASES))
     ap.add_argument("--target", required=True, help="HOST:PORT, [v6addr]:PORT")
     ap.add_argument("--tls", action="store_true", help="TLS instead of plaintext h2c")
     ap.add_argument("--ca", help="PEM file of trusted roots (implies --tls)")
     ap.add_argument("--authority", help="TLS server name / :authority override")
     ap.add_argument("--cases", help="comma-separated cases (default: all)")
     ap.add_argument("--timeout", type=float, default=10.0, help="per-RPC deadline, s")
+    ap.add_argument("--events", help="the server's --events file (proxy_* cases)")
     ap.add_argument("--expect-code", "--expect-status", metavar="CODE_NAME",
                     help="one EmptyCall that must fail with this status code")
     args = ap.parse_args()
     args.tls = args.tls or bool(args.ca)
 
     names = args.cases.split(",") if args.cases else list(CASES)
-    bad = [n for n in names if n not in CASES]
+    bad = [n for n in names if n not in CASES and n not in PROXY_CASES]
     if bad:
         ap.error("unknown case(s): %s" % ",".join(bad))
+    if any(n in PROXY_CASES for n in names) and not args.events:
+        ap.error("proxy_* cases need --events (the server's events file)")
     if args.expect_code:
         try:
             args.expect_code = SC[args.expect_code.upper()]
