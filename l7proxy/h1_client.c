@@ -207,7 +207,7 @@ static int on_begin(http_parser *p)
 {
 	struct h1c *h = of_parser(p);
 
-	if (!h->head && !(h->head = malloc(sizeof(*h->head))))
+	if (!h->head && !(h->head = h1_head_get(&h->w->heads)))
 		return -1;
 	h1_head_reset(h->head);
 	h->in_trailers = false;
@@ -348,7 +348,7 @@ static void release(struct h1c *h)
 	h->s = NULL;
 	stream_resp_end(s);
 	stream_us_done(s);
-	free(h->head);
+	h1_head_put(&h->w->heads, h->head);
 	h->head = NULL;
 	if (!reusable) {
 		conn_close(c);
@@ -527,7 +527,7 @@ static void h1c_destroy(struct conn *c)
 		stream_upstream_failed(s, US_FAIL_RESET, "connection closed");
 	}
 	h->be->n_conns--;
-	free(h->head);
+	h1_head_put(&h->w->heads, h->head);
 	free(h);
 }
 
@@ -587,12 +587,23 @@ static void bind_stream(struct h1c *h, struct stream *s)
 	conn_kick(h->c);
 }
 
-/* An idle connection the backend closed while nobody was looking. */
+/*
+ * An idle connection the backend closed while nobody was looking: its FIN
+ * may be in the socket before the loop has seen the event. Backends close
+ * idle connections after their keepalive timeout, seconds of idleness, so
+ * a connection idle for less than PEEK_AFTER_MS is taken without the
+ * syscall (it cost 2% of the proxy's CPU at high request rates).
+ */
+#define PEEK_AFTER_MS 200
+
 static bool still_open(struct h1c *h)
 {
 	char ch;
-	ssize_t n = recv(h->c->io.fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT);
+	ssize_t n;
 
+	if (h->w->loop.now_ms - h->idle_since_ms < PEEK_AFTER_MS)
+		return true;
+	n = recv(h->c->io.fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT);
 	return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 

@@ -63,18 +63,16 @@ static struct h1s *of_parser(http_parser *p)
 
 static struct h1_head *head_get(struct h1s *h)
 {
-	if (!h->head) {
-		h->head = malloc(sizeof(*h->head));
-		if (!h->head)
-			return NULL;
-	}
-	h1_head_reset(h->head);
+	if (!h->head)
+		h->head = h1_head_get(&h->w->heads);
+	else
+		h1_head_reset(h->head);
 	return h->head;
 }
 
 static void head_put(struct h1s *h)
 {
-	free(h->head);
+	h1_head_put(&h->w->heads, h->head);
 	h->head = NULL;
 }
 

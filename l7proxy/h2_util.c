@@ -3,6 +3,7 @@
 
 #include <malloc.h>
 #include <stdlib.h>
+#include <string.h>
 
 void h2_nvs_add(struct h2_nvs *v, const char *name, size_t nlen, const char *value, size_t vlen)
 {

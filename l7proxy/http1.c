@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -14,6 +15,31 @@ void h1_head_reset(struct h1_head *hd)
 	hd->overflow = false;
 	hd->url_off = hd->url_len = 0;
 	hd->reason_off = hd->reason_len = 0;
+}
+
+struct h1_head *h1_head_get(struct h1_head_cache *c)
+{
+	struct h1_head *hd = c->n ? c->free[--c->n] : malloc(sizeof(*hd));
+
+	if (hd)
+		h1_head_reset(hd);
+	return hd;
+}
+
+void h1_head_put(struct h1_head_cache *c, struct h1_head *hd)
+{
+	if (!hd)
+		return;
+	if (c->n < sizeof(c->free) / sizeof(c->free[0]))
+		c->free[c->n++] = hd;
+	else
+		free(hd);
+}
+
+void h1_head_cache_fini(struct h1_head_cache *c)
+{
+	while (c->n)
+		free(c->free[--c->n]);
 }
 
 static int append(struct h1_head *hd, const char *at, size_t len)

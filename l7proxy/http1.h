@@ -49,6 +49,22 @@ struct h1_head {
 void h1_head_reset(struct h1_head *hd);
 
 /*
+ * A few heads kept for reuse by a worker: a head is ~18 KiB and needed for
+ * a moment per message, too much to keep per idle connection and too
+ * often to malloc each time.
+ */
+struct h1_head_cache {
+	struct h1_head *free[4];
+	unsigned n;
+};
+
+/* A reset head (from the cache or malloc), or NULL. */
+struct h1_head *h1_head_get(struct h1_head_cache *c);
+/* Give hd back (NULL is ignored). */
+void h1_head_put(struct h1_head_cache *c, struct h1_head *hd);
+void h1_head_cache_fini(struct h1_head_cache *c);
+
+/*
  * http-parser callbacks fill hd; the sessions' own callbacks chain to
  * these. Each returns 0, or 1 (a parser error) once the head overflows.
  */

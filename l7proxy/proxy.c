@@ -21,7 +21,6 @@
 #include "router.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -307,43 +306,100 @@ void proxy_dispatch(struct stream *s)
 
 /* --- the access log ------------------------------------------------------------ */
 
+/*
+ * One line per request, built by hand: snprintf and strftime for every
+ * line were a tenth of the proxy's CPU on small gRPC calls. The date part
+ * is formatted once a second.
+ */
+struct line {
+	char *p;
+	size_t n, cap;
+};
+
+static void put(struct line *l, const char *s, size_t len)
+{
+	if (len > l->cap - l->n)
+		len = l->cap - l->n;
+	memcpy(l->p + l->n, s, len);
+	l->n += len;
+}
+
+static void puts_(struct line *l, const char *s)
+{
+	put(l, s, strlen(s));
+}
+
+static void putu(struct line *l, uint64_t v)
+{
+	char b[24];
+	size_t i = sizeof(b);
+
+	do
+		b[--i] = (char)('0' + v % 10);
+	while ((v /= 10));
+	put(l, b + i, sizeof(b) - i);
+}
+
 void proxy_log(struct stream *s)
 {
 	struct worker *w = s->w;
-	char line[1024], ts[32], status[8], grpc[16] = "";
-	const struct l7_hdr *gs;
+	char buf[1024];
+	struct line l = {.p = buf, .cap = sizeof(buf) - 1};
+	const struct l7_hdr *gs = NULL;
 	struct timespec now;
-	struct tm tm;
-	int n;
+	unsigned ms;
 
 	if (w->log_fd < 0)
 		return;
 	clock_gettime(CLOCK_REALTIME, &now);
-	gmtime_r(&now.tv_sec, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-	if (s->status)
-		snprintf(status, sizeof(status), "%d", s->status);
-	else
-		strcpy(status, "-"); /* the client left before a response */
-	gs = hdrs_get(&s->resp.trailers, "grpc-status");
-	if (!gs)
-		gs = hdrs_get(&s->resp.hdrs, "grpc-status");
-	if (s->grpc && gs)
-		snprintf(grpc, sizeof(grpc), " grpc=%.*s",
-			 (int)(gs->value_len < 4 ? gs->value_len : 4), gs->value);
-	n = snprintf(line, sizeof(line),
-		     "%s.%03ldZ %s \"%.*s %.*s\" %s %" PRIu64 " %" PRIu64
-		     "ms backend=%s id=%.*s tls=%s proto=%s%s%s%s%s\n",
-		     ts, now.tv_nsec / 1000000, s->peer_ip ? s->peer_ip : "-", (int)s->method_len,
-		     s->method ? s->method : "-", (int)(s->path_len > 256 ? 256 : s->path_len),
-		     s->path ? s->path : "-", status, s->bytes_out, w->loop.now_ms - s->t_start,
-		     s->backend_name ? s->backend_name : "-", (int)s->reqid_len, s->reqid,
-		     s->tls_desc ? s->tls_desc : "-", s->h1_client ? "h1" : "h2", grpc,
-		     s->error ? " error=\"" : "", s->error ? s->error : "", s->error ? "\"" : "");
-	if (n > 0 && (size_t)n >= sizeof(line)) {
-		n = sizeof(line) - 1;
-		line[n - 1] = '\n';
+	if ((uint64_t)now.tv_sec != w->log_sec) {
+		struct tm tm;
+
+		gmtime_r(&now.tv_sec, &tm);
+		strftime(w->log_ts, sizeof(w->log_ts), "%Y-%m-%dT%H:%M:%S", &tm);
+		w->log_sec = (uint64_t)now.tv_sec;
 	}
-	if (n > 0)
-		worker_log(w, line, (size_t)n);
+	ms = (unsigned)(now.tv_nsec / 1000000);
+	puts_(&l, w->log_ts);
+	put(&l, ".", 1);
+	put(&l, (char[]){(char)('0' + ms / 100), (char)('0' + ms / 10 % 10), (char)('0' + ms % 10)},
+	    3);
+	put(&l, "Z ", 2);
+	puts_(&l, s->peer_ip ? s->peer_ip : "-");
+	put(&l, " \"", 2);
+	put(&l, s->method ? s->method : "-", s->method ? s->method_len : 1);
+	put(&l, " ", 1);
+	put(&l, s->path ? s->path : "-", s->path ? (s->path_len > 256 ? 256 : s->path_len) : 1);
+	put(&l, "\" ", 2);
+	if (s->status)
+		putu(&l, (uint64_t)s->status);
+	else
+		put(&l, "-", 1); /* the client left before a response */
+	put(&l, " ", 1);
+	putu(&l, s->bytes_out);
+	put(&l, " ", 1);
+	putu(&l, w->loop.now_ms - s->t_start);
+	put(&l, "ms backend=", 11);
+	puts_(&l, s->backend_name ? s->backend_name : "-");
+	put(&l, " id=", 4);
+	put(&l, s->reqid, s->reqid_len);
+	put(&l, " tls=", 5);
+	puts_(&l, s->tls_desc ? s->tls_desc : "-");
+	puts_(&l, s->h1_client ? " proto=h1" : " proto=h2");
+	if (s->grpc) {
+		gs = hdrs_get(&s->resp.trailers, "grpc-status");
+		if (!gs)
+			gs = hdrs_get(&s->resp.hdrs, "grpc-status");
+	}
+	if (gs) {
+		put(&l, " grpc=", 6);
+		put(&l, gs->value, gs->value_len < 4 ? gs->value_len : 4);
+	}
+	if (s->error) {
+		put(&l, " error=\"", 8);
+		puts_(&l, s->error);
+		put(&l, "\"", 1);
+	}
+	buf[l.n++] = '\n'; /* cap left room for it */
+	worker_log(w, buf, l.n);
 }

@@ -24,6 +24,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "http1.h"
 #include "loop.h"
 #include "stream.h"
 
@@ -196,7 +197,10 @@ struct worker {
 	SSL_CTX *ssl_ctx;     /* downstream TLS */
 	SSL_CTX **up_ssl_ctx; /* per cluster, NULL if not TLS */
 	struct bufpool pool;
+	struct h1_head_cache heads;
 	struct cluster_rt *clusters;
+	uint64_t log_sec; /* the second log_ts was formatted for */
+	char log_ts[24];  /* "2026-11-21T20:48:35" */
 	struct listener *listeners;
 	size_t n_listeners;
 	unsigned n_conns; /* downstream connections open */

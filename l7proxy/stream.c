@@ -20,8 +20,9 @@ struct arena_chunk {
 	char data[];
 };
 
-#define ARENA_FIRST 1024
-#define ARENA_MAX   16384
+#define ARENA_INLINE 1024 /* in the stream's own allocation: most requests fit */
+#define ARENA_FIRST  2048
+#define ARENA_MAX    16384
 
 void *arena_alloc(struct arena *a, size_t n)
 {
@@ -118,12 +119,18 @@ const struct l7_hdr *hdrs_get(const struct l7_hdrs *h, const char *name)
 
 /* --- the stream ------------------------------------------------------------- */
 
+/* The inline arena follows the struct: keep it 8-byte aligned. */
+_Static_assert(sizeof(struct stream) % 8 == 0, "struct stream size must keep the arena aligned");
+
 struct stream *stream_new(struct worker *w, const struct ds_ops *ds, void *sess, int32_t id)
 {
-	struct stream *s = calloc(1, sizeof(*s));
+	/* The arena starts in the same allocation as the stream. */
+	struct stream *s = calloc(1, sizeof(*s) + ARENA_INLINE);
 
 	if (!s)
 		return NULL;
+	s->arena.cur = (char *)(s + 1);
+	s->arena.left = ARENA_INLINE;
 	s->w = w;
 	s->ds = ds;
 	s->ds_sess = sess;

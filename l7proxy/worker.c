@@ -268,4 +268,5 @@ void worker_fini(struct worker *w)
 	loop_run_once(&w->loop, 0);
 	loop_fini(&w->loop);
 	bufpool_fini(&w->pool);
+	h1_head_cache_fini(&w->heads);
 }
