@@ -376,8 +376,10 @@ static bool write_head(struct h1s *h, struct stream *s)
 		pipe_write(&c->out, pool, x->value, x->value_len);
 		pipe_write(&c->out, pool, "\r\n", 2);
 	}
-	/* A HEAD or 304 response tells the length the full one would have. */
-	if (s->resp.content_length >= 0 && (!h->resp_no_body || s->head_req || status == 304))
+	/* A HEAD or 304 response tells the length the full one would have;
+	 * a 1xx or 204 never has one (RFC 9110 §8.6). */
+	if (s->resp.content_length >= 0 && status != 204 && status / 100 != 1 &&
+	    (!h->resp_no_body || s->head_req || status == 304))
 		pipe_printf(&c->out, pool, "content-length: %lld\r\n",
 			    (long long)s->resp.content_length);
 	if (h->resp_chunked)

@@ -10,7 +10,8 @@
  * field name must be a token and every value free of control characters
  * (RFC 9110 §5.1, §5.5) before anything is forwarded, which also rejects
  * "Transfer-Encoding : chunked" (RFC 9112 §5.1: no whitespace before the
- * colon) and obs-fold. Bodies are never copied raw from one side to the
+ * colon). An obs-fold is replaced by a space by http-parser before the
+ * value reaches us, which RFC 9112 §5.2 allows. Bodies are never copied raw from one side to the
  * other: the proxy frames what it sends itself, so a framing disagreement
  * cannot pass through (no request smuggling).
  */
