@@ -185,6 +185,21 @@ check "h2load, 8 connections x 50 streams, 8000 requests: $(grep -o '[0-9]* succ
 out=$(node client timeout 120 h2load -c 4 -m 50 -n 4000 "https://[$VIP6]/" 2>&1)
 check "h2load over IPv6: $(grep -o '[0-9]* succeeded, [0-9]* failed, [0-9]* errored' <<<"$out")" \
   grep -q "4000 succeeded, 0 failed, 0 errored" <<<"$out"
+h2sessions() { # HTTP/2 upstream connections the two proxies opened so far
+  local t=0 n
+  for n in l7a l7b; do
+    t=$((t + $(curl -s --unix-socket "$POPBOX_STATE/run/$n-proxy.sock" http://x/v1/stats |
+      /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["upstream_h2_sessions"])')))
+  done
+  echo "$t"
+}
+before=$(h2sessions)
+out=$(node client timeout 120 h2load -c 4 -m 50 -n 6000 "http://$VIP4/h2c/" 2>&1)
+after=$(h2sessions)
+# The h2c backend sends GOAWAY every 500 requests per connection: streams
+# it did not take are retried on a new connection, none is lost.
+check "h2load over h2c to an h2c backend that sends GOAWAY every 500 requests: $(grep -o '[0-9]* succeeded, [0-9]* failed, [0-9]* errored' <<<"$out"), $((after - before)) upstream connections" \
+  bash -c 'grep -q "6000 succeeded, 0 failed, 0 errored" <<<"$1" && grep -q "status codes: 6000 2xx" <<<"$1" && [ "$2" -ge 10 ]' _ "$out" "$((after - before))"
 want64=$(sha256sum < "$files/files/64M" | cut -d' ' -f1)
 got=$(cc --http2 "https://$VIP4/files/64M" | sha256sum | cut -d' ' -f1)
 check "64 MiB download over HTTP/2 (TLS, IPv4) intact" test "$want64" = "$got"
