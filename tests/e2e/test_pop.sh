@@ -266,12 +266,58 @@ out=$(grpc --target "$VIP4:443" --ca "$POPBOX_STATE/tls/ca.pem" --expect-code UN
 check "a gRPC call to a stopped backend gets UNAVAILABLE ($(grep -o 'after [0-9.]*s' <<<"$out" | head -1))" \
   grep -q "^1 passed" <<<"$out"
 
-# 8. No sanitizer report in any daemon's log (the suite runs the daemons
+# 8. HTTP/2 attacks through the VIPs: each offending connection is
+#    repelled (GOAWAY or closed) and counted, while other clients keep
+#    being served.
+abuse() { # GOAWAYs for abuse counted by both proxies
+  local t=0 n
+  for n in l7a l7b; do
+    t=$((t + $(curl -s --unix-socket "$POPBOX_STATE/run/$n-proxy.sock" http://x/v1/stats |
+      /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["h2_goaway_abuse"])')))
+  done
+  echo "$t"
+}
+attack() { # attack TARGET ATTACK [ARGS...]: prints the attack's JSON line
+  node client timeout 40 /usr/bin/python3 "$REPO/tests/e2e/h2attack.py" --target "$1" --tls \
+    --ca "$POPBOX_STATE/tls/ca.pem" --time-limit 5 "${@:2}"
+}
+abuse0=$(abuse)
+node client timeout 60 h2load -c 4 -m 10 -D 20 "https://$VIP4/" > "$POPBOX_STATE/good.h2load" 2>&1 &
+goodpid=$!
+attack "$VIP4:443" slow_headers --time-limit 20 > "$POPBOX_STATE/slow_headers.json" &
+slowhdr=$!
+sleep 1
+n_abuse=0
+for a in "rapid_reset" "continuation_flood --variant fragments" "continuation_flood --variant empty" \
+  "hpack_bomb --variant one_block" "oversized_headers" "settings_flood --variant read" \
+  "settings_flood --variant noread" "ping_flood --variant read" "ping_flood --variant noread" \
+  "empty_data_flood" "window_update_flood" "madeyoureset --variant mix" \
+  "madeyoureset --variant data_closed" "hpack_bomb --variant many_blocks"; do
+  for target in "$VIP4:443" "[$VIP6]:443"; do
+    # shellcheck disable=SC2086 # the attack and its variant are two words
+    out=$(attack "$target" $a)
+    check "HTTP/2 $a to $target repelled ($(/usr/bin/python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); print("GOAWAY %s" % d["goaway_error"] if d.get("goaway") else "closed", "after %s s, %d frames" % (d["elapsed_s"], d["frames_sent"]))' <<<"$out" 2>&1))" \
+      grep -q '"repelled": true' <<<"$out"
+  done
+  case "$a" in madeyoureset*|"hpack_bomb --variant many_blocks") ;; *) n_abuse=$((n_abuse + 2)) ;; esac
+done
+wait "$slowhdr"
+out=$(cat "$POPBOX_STATE/slow_headers.json")
+check "HTTP/2 slow header block (a CONTINUATION byte a second) cut by the head deadline ($(grep -o '"elapsed_s": [0-9.]*' <<<"$out"))" \
+  grep -q '"repelled": true' <<<"$out"
+wait "$goodpid"
+out=$(cat "$POPBOX_STATE/good.h2load")
+check "meanwhile another client's requests all succeeded ($(grep -o '[0-9]* succeeded, [0-9]* failed, [0-9]* errored' <<<"$out"))" \
+  bash -c 'grep -qE "requests: [0-9]+ total, [0-9]+ started, [0-9]+ done, [1-9][0-9]* succeeded, 0 failed, 0 errored, 0 timeout" <<<"$1" && grep -qE "status codes: [0-9]+ 2xx, 0 3xx, 0 4xx, 0 5xx" <<<"$1"' _ "$out"
+check "the proxies counted the abuse (h2_goaway_abuse +$(($(abuse) - abuse0)), at least $n_abuse)" \
+  test "$(($(abuse) - abuse0))" -ge "$n_abuse"
+
+# 9. No sanitizer report in any daemon's log (the suite runs the daemons
 #    from the ASan+UBSan build).
 check "no AddressSanitizer/UBSan report in daemon logs" \
   bash -c '! grep -lE "ERROR: AddressSanitizer|runtime error:" "$1"/log/*.log' _ "$POPBOX_STATE"
 
-# 9. status, then down leaves nothing behind.
+# 10. status, then down leaves nothing behind.
 check "popbox status reports 7 namespaces" bash -c '"$1" status | grep -q "namespaces: 7/7"' _ "$POPBOX"
 "$POPBOX" down >/dev/null 2>&1
 check "popbox down removed every namespace" bash -c '! ip netns list | grep -q "^$1-"' _ "$POPBOX_PREFIX"
