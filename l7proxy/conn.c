@@ -78,10 +78,17 @@ void conn_timer_at(struct conn *c, uint64_t at_ms)
 {
 	if (c->lingering || c->close_after)
 		return; /* the close deadline stands */
-	if (at_ms)
-		loop_timer_at(&c->w->loop, &c->timer, on_timer, at_ms);
-	else
+	if (!at_ms) {
 		loop_timer_cancel(&c->w->loop, &c->timer);
+		return;
+	}
+	/* A deadline pushed back by activity keeps the earlier timer: the
+	 * session checks its real deadline when it fires and re-arms. Most
+	 * events move a deadline later, and this saves a heap operation on
+	 * each of them. */
+	if (loop_timer_armed(&c->timer) && c->timer.at_ms <= at_ms)
+		return;
+	loop_timer_at(&c->w->loop, &c->timer, on_timer, at_ms);
 }
 
 void conn_set_session(struct conn *c, const struct conn_ops *ops, void *sess)

@@ -496,9 +496,10 @@ static void h1c_timeout(struct conn *c)
 		fail(h, US_FAIL_CONNECT, "connect timed out");
 		return;
 	}
-	if (h->be->cl->cfg->request_timeout_ms &&
-	    now < h->rx_ms + h->be->cl->cfg->request_timeout_ms) {
-		set_timer(h);
+	if (!h->be->cl->cfg->request_timeout_ms ||
+	    now < h->rx_ms + h->be->cl->cfg->request_timeout_ms ||
+	    (h->s->resp.head_done && !stream_body_room(h->s, &h->s->resp))) {
+		set_timer(h); /* not due, or the client is the slow one */
 		return;
 	}
 	log_warn("backend %s: no response in %u ms", h->be->cfg->name,

@@ -572,7 +572,10 @@ static void h1s_timeout(struct conn *c)
 		conn_kick(c);
 		return;
 	case H1S_BODY:
-		if (now < h->body_ms + k->body_timeout_ms)
+		/* Only a client that keeps us waiting: a full pipe means the
+		 * backend is the slow one. */
+		if (!h->s || !stream_body_room(h->s, &h->s->req) ||
+		    now < h->body_ms + k->body_timeout_ms)
 			goto rearm;
 		STAT_INC(h->w, client_timeouts);
 		if (h->s && h->s->resp_started) {

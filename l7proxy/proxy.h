@@ -144,7 +144,12 @@ void conn_set_session(struct conn *c, const struct conn_ops *ops, void *sess);
 /* Schedule process() (and a flush) in this loop iteration. */
 void conn_kick(struct conn *c);
 
-/* Arm or cancel (at 0) the session's single timer. */
+/*
+ * Arm (or cancel, at 0) the session's single timer for at_ms. An armed
+ * earlier timer is kept: sessions re-check their deadline in ops->timeout
+ * and call this again, so a deadline may move later without a heap
+ * operation on every read.
+ */
 void conn_timer_at(struct conn *c, uint64_t at_ms);
 
 /* Close now: cancel timers and tasks, free TLS and pipes, close the fd,
