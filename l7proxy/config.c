@@ -153,7 +153,7 @@ static int parse_cluster_limits(config_setting_t *g, struct l7_cluster_cfg *cl, 
 			   file, err)) ||
 	    (rc = cfg_uint(g, "max_connections", &cl->max_connections, h2 ? 16 : 1024, 1, 100000,
 			   file, err)) ||
-	    (rc = cfg_uint(g, "max_idle", &cl->max_idle, 32, 0, 100000, file, err)) ||
+	    (rc = cfg_uint(g, "max_idle", &cl->max_idle, 256, 0, 100000, file, err)) ||
 	    (rc = cfg_uint(g, "max_streams", &cl->max_streams, 100, 1, 1u << 20, file, err)) ||
 	    (rc = cfg_uint(g, "ping_interval_ms", &cl->ping_interval_ms, 30000, 100, 3600000, file,
 			   err)) ||

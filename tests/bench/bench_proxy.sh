@@ -51,7 +51,7 @@ user root; worker_processes 1; pid $DIR/nginx.pid; error_log $DIR/nginx.err;
 events { worker_connections 8192; }
 http {
   access_log $DIR/nginx-access.log combined buffer=64k;
-  upstream be { server 127.0.0.1:18080; keepalive 32; }
+  upstream be { server 127.0.0.1:18080; keepalive 256; }
   server {
     listen 127.0.0.1:19443 ssl backlog=4096;
     ssl_certificate $DIR/cert.pem; ssl_certificate_key $DIR/key.pem;
@@ -70,7 +70,7 @@ cat > "$DIR/l7proxy.conf" <<EOC
 pop = "bench"; host = "l7proxy"; workers = 1; access_log = "$DIR/l7-access.log";
 listeners = ( { address = "127.0.0.1:18443"; tls = true; } );
 tls = { certificate = "$DIR/cert.pem"; key = "$DIR/key.pem"; };
-upstream = { backends = [ "127.0.0.1:18080" ]; };
+upstream = { backends = [ "127.0.0.1:18080" ]; idle_timeout_ms = 60000; };  # nginx keeps idle upstream connections 60 s
 EOC
 
 nsx nginx -c "$DIR/backend.conf"
