@@ -50,7 +50,6 @@
 #define G_SETTINGS	  1
 #define G_PRIORITY	  1
 #define G_SMALL_WU	  1
-#define G_HEADERS_TOO_BIG 20
 #define G_INVALID	  5
 #define SMALL_WU_BYTES	  1024
 
@@ -206,7 +205,10 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint
 	if (s->ds_hdr_bytes > h->w->cfg->h2.max_header_list_size) {
 		s->ds_too_big = true;
 		STAT_INC(h->w, h2_header_overflow);
-		glitch(h, G_HEADERS_TOO_BIG, "header list over the limit");
+		/* A tenth of the limit: nghttp2 must still decode the rest of
+		 * the block (HPACK state), so a bomb costs CPU even when
+		 * nothing is kept; ten of them end the connection. */
+		glitch(h, h->w->cfg->h2.glitch_limit / 10 + 1, "header list over the limit");
 		return 0;
 	}
 	if (s->ds_in_trailers)

@@ -279,7 +279,7 @@ abuse() { # GOAWAYs for abuse counted by both proxies
 }
 attack() { # attack TARGET ATTACK [ARGS...]: prints the attack's JSON line
   node client timeout 40 /usr/bin/python3 "$REPO/tests/e2e/h2attack.py" --target "$1" --tls \
-    --ca "$POPBOX_STATE/tls/ca.pem" --time-limit 5 "${@:2}"
+    --ca "$POPBOX_STATE/tls/ca.pem" --time-limit 10 "${@:2}"
 }
 abuse0=$(abuse)
 node client timeout 60 h2load -c 4 -m 10 -D 20 "https://$VIP4/" > "$POPBOX_STATE/good.h2load" 2>&1 &
