@@ -155,7 +155,10 @@ static int parse_cluster_limits(config_setting_t *g, struct l7_cluster_cfg *cl, 
 			   file, err)) ||
 	    (rc = cfg_uint(g, "max_idle", &cl->max_idle, 256, 0, 100000, file, err)) ||
 	    (rc = cfg_uint(g, "max_streams", &cl->max_streams, 100, 1, 1u << 20, file, err)) ||
-	    (rc = cfg_uint(g, "ping_interval_ms", &cl->ping_interval_ms, 30000, 100, 3600000, file,
+	    /* gRPC servers allow one PING per 5 minutes without data and
+	     * GOAWAY a peer that pings more often ("too many pings"), which
+	     * would cut exactly the quiet long-lived streams PING protects. */
+	    (rc = cfg_uint(g, "ping_interval_ms", &cl->ping_interval_ms, 300000, 100, 3600000, file,
 			   err)) ||
 	    (rc = cfg_uint(g, "ping_timeout_ms", &cl->ping_timeout_ms, 10000, 10, 600000, file,
 			   err)) ||

@@ -43,15 +43,15 @@
 #define TICK_MS 1000
 
 /* Glitch weights: how rare the event is for a well-behaved client. */
-#define G_CLIENT_RESET	  1
-#define G_PROVOKED_RESET  5
-#define G_EMPTY_DATA	  1
-#define G_PING		  1
-#define G_SETTINGS	  1
-#define G_PRIORITY	  1
-#define G_SMALL_WU	  1
-#define G_INVALID	  5
-#define SMALL_WU_BYTES	  1024
+#define G_CLIENT_RESET	 1
+#define G_PROVOKED_RESET 5
+#define G_EMPTY_DATA	 1
+#define G_PING		 1
+#define G_SETTINGS	 1
+#define G_PRIORITY	 1
+#define G_SMALL_WU	 1
+#define G_INVALID	 5
+#define SMALL_WU_BYTES	 1024
 
 struct h2s {
 	struct conn *c;

@@ -48,6 +48,32 @@ static void decorate(struct stream *s)
 	hdrs_add(h, &s->arena, "x-served-by", 11, cfg->served_by, strlen(cfg->served_by));
 }
 
+/*
+ * A gRPC response already under way that breaks between two messages can
+ * still end as gRPC says, with the status in trailers (the client sees
+ * UNAVAILABLE or DEADLINE_EXCEEDED, not a reset it maps to INTERNAL or
+ * CANCELLED). Returns true if it did.
+ */
+static bool grpc_trailers(struct stream *s, enum grpc_status gs, const char *msg)
+{
+	char num[8], enc[256];
+	size_t n;
+
+	if (!s->grpc || s->h1_client || s->trailers_only || s->resp.end || s->ds_done ||
+	    !stream_grpc_boundary(s))
+		return false;
+	n = grpc_message_encode(msg ? msg : "", enc, sizeof(enc));
+	snprintf(num, sizeof(num), "%d", (int)gs);
+	memset(&s->resp.trailers, 0, sizeof(s->resp.trailers));
+	if (hdrs_add(&s->resp.trailers, &s->arena, "grpc-status", 11, num, strlen(num)) ||
+	    hdrs_add(&s->resp.trailers, &s->arena, "grpc-message", 12, enc, n))
+		return false;
+	s->error = msg;
+	s->resp.end = true;
+	s->ds->resp_ready(s);
+	return true;
+}
+
 static void reply(struct stream *s, int status, enum grpc_status gs, const char *msg)
 {
 	struct worker *w = s->w;
@@ -60,7 +86,9 @@ static void reply(struct stream *s, int status, enum grpc_status gs, const char 
 	if (s->ds_done)
 		return;
 	if (s->resp_started) {
-		s->ds->abort(s); /* too late for a status of our own */
+		/* Too late for a head of our own: trailers, or a reset. */
+		if (!grpc_trailers(s, gs, msg))
+			s->ds->abort(s);
 		return;
 	}
 	if (!s->reqid_len) {
@@ -140,9 +168,11 @@ void stream_upstream_failed(struct stream *s, enum us_fail why, const char *deta
 		return;
 	}
 	if (s->resp.head_done) {
-		/* The response was under way: the stream is broken. */
+		/* The response was under way: the stream is broken (a gRPC
+		 * call between messages still gets a status). */
 		stream_us_done(s);
-		s->ds->abort(s);
+		if (!grpc_trailers(s, GRPC_UNAVAILABLE, detail))
+			s->ds->abort(s);
 		return;
 	}
 	retry = !s->req_body_sent && s->attempts < MAX_ATTEMPTS &&

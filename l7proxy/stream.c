@@ -198,10 +198,36 @@ void stream_resp_head(struct stream *s)
 		s->ds->resp_ready(s);
 }
 
+/* Follow the length-prefixed messages of a gRPC body (PROTOCOL-HTTP2:
+ * a compressed flag and a 4-byte big-endian length, then the message). */
+static void grpc_track(struct stream *s, const uint8_t *p, size_t n)
+{
+	while (n) {
+		if (s->grpc_left) {
+			size_t k = n < s->grpc_left ? n : s->grpc_left;
+
+			s->grpc_left -= (uint32_t)k;
+			p += k;
+			n -= k;
+			continue;
+		}
+		s->grpc_hdr[s->grpc_hdr_n++] = *p++;
+		n--;
+		if (s->grpc_hdr_n == 5) {
+			s->grpc_left = (uint32_t)s->grpc_hdr[1] << 24 |
+				       (uint32_t)s->grpc_hdr[2] << 16 |
+				       (uint32_t)s->grpc_hdr[3] << 8 | s->grpc_hdr[4];
+			s->grpc_hdr_n = 0;
+		}
+	}
+}
+
 size_t stream_resp_body(struct stream *s, const void *p, size_t n)
 {
 	size_t k = pipe_write(&s->resp.body, &s->w->pool, p, n);
 
+	if (s->grpc)
+		grpc_track(s, p, k);
 	s->resp.body_bytes += k;
 	if (k && ds_live(s))
 		s->ds->resp_ready(s);

@@ -146,7 +146,12 @@ struct stream {
 	int status;
 	struct stream_msg resp;
 	bool trailers_only; /* a gRPC error with no body: one HEADERS frame */
-	bool proxy_reply;   /* generated here, not by a backend */
+	/* gRPC message framing of the response body so far (5-byte prefix,
+	 * then the message): at a boundary the proxy can still end the call
+	 * with a status in trailers instead of a reset. */
+	uint32_t grpc_left;
+	uint8_t grpc_hdr[5], grpc_hdr_n;
+	bool proxy_reply; /* generated here, not by a backend */
 
 	/* The two sides. */
 	const struct ds_ops *ds;
@@ -216,6 +221,12 @@ void stream_resp_consumed(struct stream *s, size_t n);
 
 /* Upstream side: the response head is complete in s->status/resp.hdrs. */
 void stream_resp_head(struct stream *s);
+/* True when the gRPC response body so far ends between two messages. */
+static inline bool stream_grpc_boundary(const struct stream *s)
+{
+	return s->grpc_left == 0 && s->grpc_hdr_n == 0;
+}
+
 /* Upstream side: append response body bytes; the end. */
 size_t stream_resp_body(struct stream *s, const void *p, size_t n);
 void stream_resp_end(struct stream *s);

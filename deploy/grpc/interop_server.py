@@ -230,6 +230,9 @@ def main():
     ap.add_argument("--grace", type=float, default=2.0,
                     help="seconds in-flight calls get on SIGTERM (default 2)")
     ap.add_argument("--server-id", help="SimpleResponse.server_id (default host:pid)")
+    ap.add_argument("--permit-pings-ms", type=int, metavar="MS",
+                    help="accept HTTP/2 PINGs this often without data (gRPC's default is "
+                         "one per 5 minutes; tests with short proxy PING intervals lower it)")
     ap.add_argument("--events", metavar="FILE",
                     help="append call starts (with their deadline) and cancels to FILE")
     ap.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -245,7 +248,9 @@ def main():
         interceptors=[LogCalls()] if args.verbose else [],
         # grpcio sets SO_REUSEPORT by default: a stale server on the same
         # port would silently share connections with us.  Fail instead.
-        options=[("grpc.so_reuseport", 0)])
+        options=[("grpc.so_reuseport", 0)] + (
+            [("grpc.http2.min_ping_interval_without_data_ms", args.permit_pings_ms),
+             ("grpc.http2.max_ping_strikes", 0)] if args.permit_pings_ms else []))
     pb.test_pb2_grpc.add_TestServiceServicer_to_server(
         TestService(args.server_id or "%s:%d" % (socket.gethostname(), os.getpid())), server)
     pb.health_pb2_grpc.add_HealthServicer_to_server(Health(), server)
