@@ -486,6 +486,12 @@ static void h1c_timeout(struct conn *c)
 	uint64_t now = h->w->loop.now_ms;
 
 	if (h->idle) {
+		/* An earlier deadline may have fired (timers are only moved
+		 * earlier): the idle one is what counts here. */
+		if (now < h->idle_since_ms + h->be->cl->cfg->idle_timeout_ms) {
+			conn_timer_at(c, h->idle_since_ms + h->be->cl->cfg->idle_timeout_ms);
+			return;
+		}
 		idle_unlink(h);
 		conn_close(c);
 		return;

@@ -37,12 +37,25 @@
 #define UPSTREAM_WINDOW 65535 /* per stream: one buffer's worth */
 #define MAX_CONN_WINDOW ((1u << 31) - 1)
 
+/*
+ * What nghttp2 holds for one of our streams (its stream user data and the
+ * request body's data source). It lives until nghttp2 closes the stream,
+ * which can be after the proxy let go of the stream (a cancel, a response
+ * that ended while the request was still being sent): then s is NULL and
+ * nghttp2's late calls find nothing instead of freed memory.
+ */
+struct h2c_ref {
+	struct stream *s;
+	struct h2c_ref *prev, *next; /* every ref of the connection */
+};
+
 struct h2c {
 	struct conn *c;
 	struct worker *w;
 	struct backend_rt *be;
 	struct h2c *prev, *next; /* be->h2 */
 	nghttp2_session *ng;
+	struct h2c_ref *refs;	/* freed with the session */
 	struct stream *streams; /* stream.us_next */
 	unsigned n_streams;
 	bool connected;
@@ -101,16 +114,31 @@ static void unlink_stream(struct h2c *h, struct stream *s)
 		h->idle_since_ms = h->w->loop.now_ms;
 }
 
+static void ref_free(struct h2c *h, struct h2c_ref *r)
+{
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		h->refs = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	free(r);
+}
+
 /*
  * Let go of s: the connection window gets back what the stream received
- * and nobody will consume through it any more, and the stream forgets us.
+ * and nobody will consume through it any more, and nghttp2's reference to
+ * the stream goes empty (the ref itself stays until nghttp2 closes it).
  */
 static void forget(struct h2c *h, struct stream *s)
 {
 	if (s->us_unconsumed)
 		nghttp2_session_consume(h->ng, s->us_id, s->us_unconsumed);
 	s->us_unconsumed = 0;
-	nghttp2_session_set_stream_user_data(h->ng, s->us_id, NULL);
+	if (s->us_ref) {
+		((struct h2c_ref *)s->us_ref)->s = NULL;
+		s->us_ref = NULL;
+	}
 	unlink_stream(h, s);
 }
 
@@ -129,7 +157,9 @@ static void fail_all(struct h2c *h, enum us_fail why, const char *detail)
 
 static struct stream *get_stream(struct h2c *h, int32_t id)
 {
-	return nghttp2_session_get_stream_user_data(h->ng, id);
+	struct h2c_ref *r = nghttp2_session_get_stream_user_data(h->ng, id);
+
+	return r ? r->s : NULL;
 }
 
 /* --- nghttp2 callbacks ------------------------------------------------------------- */
@@ -188,9 +218,16 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint
 		   : 0;
 }
 
-/* The backend finished the response: the stream goes on without us. */
+/*
+ * The backend finished the response: the stream goes on without us. If
+ * the request is still being sent, the backend does not want the rest
+ * (RFC 9113 §8.1): the stream is reset so it does not keep one of the
+ * backend's concurrent-stream slots.
+ */
 static void complete(struct h2c *h, struct stream *s)
 {
+	if (!nghttp2_session_get_stream_local_close(h->ng, s->us_id))
+		nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, s->us_id, NGHTTP2_CANCEL);
 	forget(h, s);
 	stream_resp_end(s);
 	stream_us_done(s);
@@ -260,12 +297,17 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const u
 static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error_code, void *ud)
 {
 	struct h2c *h = ud;
-	struct stream *s = get_stream(h, id);
+	struct h2c_ref *r = nghttp2_session_get_stream_user_data(ng, id);
+	struct stream *s = r ? r->s : NULL;
 	char why[64];
 
-	(void)ng;
+	if (r) {
+		nghttp2_session_set_stream_user_data(ng, id, NULL);
+		ref_free(h, r); /* nghttp2 is done with it */
+	}
 	if (!s)
 		return 0;
+	s->us_ref = NULL;
 	if (s->resp.end) {
 		forget(h, s);
 		stream_us_done(s);
@@ -291,11 +333,13 @@ static int on_send_data(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t
 			size_t length, nghttp2_data_source *source, void *ud)
 {
 	struct h2c *h = ud;
-	struct stream *s = source->ptr;
+	struct stream *s = ((struct h2c_ref *)source->ptr)->s;
 	int rc;
 
 	(void)ng;
 	(void)frame;
+	if (!s)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* we let go: reset it */
 	rc = h2_out_data(h->c, framehd, &s->req.body, length);
 	if (rc == 0)
 		stream_req_consumed(s, length);
@@ -305,11 +349,13 @@ static int on_send_data(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t
 static ssize_t read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length,
 			 uint32_t *flags, nghttp2_data_source *source, void *ud)
 {
-	struct stream *s = source->ptr;
+	struct stream *s = ((struct h2c_ref *)source->ptr)->s;
 
 	(void)buf;
 	(void)ud;
-	return h2_read_source(ng, id, &s->req, length, flags, &s->us_deferred);
+	if (!s)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	return h2_read_source(ng, id, &s->req, &s->arena, length, flags, &s->us_deferred);
 }
 
 int h2c_worker_init(struct worker *w)
@@ -353,12 +399,14 @@ static int submit(struct h2c *h, struct stream *s)
 {
 	const struct l7_cluster_cfg *cc = h->be->cl->cfg;
 	struct h2_nvs nvs;
-	nghttp2_data_provider prd = {.source.ptr = s, .read_callback = read_body};
+	struct h2c_ref *ref;
+	nghttp2_data_provider prd = {.read_callback = read_body};
 	bool no_body = s->req.end && !s->req.body.len && !s->req.trailers.n;
 	char clen[24], tmo[10];
 	int32_t id;
 
-	h2_nvs_init(&nvs);
+	/* The pseudo-headers, te, content-length and grpc-timeout: 8 more. */
+	h2_nvs_init(&nvs, &s->arena, s->req.hdrs.n + 8);
 	h2_nvs_add(&nvs, ":method", 7, s->method, s->method_len);
 	h2_nvs_add(&nvs, ":scheme", 7, cc->proto == L7_PROTO_H2 ? "https" : "http",
 		   cc->proto == L7_PROTO_H2 ? 5 : 4);
@@ -370,8 +418,8 @@ static int submit(struct h2c *h, struct stream *s)
 	for (uint32_t i = 0; i < s->req.hdrs.n; i++) {
 		const struct l7_hdr *x = &s->req.hdrs.v[i];
 
-		if (s->deadline_ms && strcmp(x->name, "grpc-timeout") == 0)
-			continue; /* replaced by what is left of it */
+		if (s->grpc && strcmp(x->name, "grpc-timeout") == 0)
+			continue; /* replaced by what is left of the deadline */
 		h2_nvs_add(&nvs, x->name, x->name_len, x->value, x->value_len);
 	}
 	if (s->grpc || s->te_trailers)
@@ -390,9 +438,21 @@ static int submit(struct h2c *h, struct stream *s)
 	}
 	if (nvs.overflow)
 		return -E2BIG;
-	id = nghttp2_submit_request(h->ng, NULL, nvs.nv, nvs.n, no_body ? NULL : &prd, s);
-	if (id < 0)
+	ref = calloc(1, sizeof(*ref));
+	if (!ref)
+		return -ENOMEM;
+	ref->s = s;
+	prd.source.ptr = ref;
+	id = nghttp2_submit_request(h->ng, NULL, nvs.nv, nvs.n, no_body ? NULL : &prd, ref);
+	if (id < 0) {
+		free(ref);
 		return id == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE ? -EAGAIN : -ENOMEM;
+	}
+	ref->next = h->refs;
+	if (h->refs)
+		h->refs->prev = ref;
+	h->refs = ref;
+	s->us_ref = ref;
 	s->us = &h2c_us_ops;
 	s->us_conn = h;
 	s->us_id = id;
@@ -587,6 +647,8 @@ static void h2c_destroy(struct conn *c)
 	fail_all(h, h->connected ? US_FAIL_RESET : US_FAIL_CONNECT, "connection closed");
 	h->be->n_conns--;
 	nghttp2_session_del(h->ng);
+	while (h->refs)
+		ref_free(h, h->refs);
 	free(h);
 }
 
@@ -709,6 +771,8 @@ static struct h2c *connect_new(struct worker *w, struct backend_rt *be, int *err
 	link_conn(h);
 	STAT_INC(w, upstream_connects);
 	STAT_INC(w, upstream_h2_sessions);
+	/* Connect and TLS handshake share the connect deadline. */
+	set_timer(h);
 	return h;
 }
 

@@ -35,6 +35,8 @@
 #include "proxy.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <nghttp2/nghttp2.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +65,7 @@ struct h2s {
 	uint64_t glitch_mx; /* bucket content, in milli-points */
 	uint64_t glitch_ms; /* last leak */
 	bool abusive;	    /* GOAWAY(ENHANCE_YOUR_CALM) sent */
+	bool done;	    /* streams cancelled, closing: nghttp2 is not run again */
 	bool settings_seen;
 	bool draining; /* shutdown notice sent */
 	bool final_goaway;
@@ -133,6 +136,15 @@ static void unlink_stream(struct h2s *h, struct stream *s)
 	h->n_streams--;
 	if (!h->n_streams)
 		h->idle_since_ms = h->w->loop.now_ms;
+}
+
+/* Give the connection window back what s holds that was never taken (the
+ * stream is closing: its own window no longer matters). */
+static void release_window(struct h2s *h, struct stream *s)
+{
+	if (s->ds_unconsumed)
+		nghttp2_session_consume(h->ng, s->ds_id, s->ds_unconsumed);
+	s->ds_unconsumed = 0;
 }
 
 static struct stream *get_stream(struct h2s *h, int32_t id)
@@ -413,6 +425,7 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const u
 		nghttp2_session_consume(ng, id, len);
 		return 0;
 	}
+	s->ds_unconsumed += len;
 	if (stream_req_body(s, data, len) != len)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	return 0;
@@ -428,8 +441,11 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error_code,
 		return 0;
 	nghttp2_session_set_stream_user_data(ng, id, NULL);
 	unlink_stream(h, s);
+	if (h->hdr_pending_ms && !s->req.head_done)
+		h->hdr_pending_ms = 0; /* its header block was refused */
 	if (!(s->resp.end && !s->resp.body.len && s->resp_started))
 		stream_cancel(s); /* reset before the response was complete */
+	release_window(h, s);
 	stream_ds_done(s);
 	return 0;
 }
@@ -440,8 +456,9 @@ static int on_invalid_frame(nghttp2_session *ng, const nghttp2_frame *frame, int
 	struct h2s *h = ud;
 
 	(void)ng;
-	(void)frame;
 	(void)lib_error;
+	if (frame->hd.type == NGHTTP2_HEADERS)
+		h->hdr_pending_ms = 0; /* the block is over, refused */
 	STAT_INC(h->w, h2_protocol_errors);
 	glitch(h, G_INVALID, "invalid frames");
 	return 0;
@@ -515,7 +532,7 @@ static ssize_t read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
 
 	(void)buf;
 	(void)ud;
-	return h2_read_source(ng, id, &s->resp, length, flags, &s->ds_deferred);
+	return h2_read_source(ng, id, &s->resp, &s->arena, length, flags, &s->ds_deferred);
 }
 
 static int h2s_worker_cbs(nghttp2_session_callbacks **out)
@@ -575,7 +592,7 @@ static void submit_response(struct h2s *h, struct stream *s)
 		       (s->resp.end && !s->resp.body.len && !s->resp.trailers.n);
 	int rc = -1;
 
-	h2_nvs_init(&nvs);
+	h2_nvs_init(&nvs, &s->arena, s->resp.hdrs.n + 2); /* :status, content-length */
 	snprintf(status, sizeof(status), "%03d", s->status % 1000);
 	h2_nvs_add(&nvs, ":status", 7, status, 3);
 	h2_nvs_add_all(&nvs, &s->resp.hdrs);
@@ -616,6 +633,9 @@ static void ds_req_consumed(struct stream *s, size_t n)
 	struct h2s *h = s->ds_sess;
 
 	/* The bytes left the proxy: the client may send as many again. */
+	if (n > s->ds_unconsumed)
+		n = s->ds_unconsumed;
+	s->ds_unconsumed -= n;
 	nghttp2_session_consume(h->ng, s->ds_id, n);
 	conn_kick(h->c);
 }
@@ -637,8 +657,11 @@ static const struct ds_ops h2s_ds_ops = {
 
 /* --- the connection ---------------------------------------------------------------- */
 
+/* Every stream ends here; nghttp2 is not run again after this (it would
+ * still name the streams in its queue). */
 static void cancel_all(struct h2s *h)
 {
+	h->done = true;
 	while (h->streams) {
 		struct stream *s = h->streams;
 
@@ -719,6 +742,11 @@ static bool h2s_process(struct conn *c)
 	bool moved = false;
 	int rv;
 
+	if (h->done) {
+		pipe_clear(&c->in, &h->w->pool);
+		return false;
+	}
+
 	while (c->in.len) {
 		size_t len;
 		const uint8_t *p = (const uint8_t *)pipe_peek(&c->in, &len);
@@ -781,9 +809,12 @@ static bool h2s_process(struct conn *c)
 		conn_close_gracefully(c);
 		return true;
 	}
-	/* Input is read only while the output keeps up: a client that sends
-	 * and never reads cannot make us queue without bound. */
-	c->want_read = c->out.len < CONN_OUT_LIMIT && !h->abusive;
+	/* Always read (bounded by the input pipe): WINDOW_UPDATE, PING and
+	 * RST_STREAM must get through while a download fills the output. What
+	 * reading can make the proxy queue is bounded elsewhere: responses by
+	 * the concurrent-stream limit, DATA by the windows, control-frame
+	 * answers by nghttp2's outbound ACK limit. */
+	c->want_read = !h->abusive;
 	set_timer(h);
 	return moved;
 }
@@ -801,6 +832,8 @@ static void h2s_timeout(struct conn *c)
 	uint64_t now = h->w->loop.now_ms;
 
 	h->timer_at = 0;
+	if (h->done)
+		return;
 	if (c->out.len && !c->wr_ready && now >= c->last_write_ms + k->send_timeout_ms) {
 		STAT_INC(h->w, client_timeouts);
 		close_now(h); /* the client stopped reading altogether */
@@ -877,6 +910,10 @@ int h2s_start(struct conn *c)
 		free(h);
 		return -ENOMEM;
 	}
+	/* Keep unsent bytes in our output, not the kernel's: a stream's
+	 * response is then not queued behind megabytes of another stream's
+	 * data in the socket buffer of a slow client. */
+	setsockopt(c->io.fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &(int){64 * 1024}, sizeof(int));
 	STAT_INC(w, h2_sessions);
 	conn_set_session(c, &h2s_conn_ops, h);
 	conn_kick(c);

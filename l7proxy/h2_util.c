@@ -1,13 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "h2_util.h"
 
+#include <errno.h>
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
+int h2_nvs_init(struct h2_nvs *v, struct arena *a, size_t cap)
+{
+	v->n = 0;
+	v->cap = cap;
+	v->nv = arena_alloc(a, cap * sizeof(*v->nv));
+	v->overflow = !v->nv;
+	return v->nv ? 0 : -ENOMEM;
+}
+
 void h2_nvs_add(struct h2_nvs *v, const char *name, size_t nlen, const char *value, size_t vlen)
 {
-	if (v->n == H2_MAX_NV) {
+	if (v->n == v->cap || !v->nv) {
 		v->overflow = true;
 		return;
 	}
@@ -32,6 +42,10 @@ ssize_t h2_out_write(struct conn *c, const uint8_t *data, size_t len)
 
 int h2_out_data(struct conn *c, const uint8_t *framehd, struct pipe *src, size_t length)
 {
+	/* The bytes nghttp2 was promised are gone (the other side let go):
+	 * reset this stream, not the whole connection. */
+	if (src->len < length)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	if (c->out.len >= CONN_OUT_LIMIT)
 		return NGHTTP2_ERR_WOULDBLOCK;
 	if (pipe_write(&c->out, &c->w->pool, framehd, 9) != 9 ||
@@ -40,8 +54,8 @@ int h2_out_data(struct conn *c, const uint8_t *framehd, struct pipe *src, size_t
 	return 0;
 }
 
-ssize_t h2_read_source(nghttp2_session *ng, int32_t id, struct stream_msg *m, size_t length,
-		       uint32_t *flags, bool *deferred)
+ssize_t h2_read_source(nghttp2_session *ng, int32_t id, struct stream_msg *m, struct arena *a,
+		       size_t length, uint32_t *flags, bool *deferred)
 {
 	size_t n = m->body.len < length ? m->body.len : length;
 	struct h2_nvs nvs;
@@ -56,7 +70,7 @@ ssize_t h2_read_source(nghttp2_session *ng, int32_t id, struct stream_msg *m, si
 	}
 	*flags |= NGHTTP2_DATA_FLAG_EOF;
 	if (m->trailers.n) {
-		h2_nvs_init(&nvs);
+		h2_nvs_init(&nvs, a, m->trailers.n);
 		h2_nvs_add_all(&nvs, &m->trailers);
 		if (!nvs.overflow && nghttp2_submit_trailer(ng, id, nvs.nv, nvs.n) == 0)
 			*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;

@@ -14,20 +14,18 @@
 
 #include "proxy.h"
 
-#define H2_MAX_NV 128
-
 /* A header list for nghttp2_submit_*; values are copied by nghttp2. */
 struct h2_nvs {
-	nghttp2_nv nv[H2_MAX_NV];
-	size_t n;
-	bool overflow; /* more than H2_MAX_NV fields: the submit must fail */
+	nghttp2_nv *nv;
+	size_t n, cap;
+	bool overflow; /* more fields than cap, or no memory: the submit must fail */
 };
 
-static inline void h2_nvs_init(struct h2_nvs *v)
-{
-	v->n = 0;
-	v->overflow = false;
-}
+/*
+ * Room for cap fields, from arena a (freed with the stream). Returns 0 or
+ * -ENOMEM (then overflow is set).
+ */
+int h2_nvs_init(struct h2_nvs *v, struct arena *a, size_t cap);
 
 void h2_nvs_add(struct h2_nvs *v, const char *name, size_t nlen, const char *value, size_t vlen);
 
@@ -49,11 +47,12 @@ int h2_out_data(struct conn *c, const uint8_t *framehd, struct pipe *src, size_t
 
 /*
  * A data source over m's body: up to length bytes (sent without copying),
- * EOF at m->end, trailers submitted from m->trailers. Sets *deferred and
+ * EOF at m->end, trailers submitted from m->trailers (their list built in
+ * a). Sets *deferred and
  * returns NGHTTP2_ERR_DEFERRED while the pipe is empty and more will come.
  */
-ssize_t h2_read_source(nghttp2_session *ng, int32_t id, struct stream_msg *m, size_t length,
-		       uint32_t *flags, bool *deferred);
+ssize_t h2_read_source(nghttp2_session *ng, int32_t id, struct stream_msg *m, struct arena *a,
+		       size_t length, uint32_t *flags, bool *deferred);
 
 /* An allocator that keeps *counter at the bytes the session holds. */
 void h2_mem_init(nghttp2_mem *mem, size_t *counter);

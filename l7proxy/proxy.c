@@ -194,7 +194,7 @@ static void attempt(struct stream *s, const struct backend_rt *skip)
 {
 	struct worker *w = s->w;
 	struct cluster_rt *cl = s->cluster;
-	struct backend_rt *be = cluster_pick(w, cl, skip);
+	struct backend_rt *be = w->stopping ? NULL : cluster_pick(w, cl, skip);
 	int rc;
 
 	if (!be) {
@@ -213,6 +213,12 @@ static void attempt(struct stream *s, const struct backend_rt *skip)
 	if (rc == -EAGAIN) {
 		STAT_INC(w, upstream_limit);
 		reply(s, 503, GRPC_RESOURCE_EXHAUSTED, "backend connection limit reached");
+		return;
+	}
+	if (rc == -E2BIG || rc == -ENOMEM) {
+		/* The request could not be put on the wire: not the backend's
+		 * fault, and no other backend would do better. */
+		reply(s, 500, GRPC_RESOURCE_EXHAUSTED, "request cannot be forwarded");
 		return;
 	}
 	stream_upstream_failed(s, US_FAIL_CONNECT, strerror(-rc));

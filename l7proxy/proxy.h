@@ -209,6 +209,7 @@ struct worker {
 	struct listener *listeners;
 	size_t n_listeners;
 	unsigned n_conns; /* downstream connections open */
+	bool stopping;	  /* shutting down: no new upstream attempts */
 	bool accept_paused;
 	struct loop_timer accept_timer; /* resume after EMFILE */
 	struct loop_io stop_io;

@@ -295,10 +295,15 @@ void stream_us_done(struct stream *s)
 {
 	if (s->us_done)
 		return;
+	size_t dropped = s->req.body.len;
+
 	stream_us_detach(s);
 	s->us_done = true;
-	/* Anything the downstream side has not sent yet it never will. */
+	/* Request bytes nobody will send on: gone, and the downstream side
+	 * hears of them as consumed (an HTTP/2 client gets its window back). */
 	pipe_clear(&s->req.body, &s->w->pool);
+	if (dropped && !s->ds_done)
+		s->ds->req_consumed(s, dropped);
 	if (s->ds_done)
 		finish(s);
 }

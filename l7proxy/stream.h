@@ -171,8 +171,10 @@ struct stream {
 	bool ds_too_big;	       /* request header list over the limit */
 	bool ds_in_trailers, us_in_trailers;
 	bool ds_client_reset; /* the client sent RST_STREAM */
+	size_t ds_unconsumed; /* request bytes not yet back in the client's window */
 	bool us_submitted;    /* the request went to nghttp2 */
 	bool us_interim;      /* reading a 1xx head */
+	void *us_ref;	      /* h2_client.c: what nghttp2 holds of this stream */
 	size_t us_unconsumed; /* received, not yet given back to the window */
 	uint64_t us_start_ms; /* request submitted */
 

@@ -256,6 +256,7 @@ void worker_stop(struct worker *w)
 
 void worker_fini(struct worker *w)
 {
+	w->stopping = true;
 	for (size_t i = 0; i < w->n_listeners; i++)
 		loop_io_close(&w->loop, &w->listeners[i].io);
 	free(w->listeners);
@@ -264,8 +265,8 @@ void worker_fini(struct worker *w)
 	loop_io_close(&w->loop, &w->stop_io);
 	h2s_worker_fini(w);
 	h2c_worker_fini(w);
-	/* Run the frees the closes above requested. */
-	loop_run_once(&w->loop, 0);
+	/* No more iterations (objects may name the freed clusters); the frees
+	 * the closes above requested happen in loop_fini. */
 	loop_fini(&w->loop);
 	bufpool_fini(&w->pool);
 	h1_head_cache_fini(&w->heads);
