@@ -43,6 +43,8 @@ int clusters_init(struct worker *w)
 		for (unsigned b = 0; b < cl->n_be; b++) {
 			cl->be[b].cfg = &cl->cfg->backends[b];
 			cl->be[b].cl = cl;
+			dlist_init(&cl->be[b].idle);
+			dlist_init(&cl->be[b].h2);
 		}
 	}
 	return 0;

@@ -34,7 +34,7 @@ struct h1c {
 	struct worker *w;
 	struct backend_rt *be;
 	struct stream *s;
-	struct h1c *idle_prev, *idle_next;
+	struct dlist idle_link; /* in be->idle while idle */
 	bool idle;
 	http_parser p;
 	struct h1_head *head;
@@ -59,19 +59,11 @@ static const struct conn_ops h1c_conn_ops;
 
 static void idle_unlink(struct h1c *h)
 {
-	struct backend_rt *be = h->be;
-
 	if (!h->idle)
 		return;
-	if (h->idle_prev)
-		h->idle_prev->idle_next = h->idle_next;
-	else
-		be->idle = h->idle_next;
-	if (h->idle_next)
-		h->idle_next->idle_prev = h->idle_prev;
-	h->idle_prev = h->idle_next = NULL;
+	dlist_del(&h->idle_link);
 	h->idle = false;
-	be->n_idle--;
+	h->be->n_idle--;
 }
 
 static void idle_push(struct h1c *h)
@@ -79,11 +71,7 @@ static void idle_push(struct h1c *h)
 	struct backend_rt *be = h->be;
 
 	h->idle = true;
-	h->idle_prev = NULL;
-	h->idle_next = be->idle;
-	if (be->idle)
-		be->idle->idle_prev = h;
-	be->idle = h;
+	dlist_push(&be->idle, &h->idle_link);
 	be->n_idle++;
 	h->idle_since_ms = h->w->loop.now_ms;
 	h->c->want_read = true; /* readable while idle = closed by the backend */
@@ -92,8 +80,10 @@ static void idle_push(struct h1c *h)
 
 void h1c_pool_fini(struct backend_rt *be)
 {
-	while (be->idle) {
-		struct h1c *h = be->idle;
+	struct dlist *l;
+
+	while ((l = dlist_first(&be->idle))) {
+		struct h1c *h = container_of(l, struct h1c, idle_link);
 
 		idle_unlink(h);
 		conn_close(h->c);
@@ -621,7 +611,10 @@ int h1c_attach(struct stream *s, struct backend_rt *be)
 	struct h1c *h;
 	int fd;
 
-	while ((h = be->idle)) {
+	struct dlist *l;
+
+	while ((l = dlist_first(&be->idle))) {
+		h = container_of(l, struct h1c, idle_link);
 		idle_unlink(h);
 		if (!still_open(h) || h->c->in.len || h->c->rd_eof) {
 			conn_close(h->c);
@@ -651,6 +644,7 @@ int h1c_attach(struct stream *s, struct backend_rt *be)
 	}
 	h->w = w;
 	h->be = be;
+	dlist_init(&h->idle_link);
 	h->c = conn_new(w, fd, &h1c_conn_ops, h, NULL, false, true);
 	if (!h->c) {
 		free(h);

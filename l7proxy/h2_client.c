@@ -46,17 +46,17 @@
  */
 struct h2c_ref {
 	struct stream *s;
-	struct h2c_ref *prev, *next; /* every ref of the connection */
+	struct dlist link; /* every ref of the connection */
 };
 
 struct h2c {
 	struct conn *c;
 	struct worker *w;
 	struct backend_rt *be;
-	struct h2c *prev, *next; /* be->h2 */
+	struct dlist link; /* in be->h2 */
 	nghttp2_session *ng;
-	struct h2c_ref *refs;	/* freed with the session */
-	struct stream *streams; /* stream.us_next */
+	struct dlist refs;    /* struct h2c_ref: freed with the session */
+	struct dlist streams; /* stream.us_link */
 	unsigned n_streams;
 	bool connected;
 	bool goaway; /* no new streams */
@@ -68,60 +68,23 @@ static const struct us_ops h2c_us_ops;
 
 /* --- bookkeeping ---------------------------------------------------------------- */
 
-static void link_conn(struct h2c *h)
-{
-	struct backend_rt *be = h->be;
-
-	h->prev = NULL;
-	h->next = be->h2;
-	if (be->h2)
-		be->h2->prev = h;
-	be->h2 = h;
-}
-
-static void unlink_conn(struct h2c *h)
-{
-	if (h->prev)
-		h->prev->next = h->next;
-	else if (h->be->h2 == h)
-		h->be->h2 = h->next;
-	if (h->next)
-		h->next->prev = h->prev;
-	h->prev = h->next = NULL;
-}
-
 static void link_stream(struct h2c *h, struct stream *s)
 {
-	s->us_prev = NULL;
-	s->us_next = h->streams;
-	if (h->streams)
-		h->streams->us_prev = s;
-	h->streams = s;
+	dlist_push(&h->streams, &s->us_link);
 	h->n_streams++;
 }
 
 static void unlink_stream(struct h2c *h, struct stream *s)
 {
-	if (s->us_prev)
-		s->us_prev->us_next = s->us_next;
-	else
-		h->streams = s->us_next;
-	if (s->us_next)
-		s->us_next->us_prev = s->us_prev;
-	s->us_prev = s->us_next = NULL;
+	dlist_del(&s->us_link);
 	h->n_streams--;
 	if (!h->n_streams)
 		h->idle_since_ms = h->w->loop.now_ms;
 }
 
-static void ref_free(struct h2c *h, struct h2c_ref *r)
+static void ref_free(struct h2c_ref *r)
 {
-	if (r->prev)
-		r->prev->next = r->next;
-	else
-		h->refs = r->next;
-	if (r->next)
-		r->next->prev = r->prev;
+	dlist_del(&r->link);
 	free(r);
 }
 
@@ -151,8 +114,10 @@ static void fail_stream(struct h2c *h, struct stream *s, enum us_fail why, const
 
 static void fail_all(struct h2c *h, enum us_fail why, const char *detail)
 {
-	while (h->streams)
-		fail_stream(h, h->streams, why, detail);
+	struct dlist *l;
+
+	while ((l = dlist_first(&h->streams)))
+		fail_stream(h, container_of(l, struct stream, us_link), why, detail);
 }
 
 static struct stream *get_stream(struct h2c *h, int32_t id)
@@ -303,7 +268,7 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error_code,
 
 	if (r) {
 		nghttp2_session_set_stream_user_data(ng, id, NULL);
-		ref_free(h, r); /* nghttp2 is done with it */
+		ref_free(r); /* nghttp2 is done with it */
 	}
 	if (!s)
 		return 0;
@@ -448,10 +413,7 @@ static int submit(struct h2c *h, struct stream *s)
 		free(ref);
 		return id == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE ? -EAGAIN : -ENOMEM;
 	}
-	ref->next = h->refs;
-	if (h->refs)
-		h->refs->prev = ref;
-	h->refs = ref;
+	dlist_push(&h->refs, &ref->link);
 	s->us_ref = ref;
 	s->us = &h2c_us_ops;
 	s->us_conn = h;
@@ -481,8 +443,12 @@ static void tick(struct h2c *h)
 	const struct l7_cluster_cfg *cc = h->be->cl->cfg;
 	uint64_t now = h->w->loop.now_ms;
 
-	for (struct stream *s = h->streams, *next; s; s = next) {
-		next = s->us_next;
+	struct dlist *l, *tmp;
+
+	dlist_each(l, tmp, &h->streams)
+	{
+		struct stream *s = container_of(l, struct stream, us_link);
+
 		/* Plain HTTP waits request_timeout_ms for a response head;
 		 * gRPC calls have their deadlines instead, and a long-lived
 		 * stream is never cut for being quiet. */
@@ -643,12 +609,12 @@ static void h2c_destroy(struct conn *c)
 {
 	struct h2c *h = c->sess;
 
-	unlink_conn(h);
+	dlist_del(&h->link);
 	fail_all(h, h->connected ? US_FAIL_RESET : US_FAIL_CONNECT, "connection closed");
 	h->be->n_conns--;
 	nghttp2_session_del(h->ng);
-	while (h->refs)
-		ref_free(h, h->refs);
+	while (!dlist_empty(&h->refs))
+		ref_free(container_of(h->refs.next, struct h2c_ref, link));
 	free(h);
 }
 
@@ -662,8 +628,10 @@ static const struct conn_ops h2c_conn_ops = {
 
 void h2c_pool_fini(struct backend_rt *be)
 {
-	while (be->h2)
-		close_conn(be->h2, US_FAIL_RESET, "shutting down");
+	struct dlist *l;
+
+	while ((l = dlist_first(&be->h2)))
+		close_conn(container_of(l, struct h2c, link), US_FAIL_RESET, "shutting down");
 }
 
 /* --- what the stream asks of us ---------------------------------------------------- */
@@ -738,6 +706,9 @@ static struct h2c *connect_new(struct worker *w, struct backend_rt *be, int *err
 	}
 	h->w = w;
 	h->be = be;
+	dlist_init(&h->link);
+	dlist_init(&h->refs);
+	dlist_init(&h->streams);
 	h->start_ms = h->idle_since_ms = w->loop.now_ms;
 	h2_mem_init(&mem, &h->mem);
 	if (nghttp2_session_client_new3(&h->ng, w->h2c_cbs, h, w->h2c_opt, &mem) ||
@@ -762,13 +733,13 @@ static struct h2c *connect_new(struct worker *w, struct backend_rt *be, int *err
 	if (h->c->ssl && l7_tls_client_setup(h->c->ssl, cc->tls_sni)) {
 		/* destroy below undoes the rest */
 		be->n_conns++;
-		link_conn(h);
+		dlist_push(&be->h2, &h->link);
 		conn_close(h->c);
 		*err = -EINVAL;
 		return NULL;
 	}
 	be->n_conns++;
-	link_conn(h);
+	dlist_push(&be->h2, &h->link);
 	STAT_INC(w, upstream_connects);
 	STAT_INC(w, upstream_h2_sessions);
 	/* Connect and TLS handshake share the connect deadline. */
@@ -783,9 +754,17 @@ int h2c_attach(struct stream *s, struct backend_rt *be)
 	int rc = 0;
 
 	for (int tries = 0; tries < 2; tries++) {
-		for (h = be->h2; h; h = h->next)
-			if (!h->goaway && room(h))
+		struct dlist *l;
+
+		h = NULL;
+		for (l = be->h2.next; l != &be->h2; l = l->next) {
+			struct h2c *c = container_of(l, struct h2c, link);
+
+			if (!c->goaway && room(c)) {
+				h = c;
 				break;
+			}
+		}
 		if (h) {
 			STAT_INC(w, upstream_reuses);
 		} else {

@@ -59,7 +59,7 @@ struct h2s {
 	struct conn *c;
 	struct worker *w;
 	nghttp2_session *ng;
-	struct stream *streams; /* open streams (stream.ds_next) */
+	struct dlist streams; /* open streams (stream.ds_link) */
 	unsigned n_streams;
 	unsigned requests;
 	uint64_t glitch_mx; /* bucket content, in milli-points */
@@ -86,8 +86,11 @@ size_t h2s_mem(const struct conn *c)
 	if (c->ops != &h2s_conn_ops || !h)
 		return 0;
 	n = sizeof(*h) + h->mem;
-	for (const struct stream *s = h->streams; s; s = s->ds_next)
+	for (const struct dlist *l = h->streams.next; l != &h->streams; l = l->next) {
+		const struct stream *s = container_of(l, struct stream, ds_link);
+
 		n += sizeof(*s) + s->arena.total + (s->req.body.len + s->resp.body.len);
+	}
 	return n;
 }
 
@@ -116,23 +119,13 @@ static void glitch(struct h2s *h, unsigned points, const char *why)
 
 static void link_stream(struct h2s *h, struct stream *s)
 {
-	s->ds_prev = NULL;
-	s->ds_next = h->streams;
-	if (h->streams)
-		h->streams->ds_prev = s;
-	h->streams = s;
+	dlist_push(&h->streams, &s->ds_link);
 	h->n_streams++;
 }
 
 static void unlink_stream(struct h2s *h, struct stream *s)
 {
-	if (s->ds_prev)
-		s->ds_prev->ds_next = s->ds_next;
-	else
-		h->streams = s->ds_next;
-	if (s->ds_next)
-		s->ds_next->ds_prev = s->ds_prev;
-	s->ds_prev = s->ds_next = NULL;
+	dlist_del(&s->ds_link);
 	h->n_streams--;
 	if (!h->n_streams)
 		h->idle_since_ms = h->w->loop.now_ms;
@@ -661,9 +654,11 @@ static const struct ds_ops h2s_ds_ops = {
  * still name the streams in its queue). */
 static void cancel_all(struct h2s *h)
 {
+	struct dlist *l;
+
 	h->done = true;
-	while (h->streams) {
-		struct stream *s = h->streams;
+	while ((l = dlist_first(&h->streams))) {
+		struct stream *s = container_of(l, struct stream, ds_link);
 
 		nghttp2_session_set_stream_user_data(h->ng, s->ds_id, NULL);
 		unlink_stream(h, s);
@@ -679,9 +674,12 @@ static void tick(struct h2s *h)
 	const struct l7_client_cfg *k = &h->w->cfg->client;
 	const struct l7_h2_cfg *cfg = &h->w->cfg->h2;
 	uint64_t now = h->w->loop.now_ms;
+	struct dlist *l, *tmp;
 
-	for (struct stream *s = h->streams, *next; s; s = next) {
-		next = s->ds_next;
+	dlist_each(l, tmp, &h->streams)
+	{
+		struct stream *s = container_of(l, struct stream, ds_link);
+
 		/* Response bytes waiting and none sent for send_timeout: a
 		 * zero window or a reader that stopped. A quiet stream (no
 		 * bytes waiting) is never cut. */
@@ -897,6 +895,7 @@ int h2s_start(struct conn *c)
 		return -ENOMEM;
 	h->c = c;
 	h->w = w;
+	dlist_init(&h->streams);
 	h->idle_since_ms = h->last_rx_ms = h->glitch_ms = w->loop.now_ms;
 	h2_mem_init(&mem, &h->mem);
 	if (nghttp2_session_server_new3(&h->ng, w->h2s_cbs, h, w->h2s_opt, &mem)) {

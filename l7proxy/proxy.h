@@ -25,6 +25,7 @@
 #include "buf.h"
 #include "config.h"
 #include "http1.h"
+#include "list.h"
 #include "loop.h"
 #include "stream.h"
 
@@ -178,9 +179,9 @@ struct backend_rt {
 	unsigned n_conns;    /* open connections (the limit) */
 	unsigned fails;	     /* consecutive failures */
 	uint64_t down_until; /* passive health: out until then */
-	struct h1c *idle;    /* http1: LIFO of idle keepalive connections */
+	struct dlist idle;   /* http1: LIFO of idle keepalive connections (h1c) */
 	unsigned n_idle;
-	struct h2c *h2; /* h2: its connections */
+	struct dlist h2; /* h2: its connections (h2c) */
 };
 
 struct cluster_rt {

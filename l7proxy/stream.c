@@ -136,6 +136,8 @@ struct stream *stream_new(struct worker *w, const struct ds_ops *ds, void *sess,
 	s->ds_sess = sess;
 	s->ds_id = id;
 	s->us_id = -1;
+	dlist_init(&s->ds_link);
+	dlist_init(&s->us_link);
 	s->req.content_length = s->resp.content_length = -1;
 	s->t_start = w->loop.now_ms;
 	return s;

@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "list.h"
 #include "loop.h"
 
 struct worker;
@@ -163,8 +164,8 @@ struct stream {
 	bool ds_done, us_done, freed;
 
 	/* Session-private state of an HTTP/2 side (h2_server.c, h2_client.c). */
-	struct stream *ds_prev, *ds_next; /* the downstream session's streams */
-	struct stream *us_prev, *us_next; /* the upstream session's streams */
+	struct dlist ds_link; /* in the downstream session's streams */
+	struct dlist us_link; /* in the upstream session's streams */
 	uint32_t ds_hdr_bytes, us_hdr_bytes;
 	uint64_t ds_progress_ms;       /* last response DATA sent to the client */
 	bool ds_deferred, us_deferred; /* data provider waiting for bytes */
