@@ -115,14 +115,7 @@ static void write_request_head(struct h1c *h)
 	else
 		pipe_write(out, pool, h->be->cfg->name, strlen(h->be->cfg->name));
 	pipe_write(out, pool, "\r\n", 2);
-	for (uint32_t i = 0; i < s->req.hdrs.n; i++) {
-		const struct l7_hdr *x = &s->req.hdrs.v[i];
-
-		pipe_write(out, pool, x->name, x->name_len);
-		pipe_write(out, pool, ": ", 2);
-		pipe_write(out, pool, x->value, x->value_len);
-		pipe_write(out, pool, "\r\n", 2);
-	}
+	h1_write_fields(out, pool, &s->req.hdrs);
 	/* Framing is ours: a length when it is known (an HTTP/2 request
 	 * whose whole body is already here counts), chunked otherwise. */
 	if (cl < 0 && s->req.end && s->req.body.len == s->req.body_bytes)
@@ -145,15 +138,8 @@ static bool write_request_body(struct h1c *h)
 	bool moved = false;
 
 	while (s->req.body.len && out->len < CONN_OUT_LIMIT) {
-		size_t n = s->req.body.len;
+		size_t n = h1_write_body(out, pool, &s->req.body, CONN_OUT_LIMIT, h->req_chunked);
 
-		if (n > CONN_OUT_LIMIT)
-			n = CONN_OUT_LIMIT;
-		if (h->req_chunked)
-			pipe_printf(out, pool, "%zx\r\n", n);
-		n = pipe_move(out, &s->req.body, pool, n);
-		if (h->req_chunked)
-			pipe_write(out, pool, "\r\n", 2);
 		stream_req_consumed(s, n);
 		moved = true;
 		h->rx_ms = h->w->loop.now_ms; /* an upload in progress is activity */
@@ -161,18 +147,8 @@ static bool write_request_body(struct h1c *h)
 			return true; /* the downstream let go meanwhile */
 	}
 	if (s->req.end && !s->req.body.len && !h->req_done) {
-		if (h->req_chunked) {
-			pipe_write(out, pool, "0\r\n", 3);
-			for (uint32_t i = 0; i < s->req.trailers.n; i++) {
-				const struct l7_hdr *x = &s->req.trailers.v[i];
-
-				pipe_write(out, pool, x->name, x->name_len);
-				pipe_write(out, pool, ": ", 2);
-				pipe_write(out, pool, x->value, x->value_len);
-				pipe_write(out, pool, "\r\n", 2);
-			}
-			pipe_write(out, pool, "\r\n", 2);
-		}
+		if (h->req_chunked)
+			h1_write_last_chunk(out, pool, &s->req.trailers);
 		h->req_done = true;
 		moved = true;
 	}

@@ -368,14 +368,7 @@ static bool write_head(struct h1s *h, struct stream *s)
 		h->keepalive = false;
 	if (pipe_printf(&c->out, pool, "HTTP/1.1 %d %s\r\n", status, h1_reason(status)) < 0)
 		return false;
-	for (uint32_t i = 0; i < s->resp.hdrs.n; i++) {
-		const struct l7_hdr *x = &s->resp.hdrs.v[i];
-
-		pipe_write(&c->out, pool, x->name, x->name_len);
-		pipe_write(&c->out, pool, ": ", 2);
-		pipe_write(&c->out, pool, x->value, x->value_len);
-		pipe_write(&c->out, pool, "\r\n", 2);
-	}
+	h1_write_fields(&c->out, pool, &s->resp.hdrs);
 	/* A HEAD or 304 response tells the length the full one would have;
 	 * a 1xx or 204 never has one (RFC 9110 §8.6). */
 	if (s->resp.content_length >= 0 && status != 204 && status / 100 != 1 &&
@@ -394,23 +387,6 @@ static bool write_head(struct h1s *h, struct stream *s)
 		pipe_clear(&s->resp.body, pool);
 	}
 	return true;
-}
-
-static void write_trailers(struct h1s *h, struct stream *s)
-{
-	struct bufpool *pool = &h->w->pool;
-	struct pipe *out = &h->c->out;
-
-	pipe_write(out, pool, "0\r\n", 3);
-	for (uint32_t i = 0; i < s->resp.trailers.n; i++) {
-		const struct l7_hdr *x = &s->resp.trailers.v[i];
-
-		pipe_write(out, pool, x->name, x->name_len);
-		pipe_write(out, pool, ": ", 2);
-		pipe_write(out, pool, x->value, x->value_len);
-		pipe_write(out, pool, "\r\n", 2);
-	}
-	pipe_write(out, pool, "\r\n", 2);
 }
 
 static void finish_request(struct h1s *h)
@@ -450,21 +426,15 @@ static bool write_response(struct h1s *h)
 		moved = true;
 	}
 	while (s->resp.body.len && c->out.len < CONN_OUT_LIMIT) {
-		size_t n = s->resp.body.len;
+		size_t n = h1_write_body(&c->out, &h->w->pool, &s->resp.body, CONN_OUT_LIMIT,
+					 h->resp_chunked);
 
-		if (n > CONN_OUT_LIMIT)
-			n = CONN_OUT_LIMIT;
-		if (h->resp_chunked)
-			pipe_printf(&c->out, &h->w->pool, "%zx\r\n", n);
-		n = pipe_move(&c->out, &s->resp.body, &h->w->pool, n);
-		if (h->resp_chunked)
-			pipe_write(&c->out, &h->w->pool, "\r\n", 2);
 		stream_resp_consumed(s, n);
 		moved = true;
 	}
 	if (s->resp.end && !s->resp.body.len) {
 		if (h->resp_chunked)
-			write_trailers(h, s);
+			h1_write_last_chunk(&c->out, &h->w->pool, &s->resp.trailers);
 		finish_request(h);
 		moved = true;
 	}

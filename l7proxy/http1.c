@@ -264,6 +264,39 @@ int h1_head_copy(const struct h1_head *hd, struct l7_hdrs *out, struct arena *a,
 	return 0;
 }
 
+void h1_write_fields(struct pipe *out, struct bufpool *pool, const struct l7_hdrs *h)
+{
+	for (uint32_t i = 0; i < h->n; i++) {
+		const struct l7_hdr *x = &h->v[i];
+
+		pipe_write(out, pool, x->name, x->name_len);
+		pipe_write(out, pool, ": ", 2);
+		pipe_write(out, pool, x->value, x->value_len);
+		pipe_write(out, pool, "\r\n", 2);
+	}
+}
+
+size_t h1_write_body(struct pipe *out, struct bufpool *pool, struct pipe *src, size_t n,
+		     bool chunked)
+{
+	if (n > src->len)
+		n = src->len;
+	if (chunked)
+		pipe_printf(out, pool, "%zx\r\n", n);
+	n = pipe_move(out, src, pool, n);
+	if (chunked)
+		pipe_write(out, pool, "\r\n", 2);
+	return n;
+}
+
+void h1_write_last_chunk(struct pipe *out, struct bufpool *pool, const struct l7_hdrs *t)
+{
+	pipe_write(out, pool, "0\r\n", 3);
+	if (t)
+		h1_write_fields(out, pool, t);
+	pipe_write(out, pool, "\r\n", 2);
+}
+
 const char *h1_reason(int status)
 {
 	switch (status) {

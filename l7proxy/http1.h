@@ -113,6 +113,19 @@ bool h1_not_forwarded(const struct h1_head *hd, const char *name, size_t len);
 int h1_head_copy(const struct h1_head *hd, struct l7_hdrs *out, struct arena *a,
 		 const char *const *skip);
 
+/* Write each field of h as "name: value\r\n" to out. */
+void h1_write_fields(struct pipe *out, struct bufpool *pool, const struct l7_hdrs *h);
+
+/*
+ * Move up to n bytes of src to out as one chunk of chunked coding (or, if
+ * chunked is false, as they are). Returns the bytes of src moved.
+ */
+size_t h1_write_body(struct pipe *out, struct bufpool *pool, struct pipe *src, size_t n,
+		     bool chunked);
+
+/* The last chunk, trailer fields t (may be NULL) and the final CRLF. */
+void h1_write_last_chunk(struct pipe *out, struct bufpool *pool, const struct l7_hdrs *t);
+
 /* Reason phrase for a status code. */
 const char *h1_reason(int status);
 
