@@ -266,6 +266,11 @@ static bool do_read(struct conn *c)
 			c->rd_eof = true;
 			return true;
 		}
+		/* Less than asked for: the socket is drained for now, and
+		 * level-triggered epoll says when more comes. This saves the
+		 * recv that would only return EAGAIN (one per response). */
+		if ((size_t)r < room)
+			c->rd_ready = false;
 		n = (int)r;
 	}
 	if (c->lingering) {

@@ -121,20 +121,27 @@ def record(line):
 def track(context, method):
     """--events: log the call's start (with the deadline it arrived with)
     and, if it ends without finishing, that it was cancelled. Returns the
-    function to call when the handler finishes normally."""
+    function to call when the handler finishes; a handler whose request
+    stream simply stopped because the client cancelled also ends up there,
+    so it checks is_active() rather than trusting that it got to the end."""
     if not events:
         return lambda: None
     tag = dict(context.invocation_metadata()).get("x-portico-tag", "-")
     left = context.time_remaining()
     record("start %s tag=%s remaining_ms=%s" % (
         method, tag, "none" if left is None else int(left * 1000)))
-    done = threading.Event()
+    lock, state = threading.Lock(), {"over": False}
 
-    def ended():
-        if not done.is_set():
+    def over(cancelled):
+        with lock:
+            if state["over"]:
+                return
+            state["over"] = True
+        if cancelled:
             record("cancelled %s tag=%s" % (method, tag))
-    context.add_callback(ended)
-    return done.set
+
+    context.add_callback(lambda: over(True))
+    return lambda: over(not context.is_active())
 
 
 class TestService(pb.test_pb2_grpc.TestServiceServicer):
