@@ -6,7 +6,10 @@
  *
  * A stream goes on the first connection with room under the backend's
  * SETTINGS_MAX_CONCURRENT_STREAMS (and the cluster's max_streams);
- * another connection opens when all are full, up to max_connections.
+ * another connection opens when all are full, up to max_connections. On a
+ * new connection, streams wait (not sent) until the backend's SETTINGS say
+ * how many it takes: sending more would only earn REFUSED_STREAM, each a
+ * retry. Those that do not fit go on to another connection.
  * GOAWAY stops new streams on a connection; the streams the backend did
  * not process (above its last-stream-id, closed by nghttp2 with
  * REFUSED_STREAM) go back to the policy, which may send them elsewhere.
@@ -56,7 +59,10 @@ struct h2c {
 	struct dlist link; /* in be->h2 */
 	nghttp2_session *ng;
 	struct dlist refs;    /* struct h2c_ref: freed with the session */
-	struct dlist streams; /* stream.us_link */
+	struct dlist streams; /* stream.us_link: submitted to nghttp2 */
+	struct dlist pending; /* stream.us_link: waiting for the backend's SETTINGS */
+	unsigned n_pending;
+	bool settings_seen; /* the backend's SETTINGS arrived: its limits are known */
 	unsigned n_streams;
 	bool connected;
 	bool goaway; /* no new streams */
@@ -65,6 +71,7 @@ struct h2c {
 };
 
 static const struct us_ops h2c_us_ops;
+static void flush_pending(struct h2c *h);
 
 /* --- bookkeeping ---------------------------------------------------------------- */
 
@@ -112,10 +119,26 @@ static void fail_stream(struct h2c *h, struct stream *s, enum us_fail why, const
 	stream_upstream_failed(s, why, detail);
 }
 
+/* A stream that was never sent leaves its connection's wait list. */
+static void unpend(struct h2c *h, struct stream *s)
+{
+	dlist_del(&s->us_link);
+	h->n_pending--;
+	s->us_pending = false;
+}
+
 static void fail_all(struct h2c *h, enum us_fail why, const char *detail)
 {
 	struct dlist *l;
 
+	while ((l = dlist_first(&h->pending))) {
+		struct stream *s = container_of(l, struct stream, us_link);
+
+		/* Never sent: whatever broke, the backend did not see it. */
+		unpend(h, s);
+		stream_us_detach(s);
+		stream_upstream_failed(s, US_FAIL_CONNECT, detail);
+	}
 	while ((l = dlist_first(&h->streams)))
 		fail_stream(h, container_of(l, struct stream, us_link), why, detail);
 }
@@ -225,6 +248,12 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
 	case NGHTTP2_DATA:
 		if (s && end)
 			complete(h, s);
+		break;
+	case NGHTTP2_SETTINGS:
+		if (!(frame->hd.flags & NGHTTP2_FLAG_ACK) && !h->settings_seen) {
+			h->settings_seen = true;
+			conn_kick(h->c); /* the waiting streams go out in process */
+		}
 		break;
 	case NGHTTP2_GOAWAY:
 		/* Streams above last_stream_id are closed as REFUSED_STREAM by
@@ -473,8 +502,8 @@ static void set_timer(struct h2c *h)
 	const struct l7_cluster_cfg *cc = h->be->cl->cfg;
 	uint64_t now = h->w->loop.now_ms, at = UINT64_MAX;
 
-	if (!h->connected)
-		at = h->start_ms + cc->connect_timeout_ms;
+	if (!h->connected || !h->settings_seen)
+		at = h->start_ms + cc->connect_timeout_ms; /* and its SETTINGS */
 	else if (!h->n_streams)
 		at = h->idle_since_ms + cc->idle_timeout_ms;
 	else
@@ -524,6 +553,8 @@ static bool h2c_process(struct conn *c)
 		close_conn(h, US_FAIL_RESET, "backend closed the connection");
 		return true;
 	}
+	if (h->settings_seen && h->n_pending)
+		flush_pending(h);
 	if (c->out.len < CONN_OUT_LIMIT) {
 		size_t before = c->out.len;
 
@@ -564,9 +595,13 @@ static void h2c_timeout(struct conn *c)
 	uint64_t now = h->w->loop.now_ms;
 
 	h->timer_at = 0;
-	if (!h->connected) {
+	if (!h->connected || !h->settings_seen) {
 		if (now >= h->start_ms + cc->connect_timeout_ms)
-			close_conn(h, US_FAIL_CONNECT, "connect timed out");
+			close_conn(h, US_FAIL_CONNECT,
+				   h->connected ? "no SETTINGS from the backend"
+						: "connect timed out");
+		else
+			set_timer(h);
 		return;
 	}
 	if (h->ping_sent_ms && now >= h->ping_sent_ms + cc->ping_timeout_ms) {
@@ -640,6 +675,8 @@ static void us_req_ready(struct stream *s)
 {
 	struct h2c *h = s->us_conn;
 
+	if (s->us_pending)
+		return; /* sent with what it has when SETTINGS come */
 	if (s->us_deferred) {
 		s->us_deferred = false;
 		nghttp2_session_resume_data(h->ng, s->us_id);
@@ -651,6 +688,8 @@ static void us_resp_consumed(struct stream *s, size_t n)
 {
 	struct h2c *h = s->us_conn;
 
+	if (s->us_pending)
+		return;
 	s->us_unconsumed -= n;
 	nghttp2_session_consume(h->ng, s->us_id, n);
 	conn_kick(h->c);
@@ -660,6 +699,11 @@ static void us_cancel(struct stream *s)
 {
 	struct h2c *h = s->us_conn;
 
+	if (s->us_pending) {
+		unpend(h, s); /* never sent: nothing to reset */
+		stream_us_done(s);
+		return;
+	}
 	/* RFC 9113 §8.7: CANCEL, the client no longer wants it. */
 	nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, s->us_id, NGHTTP2_CANCEL);
 	forget(h, s);
@@ -709,6 +753,7 @@ static struct h2c *connect_new(struct worker *w, struct backend_rt *be, int *err
 	dlist_init(&h->link);
 	dlist_init(&h->refs);
 	dlist_init(&h->streams);
+	dlist_init(&h->pending);
 	h->start_ms = h->idle_since_ms = w->loop.now_ms;
 	h2_mem_init(&mem, &h->mem);
 	if (nghttp2_session_client_new3(&h->ng, w->h2c_cbs, h, w->h2c_opt, &mem) ||
@@ -747,37 +792,69 @@ static struct h2c *connect_new(struct worker *w, struct backend_rt *be, int *err
 	return h;
 }
 
+/* Put s on h's wait list until the backend's SETTINGS arrive. */
+static void hold(struct h2c *h, struct stream *s)
+{
+	s->us = &h2c_us_ops;
+	s->us_conn = h;
+	s->us_id = -1;
+	s->us_pending = true;
+	dlist_push(&h->pending, &s->us_link);
+	h->n_pending++;
+}
+
 int h2c_attach(struct stream *s, struct backend_rt *be)
 {
 	struct worker *w = s->w;
-	struct h2c *h;
+	struct h2c *wait = NULL;
+	struct dlist *l;
 	int rc = 0;
 
-	for (int tries = 0; tries < 2; tries++) {
-		struct dlist *l;
+	for (l = be->h2.next; l != &be->h2; l = l->next) {
+		struct h2c *h = container_of(l, struct h2c, link);
 
-		h = NULL;
-		for (l = be->h2.next; l != &be->h2; l = l->next) {
-			struct h2c *c = container_of(l, struct h2c, link);
-
-			if (!c->goaway && room(c)) {
-				h = c;
-				break;
-			}
-		}
-		if (h) {
+		if (h->goaway)
+			continue;
+		if (h->settings_seen && room(h)) {
 			STAT_INC(w, upstream_reuses);
-		} else {
-			if (be->n_conns >= be->cl->cfg->max_connections)
-				return -EAGAIN;
-			h = connect_new(w, be, &rc);
-			if (!h)
+			rc = submit(h, s);
+			if (rc != -EAGAIN)
 				return rc;
+			h->goaway = true; /* stream ids exhausted: a fresh connection */
+		} else if (!h->settings_seen && !wait && h->n_pending < be->cl->cfg->max_streams) {
+			wait = h;
 		}
-		rc = submit(h, s);
-		if (rc != -EAGAIN)
-			return rc;
-		h->goaway = true; /* stream ids exhausted: a fresh connection */
 	}
-	return rc;
+	if (!wait) {
+		if (be->n_conns >= be->cl->cfg->max_connections)
+			return -EAGAIN;
+		wait = connect_new(w, be, &rc);
+		if (!wait)
+			return rc;
+	}
+	hold(wait, s);
+	return 0;
+}
+
+/*
+ * The backend's SETTINGS are known: send the waiting streams it has room
+ * for, in the order they came; the rest look for another connection.
+ */
+static void flush_pending(struct h2c *h)
+{
+	struct dlist *l;
+
+	while ((l = h->pending.prev) != &h->pending) {
+		struct stream *s = container_of(l, struct stream, us_link);
+		int rc;
+
+		unpend(h, s);
+		rc = room(h) ? submit(h, s) : h2c_attach(s, h->be);
+		if (rc == 0)
+			continue;
+		stream_us_detach(s);
+		stream_upstream_failed(s, rc == -E2BIG ? US_FAIL_PROTOCOL : US_FAIL_REFUSED,
+				       rc == -EAGAIN ? "backend connection limit reached"
+						     : "request cannot be sent");
+	}
 }

@@ -176,6 +176,7 @@ struct stream {
 	bool us_submitted;    /* the request went to nghttp2 */
 	bool us_interim;      /* reading a 1xx head */
 	void *us_ref;	      /* h2_client.c: what nghttp2 holds of this stream */
+	bool us_pending;      /* h2_client.c: waiting for a connection's SETTINGS */
 	size_t us_unconsumed; /* received, not yet given back to the window */
 	uint64_t us_start_ms; /* request submitted */
 

@@ -327,6 +327,35 @@ clusters = ( { name = "web"; protocol = "http1"; backends = [ "127.0.0.1:18191" 
   stop "$PX" "$BE"
 }
 
+# --- 9. a backend's SETTINGS_MAX_CONCURRENT_STREAMS: another connection --------
+c9() {
+  conf p10 18200 "admin_socket = \"$D/p10.sock\";
+clusters = ( { name = \"api\"; protocol = \"h2c\"; backends = [ \"127.0.0.1:18201\" ]; } );"
+  backend be10 noread 18201 --delay 1 --max-streams 2
+  proxy p10 18200
+  local i codes=() pids=() t0 t1 bad=0 sessions
+  t0=$(date +%s.%N)
+  for i in $(seq 8); do
+    nsx curl -s -m 6 -o /dev/null -w "%{http_code}\n" --http2-prior-knowledge \
+      "http://127.0.0.1:18200/r$i" > "$D/c10.$i" &
+    pids+=($!)
+  done
+  wait "${pids[@]}"
+  t1=$(date +%s.%N)
+  for i in $(seq 8); do codes+=("$(cat "$D/c10.$i")"); [ "$(cat "$D/c10.$i")" = 200 ] || bad=1; done
+  sessions=$(nsx curl -s --unix-socket "$D/p10.sock" http://x/v1/stats |
+    "$PY" -c 'import json,sys; print(json.load(sys.stdin)["upstream_h2_sessions"])')
+  local took
+  took=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%d", (b - a) * 1000 }')
+  local v=FAIL
+  # 8 requests held 1 s each by a backend taking 2 streams per connection:
+  # at least 4 connections, all answered in about one hold time.
+  [ $bad -eq 0 ] && [ "${sessions:-0}" -ge 4 ] && [ "$took" -lt 2500 ] && healthy p10 "$PX" && v=OK
+  check $v "h2 upstream, backend SETTINGS_MAX_CONCURRENT_STREAMS 2, 8 requests held 1 s each: ${codes[*]} in $took ms over ${sessions:-?} upstream connections (want >= 4, < 2500 ms); $(health p10 "$PX")" \
+    "$D/p10.log" "$D/be10.log"
+  stop "$PX" "$BE"
+}
+
 c1
 c2
 c3a
@@ -336,13 +365,14 @@ c5
 c6
 c7
 c8
+c9
 
 # Sanitizer reports from any proxy, including ones at shutdown.
-reports=$(grep -lE "ERROR: AddressSanitizer|runtime error:" "$D"/p[0-9].log 2>/dev/null | xargs -r -n1 basename | tr '\n' ' ')
+reports=$(grep -lE "ERROR: AddressSanitizer|runtime error:" "$D"/p[0-9]*.log 2>/dev/null | xargs -r -n1 basename | tr '\n' ' ')
 if [ -z "$reports" ]; then
   check OK "no sanitizer report in any proxy log (after shutdown)"
 else
-  check FAIL "sanitizer reports in: $reports" $(grep -lE "ERROR: AddressSanitizer|runtime error:" "$D"/p[0-9].log)
+  check FAIL "sanitizer reports in: $reports" $(grep -lE "ERROR: AddressSanitizer|runtime error:" "$D"/p[0-9]*.log)
 fi
 
 echo "$passed passed, $failed failed"
