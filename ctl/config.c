@@ -70,6 +70,31 @@ static int parse_reals(const config_setting_t *vs, struct lbd_vip_cfg *vip, cons
 	return 0;
 }
 
+/* Distinct real addresses over all VIPs (each needs a real id; id 0 is
+ * reserved). O(n^2) in reals: fine for configs of thousands. */
+static int check_real_count(config_setting_t *list, const struct lbd_config *out, const char *file,
+			    char **err)
+{
+	size_t distinct = 0;
+
+	for (size_t i = 0; i < out->n_vips; i++)
+		for (size_t k = 0; k < out->vips[i].n_reals; k++) {
+			const struct lb_addr *a = &out->vips[i].reals[k].addr;
+			bool seen = false;
+
+			for (size_t j = 0; j <= i && !seen; j++)
+				for (size_t m = 0; m < (j < i ? out->vips[j].n_reals : k) && !seen;
+				     m++)
+					seen = lb_addr_equal(&out->vips[j].reals[m].addr, a);
+			distinct += !seen;
+		}
+	if (distinct > LB_MAX_REALS_DEFAULT - 1)
+		return cfg_fail(err, file, list,
+				"%zu distinct reals: the balancer holds at most %d", distinct,
+				LB_MAX_REALS_DEFAULT - 1);
+	return 0;
+}
+
 static int parse_vips(config_t *cf, struct lbd_config *out, const char *file, char **err)
 {
 	config_setting_t *list = config_lookup(cf, "vips");
@@ -80,6 +105,11 @@ static int parse_vips(config_t *cf, struct lbd_config *out, const char *file, ch
 	if (!config_setting_is_list(list))
 		return cfg_fail(err, file, list, "\"vips\" must be a list ( { ... }, ... )");
 	n = config_setting_length(list);
+	/* The balancer's tables have a fixed size: a config that cannot fit is
+	 * refused here, before anything is touched. */
+	if (n > LB_MAX_VIPS_DEFAULT)
+		return cfg_fail(err, file, list, "%d vips: the balancer holds at most %d", n,
+				LB_MAX_VIPS_DEFAULT);
 	out->vips = calloc(n ? n : 1, sizeof(*out->vips));
 	if (!out->vips)
 		return -ENOMEM;
@@ -130,7 +160,7 @@ static int parse_vips(config_t *cf, struct lbd_config *out, const char *file, ch
 		if (rc)
 			return rc;
 	}
-	return 0;
+	return check_real_count(list, out, file, err);
 }
 
 static int parse_vip_addrs(config_t *cf, struct lbd_config *out, const char *file, char **err)

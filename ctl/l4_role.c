@@ -162,6 +162,8 @@ static int l4_start(struct lbd *d)
 
 static int l4_apply(struct lbd *d, struct lbd_config *next, char **err)
 {
+	int rc;
+
 	if (next->ring_size != d->cfg.ring_size || next->hash_seed != d->cfg.hash_seed ||
 	    next->conn_max != d->cfg.conn_max || strcmp(next->interface, d->cfg.interface) ||
 	    next->xdp_generic != d->cfg.xdp_generic) {
@@ -172,7 +174,26 @@ static int l4_apply(struct lbd *d, struct lbd_config *next, char **err)
 			*err = NULL;
 		return -EINVAL;
 	}
-	return l4_sync(LB(d), next, err);
+	rc = l4_sync(LB(d), next, err);
+	if (rc) {
+		/* All or nothing: put the running config back. */
+		char *rb_err = NULL;
+
+		if (l4_sync(LB(d), &d->cfg, &rb_err)) {
+			char *both = NULL;
+
+			if (asprintf(&both,
+				     "%s; rolling back failed too (%s): the balancer may "
+				     "be between the two configs",
+				     *err ? *err : "apply failed", rb_err ? rb_err : "?") >= 0) {
+				free(*err);
+				*err = both;
+			}
+			rc = -EIO; /* not "unchanged" */
+		}
+		free(rb_err);
+	}
+	return rc;
 }
 
 static void l4_tick(struct lbd *d)

@@ -5,12 +5,13 @@
  * SIGHUP (or POST /v1/reload); SIGINT/SIGTERM tear everything down.
  */
 #include "lbd.h"
+#include "list.h"
 #include "log.h"
 #include "netlink.h"
 
 #include <errno.h>
 #include <getopt.h>
-#include <poll.h>
+#include <sys/epoll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,8 +19,6 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#define TICK_MS 5000
 
 static void usage(FILE *f)
 {
@@ -44,33 +43,32 @@ static int mkdir_parent(const char *path)
 	return 0;
 }
 
-static int run(struct lbd *d, int admin_fd, int sig_fd)
+static void on_tick(struct loop_timer *t)
 {
-	struct pollfd pfd[2] = {{.fd = admin_fd, .events = POLLIN},
-				{.fd = sig_fd, .events = POLLIN}};
+	struct lbd *d = container_of(t, struct lbd, tick);
 
-	for (;;) {
-		int n = poll(pfd, 2, TICK_MS);
+	d->role->tick(d);
+	d->last_tick_ms = loop_clock_ms();
+	loop_timer_in(&d->loop, &d->tick, on_tick, LBD_TICK_MS);
+}
 
-		if (n < 0 && errno != EINTR)
-			return -errno;
-		if (n == 0 && d->role->tick)
-			d->role->tick(d);
-		if (pfd[1].revents & POLLIN) {
-			struct signalfd_siginfo si;
-			char *err = NULL;
+static void on_signal(struct loop_io *io, uint32_t events)
+{
+	struct lbd *d = container_of(io, struct lbd, sig_io);
+	struct signalfd_siginfo si;
+	char *err = NULL;
 
-			if (read(sig_fd, &si, sizeof(si)) != sizeof(si))
-				continue;
-			if (si.ssi_signo != SIGHUP) {
-				log_info("signal %u: shutting down", si.ssi_signo);
-				return 0;
-			}
+	(void)events;
+	while (read(io->fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP) {
 			lbd_reload(d, &err);
 			free(err);
+			err = NULL;
+			continue;
 		}
-		if (pfd[0].revents & POLLIN)
-			admin_serve_one(admin_fd, d->role->routes, d);
+		log_info("signal %u: shutting down", si.ssi_signo);
+		loop_stop(&d->loop);
+		return;
 	}
 }
 
@@ -84,7 +82,7 @@ int main(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	struct lbd d = {.config_path = "/etc/portico/lbd.conf"};
-	int c, rc, admin_fd = -1, sig_fd = -1;
+	int c, rc;
 	bool check = false;
 	char *err = NULL;
 	sigset_t mask;
@@ -127,13 +125,24 @@ int main(int argc, char **argv)
 		goto out_cfg;
 	}
 
+	if ((rc = loop_init(&d.loop))) {
+		log_err("event loop: %s", strerror(-rc));
+		rc = 1;
+		goto out_cfg;
+	}
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	sig_fd = signalfd(-1, &mask, SFD_CLOEXEC);
+	d.sig_io = (struct loop_io){.fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK),
+				    .fn = on_signal};
+	if (d.sig_io.fd < 0 || loop_io_watch(&d.loop, &d.sig_io, EPOLLIN)) {
+		log_err("signalfd: %s", strerror(errno));
+		rc = 1;
+		goto out_loop;
+	}
 
 	rc = d.role->start(&d);
 	if (rc) {
@@ -141,21 +150,24 @@ int main(int argc, char **argv)
 		goto out_role;
 	}
 	mkdir_parent(d.cfg.admin_socket);
-	admin_fd = admin_listen(d.cfg.admin_socket);
-	if (admin_fd < 0) {
-		log_err("admin socket %s: %s", d.cfg.admin_socket, strerror(-admin_fd));
+	d.admin = admin_server_new(&d.loop, d.cfg.admin_socket, d.role->routes, &d);
+	if (!d.admin) {
+		log_err("admin socket %s: %s", d.cfg.admin_socket, strerror(errno));
 		rc = 1;
 		goto out_role;
 	}
+	if (d.role->tick)
+		loop_timer_in(&d.loop, &d.tick, on_tick, LBD_TICK_MS);
 	log_info("role %s up, admin API on %s", d.role->name, d.cfg.admin_socket);
-	rc = run(&d, admin_fd, sig_fd) ? 1 : 0;
-
-	close(admin_fd);
-	unlink(d.cfg.admin_socket);
+	loop_run(&d.loop);
+	rc = 0;
+	admin_server_free(d.admin);
 out_role:
+	loop_timer_cancel(&d.loop, &d.tick);
 	d.role->stop(&d);
-	if (sig_fd >= 0)
-		close(sig_fd);
+out_loop:
+	loop_io_close(&d.loop, &d.sig_io);
+	loop_fini(&d.loop);
 out_cfg:
 	lbd_config_free(&d.cfg);
 	return rc;

@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "http_admin.h"
+#include "loop.h"
 
 struct lbd;
 
@@ -21,9 +22,12 @@ struct lbd_role_ops {
 	/* Bring the role up with d->cfg. 0 or -errno (message logged). */
 	int (*start)(struct lbd *d);
 	/* Move the running state to next (valid, parsed). The role takes
-	 * over next's contents on success. 0 or -errno, err set. */
+	 * over next's contents on success. All or nothing: on failure the
+	 * running state is put back and -errno returned with err set; -EIO
+	 * only if even that failed. */
 	int (*apply)(struct lbd *d, struct lbd_config *next, char **err);
-	/* Periodic upkeep (neighbour entries and the like). */
+	/* Periodic upkeep (neighbour entries and the like), every
+	 * LBD_TICK_MS by elapsed time, whatever else the loop is doing. */
 	void (*tick)(struct lbd *d);
 	void (*stop)(struct lbd *d);
 	const struct admin_route *routes;
@@ -35,7 +39,14 @@ struct lbd {
 	const struct lbd_role_ops *role;
 	int ifindex;
 	void *role_state;
+	struct loop loop;	/* everything runs in it */
+	struct loop_io sig_io;	/* signalfd: SIGHUP, SIGINT, SIGTERM */
+	struct loop_timer tick; /* the role's periodic upkeep */
+	uint64_t last_tick_ms;	/* when it last ran (0: not yet) */
+	struct admin_server *admin;
 };
+
+#define LBD_TICK_MS 5000
 
 extern const struct lbd_role_ops lbd_l4_role;
 extern const struct lbd_role_ops lbd_l7_role;
@@ -44,8 +55,9 @@ extern const struct lbd_role_ops lbd_l7_role;
 int lbd_api_status(void *ctx, const struct admin_req *req, json_t **out);
 int lbd_api_reload(void *ctx, const struct admin_req *req, json_t **out);
 
-/* Reload the config file; keeps the running config on any error. 0 or
- * -EINVAL with a malloc'd message in *err. */
+/* Reload the config file; keeps the running config on any error. 0, or
+ * -errno with a malloc'd message in *err (-EIO: the rollback failed too,
+ * the running state is between the two configs). */
 int lbd_reload(struct lbd *d, char **err);
 
 /* JSON helpers shared by the role APIs. */

@@ -59,8 +59,11 @@ int lbd_api_status(void *ctx, const struct admin_req *req, json_t **out)
 	struct lbd *d = ctx;
 
 	(void)req;
-	*out = json_pack("{s:s,s:s,s:s,s:s,s:s}", "role", d->role->name, "pop", d->cfg.pop, "host",
-			 d->cfg.host, "interface", d->cfg.interface, "config", d->config_path);
+	*out = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I}", "role", d->role->name, "pop", d->cfg.pop,
+			 "host", d->cfg.host, "interface", d->cfg.interface, "config",
+			 d->config_path, "last_tick_ms_ago",
+			 d->last_tick_ms ? (json_int_t)(loop_clock_ms() - d->last_tick_ms)
+					 : (json_int_t)-1);
 	return 200;
 }
 
@@ -68,12 +71,13 @@ int lbd_api_reload(void *ctx, const struct admin_req *req, json_t **out)
 {
 	struct lbd *d = ctx;
 	char *err = NULL;
-	int status;
+	int status, rc;
 
 	(void)req;
-	if (lbd_reload(d, &err)) {
-		status = admin_error(out, 400, "%s; running config unchanged",
-				     err ? err : "reload failed");
+	if ((rc = lbd_reload(d, &err))) {
+		status = rc == -EIO ? admin_error(out, 500, "%s", err ? err : "reload failed")
+				    : admin_error(out, 400, "%s; running config unchanged",
+						  err ? err : "reload failed");
 		free(err);
 		return status;
 	}

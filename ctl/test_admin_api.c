@@ -29,7 +29,6 @@
 
 static struct lbd d;
 static char sock[64], conf[64];
-static int lfd;
 static pthread_t server;
 static atomic_bool stop;
 
@@ -37,15 +36,12 @@ static const char *conf_text = "role = \"l4lb\"; host = \"lbt\"; interface = \"l
 			       "vips = ( { address = \"192.0.2.10\"; port = 80;\n"
 			       "  reals = ( { address = \"10.1.0.2\"; } ); } );\n";
 
+/* lbd's loop, in a thread of its own so the test can call the API. */
 static void *serve(void *arg)
 {
 	(void)arg;
-	while (!atomic_load(&stop)) {
-		struct pollfd p = {.fd = lfd, .events = POLLIN};
-
-		if (poll(&p, 1, 50) == 1)
-			admin_serve_one(lfd, d.role->routes, &d);
-	}
+	while (!atomic_load(&stop))
+		loop_run_once(&d.loop, 50);
 	return NULL;
 }
 
@@ -258,10 +254,10 @@ static int setup(void **s)
 	}
 	d.role = &lbd_l4_role;
 	d.ifindex = lb_nl_ifindex("lbt0");
-	if (d.ifindex < 0 || d.role->start(&d))
+	if (loop_init(&d.loop) || d.ifindex < 0 || d.role->start(&d))
 		return -1;
-	lfd = admin_listen(sock);
-	if (lfd < 0)
+	d.admin = admin_server_new(&d.loop, sock, d.role->routes, &d);
+	if (!d.admin)
 		return -1;
 	return pthread_create(&server, NULL, serve, NULL);
 }
@@ -271,10 +267,10 @@ static int teardown(void **s)
 	(void)s;
 	atomic_store(&stop, true);
 	pthread_join(server, NULL);
-	close(lfd);
-	unlink(sock);
+	admin_server_free(d.admin);
 	unlink(conf);
 	d.role->stop(&d);
+	loop_fini(&d.loop);
 	lbd_config_free(&d.cfg);
 	return 0;
 }

@@ -126,6 +126,27 @@ static void test_bad(void **s)
 	}
 }
 
+/* A config bigger than the balancer's tables is refused before anything
+ * is touched (a reload used to delete and add up to the limit, then fail). */
+static void test_capacity(void **s)
+{
+	char *text = malloc(65 * 128 + 256), *err = NULL;
+	struct lbd_config c;
+	size_t n = 0;
+
+	(void)s;
+	n += (size_t)sprintf(text, "role = \"l4lb\"; host = \"a\"; interface = \"eth0\";\n"
+				   "vips = (\n");
+	for (int i = 0; i < 65; i++)
+		n += (size_t)sprintf(text + n, "%s{ address = \"192.0.2.%d\"; port = 80; }\n",
+				     i ? "," : "", i + 1);
+	sprintf(text + n, ");\n");
+	assert_int_equal(lbd_config_parse(text, "big.conf", &c, &err), -EINVAL);
+	assert_non_null(strstr(err, "big.conf:2: 65 vips: the balancer holds at most 64"));
+	free(err);
+	free(text);
+}
+
 static void test_file(void **s)
 {
 	char path[] = "/tmp/lbdconf-XXXXXX";
@@ -152,9 +173,8 @@ static void test_file(void **s)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_good),
-	    cmocka_unit_test(test_l7),
-	    cmocka_unit_test(test_bad),
+	    cmocka_unit_test(test_good), cmocka_unit_test(test_l7),
+	    cmocka_unit_test(test_bad),	 cmocka_unit_test(test_capacity),
 	    cmocka_unit_test(test_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,6 +9,7 @@
  * Everything on the request path is in the workers.
  */
 #include "http_admin.h"
+#include "list.h"
 #include "listener.h"
 #include "log.h"
 #include "tls.h"
@@ -17,7 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <poll.h>
+#include <sys/epoll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -30,6 +31,8 @@ struct proxy {
 	const struct l7_config *cfg;
 	struct worker *workers;
 	unsigned n;
+	struct loop loop; /* the main thread's: signals and the admin API */
+	struct loop_io sig_io;
 };
 
 static void usage(FILE *f)
@@ -145,40 +148,43 @@ fail:
 	return -1;
 }
 
+static void on_signal(struct loop_io *io, uint32_t events)
+{
+	struct proxy *p = container_of(io, struct proxy, sig_io);
+	struct signalfd_siginfo si;
+
+	(void)events;
+	if (read(io->fd, &si, sizeof(si)) == sizeof(si))
+		log_info("signal %u: shutting down", si.ssi_signo);
+	loop_stop(&p->loop);
+}
+
+/* The main thread's loop: signals and the admin socket. Workers never
+ * wait on it. */
 static void serve_admin(struct proxy *p, const sigset_t *mask)
 {
-	int sfd = signalfd(-1, mask, SFD_CLOEXEC), afd = -1;
+	struct admin_server *admin = NULL;
 
+	if (loop_init(&p->loop)) {
+		log_err("event loop: %s", strerror(errno));
+		return;
+	}
+	p->sig_io =
+	    (struct loop_io){.fd = signalfd(-1, mask, SFD_CLOEXEC | SFD_NONBLOCK), .fn = on_signal};
+	if (p->sig_io.fd < 0 || loop_io_watch(&p->loop, &p->sig_io, EPOLLIN)) {
+		log_err("signalfd: %s", strerror(errno));
+		goto out;
+	}
 	if (p->cfg->admin_socket[0]) {
-		afd = admin_listen(p->cfg->admin_socket);
-		if (afd < 0)
-			log_warn("admin socket %s: %s", p->cfg->admin_socket, strerror(-afd));
+		admin = admin_server_new(&p->loop, p->cfg->admin_socket, routes, p);
+		if (!admin)
+			log_warn("admin socket %s: %s", p->cfg->admin_socket, strerror(errno));
 	}
-	for (;;) {
-		struct pollfd fds[2] = {{.fd = sfd, .events = POLLIN},
-					{.fd = afd, .events = POLLIN}};
-		struct signalfd_siginfo si;
-
-		if (poll(fds, afd >= 0 ? 2 : 1, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		if (fds[0].revents & POLLIN) {
-			if (read(sfd, &si, sizeof(si)) == sizeof(si))
-				log_info("signal %u: shutting down", si.ssi_signo);
-			break;
-		}
-		/* Serial and bounded in time (ADMIN_IO_TIMEOUT_MS): the admin
-		 * thread is not on the request path. */
-		if (afd >= 0 && (fds[1].revents & POLLIN))
-			admin_serve_one(afd, routes, p);
-	}
-	if (afd >= 0) {
-		close(afd);
-		unlink(p->cfg->admin_socket);
-	}
-	close(sfd);
+	loop_run(&p->loop);
+	admin_server_free(admin);
+out:
+	loop_io_close(&p->loop, &p->sig_io);
+	loop_fini(&p->loop);
 }
 
 int main(int argc, char **argv)

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "http_admin.h"
+#include "list.h"
 
 #include <errno.h>
 #include <http_parser.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -129,17 +131,22 @@ int admin_error(json_t **out, int status, const char *fmt, ...)
 int admin_listen(const char *path)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	int fd;
+	mode_t old;
+	int fd, rc;
 
 	if (strlen(path) >= sizeof(sun.sun_path))
 		return -ENAMETOOLONG;
 	strcpy(sun.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	unlink(path);
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || chmod(path, 0660) < 0 ||
-	    listen(fd, 16) < 0) {
+	/* bind() creates the file with the umask applied: make it 0660 from
+	 * the first moment instead of chmod-ing it after. */
+	old = umask(0117);
+	rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	umask(old);
+	if (rc < 0 || listen(fd, 64) < 0) {
 		int err = -errno;
 
 		close(fd);
@@ -174,22 +181,23 @@ static const char *status_text(int status)
 	}
 }
 
-static void reply(int fd, int status, json_t *body)
+/* The whole reply, head and JSON body, in one malloc'd buffer. */
+static char *render(int status, json_t *body, size_t *len)
 {
 	char *text = body ? json_dumps(body, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
-	char head[256];
 	size_t blen = text ? strlen(text) + 1 : 0;
-	int hlen;
+	char *out = NULL;
+	int n;
 
-	hlen = snprintf(head, sizeof(head),
-			"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
-			"Content-Length: %zu\r\nConnection: close\r\n\r\n",
-			status, status_text(status), blen);
-	if (write_all(fd, head, hlen) == 0 && text) {
-		text[blen - 1] = '\n';
-		write_all(fd, text, blen);
-	}
+	n = asprintf(&out,
+		     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+		     "Content-Length: %zu\r\nConnection: close\r\n\r\n%s%s",
+		     status, status_text(status), blen, text ? text : "", text ? "\n" : "");
 	free(text);
+	if (n < 0)
+		return NULL;
+	*len = (size_t)n;
+	return out;
 }
 
 static const struct admin_route *route_find(const struct admin_route *routes, const char *method,
@@ -214,55 +222,245 @@ static const struct admin_route *route_find(const struct admin_route *routes, co
 	return NULL;
 }
 
-int admin_serve_one(int lfd, const struct admin_route *routes, void *ctx)
-{
-	struct msg m = {0};
+/* --- the event-driven server ------------------------------------------------ */
+
+struct admin_client {
+	struct loop_io io;
+	struct loop_timer deadline;
+	struct admin_server *srv;
+	struct admin_client *prev, *next;
 	http_parser parser;
+	struct msg m;
+	char *out; /* the reply once the request is complete */
+	size_t out_len, out_off;
+};
+
+struct admin_server {
+	struct loop_io io;
+	struct loop *loop;
+	char path[108];
+	const struct admin_route *routes;
+	void *ctx;
+	struct admin_client *clients;
+	unsigned n_clients;
+};
+
+static void client_close(struct admin_client *c)
+{
+	struct admin_server *s = c->srv;
+
+	loop_timer_cancel(s->loop, &c->deadline);
+	loop_io_close(s->loop, &c->io);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->clients = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	s->n_clients--;
+	free(c->m.body);
+	free(c->out);
+	loop_free_later(s->loop, c);
+	/* A slot is free: take the next waiting connection. */
+	if (s->n_clients == ADMIN_MAX_CLIENTS - 1)
+		loop_io_watch(s->loop, &s->io, EPOLLIN);
+}
+
+/* Run the request and queue the reply. */
+static void dispatch(struct admin_client *c, int parse_rc)
+{
+	struct admin_server *s = c->srv;
 	struct admin_req req = {0};
 	const struct admin_route *r;
 	bool path_known = false;
 	json_t *out = NULL;
-	int fd, rc, status;
+	int status;
 
-	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	rc = read_msg(fd, HTTP_REQUEST, &parser, &m);
-	if (rc == -E2BIG) {
+	if (parse_rc == -E2BIG) {
 		status = admin_error(&out, 413, "request too large");
-		goto out_reply;
+		goto reply;
 	}
-	if (rc) {
+	if (parse_rc) {
 		status = admin_error(&out, 400, "malformed HTTP request");
-		goto out_reply;
+		goto reply;
 	}
-	req.method = http_method_str(parser.method);
+	req.method = http_method_str(c->parser.method);
 	/* The query string is not used by any route; cut it off. */
-	strcpy(req.path, m.path);
+	strcpy(req.path, c->m.path);
 	req.path[strcspn(req.path, "?")] = '\0';
-	if (m.body_len) {
+	if (c->m.body_len) {
 		json_error_t jerr;
 
-		req.body = json_loadb(m.body, m.body_len, 0, &jerr);
+		req.body = json_loadb(c->m.body, c->m.body_len, 0, &jerr);
 		if (!req.body) {
 			status = admin_error(&out, 400, "invalid JSON body: %s (line %d)",
 					     jerr.text, jerr.line);
-			goto out_reply;
+			goto reply;
 		}
 	}
-	r = route_find(routes, req.method, req.path, &req.tail, &path_known);
+	r = route_find(s->routes, req.method, req.path, &req.tail, &path_known);
 	if (!r)
 		status = path_known ? admin_error(&out, 405, "method not allowed")
 				    : admin_error(&out, 404, "no such path: %s", req.path);
 	else
-		status = r->fn(ctx, &req, &out);
-out_reply:
-	reply(fd, status, out);
+		status = r->fn(s->ctx, &req, &out);
+reply:
+	c->out = render(status, out, &c->out_len);
 	json_decref(out);
 	json_decref(req.body);
-	free(m.body);
-	close(fd);
-	return 0;
+	if (!c->out) {
+		client_close(c);
+		return;
+	}
+	loop_io_watch(s->loop, &c->io, EPOLLOUT);
+}
+
+static void client_write(struct admin_client *c)
+{
+	while (c->out_off < c->out_len) {
+		ssize_t n = send(c->io.fd, c->out + c->out_off, c->out_len - c->out_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return; /* EPOLLOUT brings us back */
+		if (n <= 0)
+			break;
+		c->out_off += (size_t)n;
+	}
+	client_close(c);
+}
+
+static void client_read(struct admin_client *c)
+{
+	char buf[8192];
+
+	for (;;) {
+		ssize_t n = recv(c->io.fd, buf, sizeof(buf), MSG_DONTWAIT);
+		size_t used;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n < 0) {
+			client_close(c);
+			return;
+		}
+		used = http_parser_execute(&c->parser, &msg_settings, buf, (size_t)n);
+		if (c->m.too_big) {
+			dispatch(c, -E2BIG);
+			return;
+		}
+		if (c->parser.http_errno != HPE_OK || (n > 0 && used != (size_t)n)) {
+			dispatch(c, -EBADMSG);
+			return;
+		}
+		if (c->m.done) {
+			dispatch(c, 0);
+			return;
+		}
+		if (n == 0) {
+			client_close(c); /* gone before a whole request */
+			return;
+		}
+	}
+}
+
+static void on_client(struct loop_io *io, uint32_t events)
+{
+	struct admin_client *c = (struct admin_client *)io;
+
+	if (c->out)
+		client_write(c);
+	else if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		client_read(c);
+}
+
+static void on_deadline(struct loop_timer *t)
+{
+	struct admin_client *c = container_of(t, struct admin_client, deadline);
+
+	/* The whole exchange has a deadline, however slowly it trickles. */
+	client_close(c);
+}
+
+static void on_accept(struct loop_io *io, uint32_t events)
+{
+	struct admin_server *s = (struct admin_server *)io;
+
+	(void)events;
+	while (s->n_clients < ADMIN_MAX_CLIENTS) {
+		int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct admin_client *c;
+
+		if (fd < 0)
+			return;
+		c = calloc(1, sizeof(*c));
+		if (!c) {
+			close(fd);
+			return;
+		}
+		c->io = (struct loop_io){.fd = fd, .fn = on_client};
+		c->srv = s;
+		http_parser_init(&c->parser, HTTP_REQUEST);
+		c->parser.data = &c->m;
+		if (loop_io_watch(s->loop, &c->io, EPOLLIN)) {
+			close(fd);
+			free(c);
+			return;
+		}
+		c->next = s->clients;
+		if (s->clients)
+			s->clients->prev = c;
+		s->clients = c;
+		s->n_clients++;
+		loop_timer_in(s->loop, &c->deadline, on_deadline, ADMIN_IO_TIMEOUT_MS);
+	}
+	/* Full: leave the rest in the backlog until a client is done. */
+	loop_io_watch(s->loop, &s->io, 0);
+}
+
+struct admin_server *admin_server_new(struct loop *l, const char *path,
+				      const struct admin_route *routes, void *ctx)
+{
+	struct admin_server *s = calloc(1, sizeof(*s));
+	int fd;
+
+	if (!s)
+		return NULL;
+	fd = admin_listen(path);
+	if (fd < 0) {
+		free(s);
+		errno = -fd;
+		return NULL;
+	}
+	s->io = (struct loop_io){.fd = fd, .fn = on_accept};
+	s->loop = l;
+	snprintf(s->path, sizeof(s->path), "%s", path);
+	s->routes = routes;
+	s->ctx = ctx;
+	if (loop_io_watch(l, &s->io, EPOLLIN)) {
+		int e = errno;
+
+		close(fd);
+		free(s);
+		errno = e;
+		return NULL;
+	}
+	return s;
+}
+
+void admin_server_free(struct admin_server *s)
+{
+	if (!s)
+		return;
+	while (s->clients)
+		client_close(s->clients);
+	loop_io_close(s->loop, &s->io);
+	unlink(s->path);
+	loop_free_later(s->loop, s);
 }
 
 int admin_call(const char *sock_path, const char *method, const char *path, json_t *body,

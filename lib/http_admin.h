@@ -4,10 +4,12 @@
  * socket (as Docker and Envoy do), so `lbctl` and `curl --unix-socket` can
  * both speak it. Requests are parsed with http-parser.
  *
- * The server side is deliberately serial: one connection at a time, one
- * request per connection, each bounded in size and time (ADMIN_MAX_BODY,
- * ADMIN_IO_TIMEOUT_MS). Admin traffic is a handful of calls a minute; a
- * stuck client costs at most the timeout.
+ * The server runs in the daemon's event loop and never blocks it: each
+ * client is read incrementally and must send its whole request within
+ * ADMIN_IO_TIMEOUT_MS (a byte every second does not keep it), the reply is
+ * written as the socket takes it, at most ADMIN_MAX_CLIENTS are served at
+ * once (more wait in the listen backlog), one request per connection,
+ * bodies up to ADMIN_MAX_BODY. Handlers run in the loop and must be quick.
  */
 #ifndef PORTICO_HTTP_ADMIN_H
 #define PORTICO_HTTP_ADMIN_H
@@ -15,9 +17,12 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "loop.h"
+
 #define ADMIN_MAX_BODY	    (1 << 20)
 #define ADMIN_MAX_PATH	    512
 #define ADMIN_IO_TIMEOUT_MS 2000
+#define ADMIN_MAX_CLIENTS   16
 
 struct admin_req {
 	const char *method; /* "GET", "POST", "PUT", "DELETE" */
@@ -45,16 +50,23 @@ int admin_error(json_t **out, int status, const char *fmt, ...)
 
 /*
  * Create a listening Unix socket at path (an existing socket file is
- * replaced; the mode is 0660). Returns the fd or -errno.
+ * replaced). It is created with mode 0660 from the start (under a umask
+ * that allows no more), never wider for a moment. Returns the fd or -errno.
  */
 int admin_listen(const char *path);
 
+struct admin_server;
+
 /*
- * Accept one connection on lfd and answer one request, dispatching through
- * routes (terminated by a {NULL} entry). Returns 0, or -errno when accept
- * failed; a bad request is answered (400/404/405/413) and returns 0.
+ * Serve the admin API on a new socket at path in loop l, dispatching
+ * through routes (terminated by a {NULL} entry) with ctx. Returns the
+ * server (admin_server_free) or NULL with errno set.
  */
-int admin_serve_one(int lfd, const struct admin_route *routes, void *ctx);
+struct admin_server *admin_server_new(struct loop *l, const char *path,
+				      const struct admin_route *routes, void *ctx);
+
+/* Close the socket (and remove its file) and every client. NULL is fine. */
+void admin_server_free(struct admin_server *s);
 
 /*
  * Client side: send one request to the socket at sock_path. body may be
