@@ -10,16 +10,35 @@
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <linux/if_link.h>
+#include <linux/magic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 struct vip {
 	bool used;
+	bool dirty;    /* changed inside a batch: rebuild at batch end */
 	uint32_t half; /* the ring half packets read now */
 	struct l4lb_vip_key key;
 	struct l4lb_real_info *reals;
 	size_t n_reals, cap;
+};
+
+/* What an adopted dataplane was doing, kept until the first batch ends. */
+struct adopt_vip {
+	struct l4lb_vip_key key;
+	uint32_t id, half;
+	bool claimed;
+	uint8_t *live; /* bitmap over real ids: in the live ring */
+};
+
+struct adopt {
+	struct adopt_vip *vips;
+	size_t n;
+	struct lb_addr *real_addr; /* by real id; family 0 = slot unused */
 };
 
 struct real_slot {
@@ -39,7 +58,12 @@ struct l4lb {
 	uint32_t *ring_keys; /* scratch keys for the batch update */
 	int ifindex;
 	uint32_t xdp_flags;
+	int hc_ifindex; /* tc egress program attached there (0: none) */
 	int ncpus;
+	int batch;	     /* inside l4lb_batch_begin/end */
+	bool adopted;	     /* the maps were found pinned */
+	struct adopt *adopt; /* until the first batch ends */
+	char pin_dir[256];
 };
 
 const char *const lb_counter_names[LB_CNT_MAX] = {
@@ -55,6 +79,9 @@ const char *const lb_counter_names[LB_CNT_MAX] = {
     [LB_CNT_DROP_FIB] = "drop_fib",
     [LB_CNT_DROP_ENCAP] = "drop_encap",
     [LB_CNT_PASS_IPV6_EXT] = "pass_ipv6_ext",
+    [LB_CNT_DROP_VIP_UNHANDLED] = "drop_vip_unhandled",
+    [LB_CNT_HC_TX] = "hc_tx",
+    [LB_CNT_HC_DROP] = "hc_drop",
 };
 
 static void vip_key_to_bpf(const struct l4lb_vip_key *k, struct lb_vip_key *out, bool addr_only)
@@ -71,6 +98,205 @@ static void vip_key_to_bpf(const struct l4lb_vip_key *k, struct lb_vip_key *out,
 static bool vip_key_equal(const struct l4lb_vip_key *a, const struct l4lb_vip_key *b)
 {
 	return lb_addr_equal(&a->addr, &b->addr) && a->port == b->port && a->proto == b->proto;
+}
+
+static void adopt_free(struct l4lb *lb)
+{
+	if (!lb->adopt)
+		return;
+	for (size_t i = 0; i < lb->adopt->n; i++)
+		free(lb->adopt->vips[i].live);
+	free(lb->adopt->vips);
+	free(lb->adopt->real_addr);
+	free(lb->adopt);
+	lb->adopt = NULL;
+}
+
+static void bit_set(uint8_t *bm, uint32_t i)
+{
+	bm[i / 8] |= (uint8_t)(1u << (i % 8));
+}
+
+static bool bit_get(const uint8_t *bm, uint32_t i)
+{
+	return bm[i / 8] & (1u << (i % 8));
+}
+
+/*
+ * Point every map at pin_dir/<name>. If ctl_map is already pinned there a
+ * dataplane is running: check it was built with this ring size and hash
+ * seed (or the rings would differ from the other LBs' and from its own
+ * connection table's idea of them) and let libbpf reuse the maps.
+ */
+static int pin_prepare(struct l4lb *lb)
+{
+	char path[512];
+	struct statfs fs;
+	struct bpf_map *m;
+	int n;
+
+	n = snprintf(lb->pin_dir, sizeof(lb->pin_dir), "%s", lb->o.pin_dir);
+	if (n <= 0 || (size_t)n >= sizeof(lb->pin_dir) - 32)
+		return -ENAMETOOLONG;
+	if (statfs(lb->pin_dir, &fs)) {
+		log_err("pin directory %s: %s", lb->pin_dir, strerror(errno));
+		return -errno;
+	}
+	if (fs.f_type != BPF_FS_MAGIC) {
+		log_err("pin directory %s is not on a bpf filesystem (mount -t bpf bpf %s)",
+			lb->pin_dir, lb->pin_dir);
+		return -EINVAL;
+	}
+	snprintf(path, sizeof(path), "%s/ctl_map", lb->pin_dir);
+	if (access(path, F_OK) == 0) {
+		int fd = bpf_obj_get(path);
+		struct lb_ctl ctl = {0};
+		uint32_t zero = 0;
+
+		if (fd < 0 || bpf_map_lookup_elem(fd, &zero, &ctl)) {
+			log_err("reading pinned %s: %s", path, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return -errno;
+		}
+		close(fd);
+		if (ctl.ring_size &&
+		    (ctl.ring_size != lb->o.ring_size || ctl.hash_seed != lb->o.hash_seed)) {
+			log_err("the dataplane pinned in %s runs ring_size %u, hash_seed %u; this "
+				"config says %u, %u: stop it with `lbctl shutdown` first",
+				lb->pin_dir, ctl.ring_size, ctl.hash_seed, lb->o.ring_size,
+				lb->o.hash_seed);
+			return -EINVAL;
+		}
+		lb->adopted = true;
+	}
+	bpf_object__for_each_map(m, lb->skel->obj)
+	{
+		if (bpf_map__is_internal(m))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", lb->pin_dir, bpf_map__name(m));
+		if (bpf_map__set_pin_path(m, path))
+			return -errno;
+	}
+	return 0;
+}
+
+/* Read ring half `half` of VIP id into lb->ring. */
+static int ring_read(struct l4lb *lb, uint32_t id, uint32_t half)
+{
+	int fd = bpf_map__fd(lb->skel->maps.ring_map);
+	uint32_t base = (id * 2 + half) * lb->o.ring_size, done = 0;
+	uint32_t in = base - 1, out;
+
+	/* A batch lookup goes on after in_batch (the last key it returned):
+	 * start after base - 1, or from the map's start for base 0. */
+	while (done < lb->o.ring_size) {
+		DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, bo);
+		uint32_t count = lb->o.ring_size - done;
+		int err;
+
+		err = bpf_map_lookup_batch(fd, (base + done) ? &in : NULL, &out,
+					   lb->ring_keys + done, lb->ring + done, &count, &bo);
+		if ((err && errno != ENOENT) || !count)
+			break;
+		done += count;
+		in = out;
+		if (err)
+			break;
+	}
+	if (done == lb->o.ring_size)
+		return 0;
+	for (uint32_t i = 0; i < lb->o.ring_size; i++) { /* no batch ops: slowly */
+		uint32_t k = base + i;
+
+		if (bpf_map_lookup_elem(fd, &k, &lb->ring[i]))
+			return -errno;
+	}
+	return 0;
+}
+
+/*
+ * Learn what the adopted dataplane runs: each VIP's id, live half and the
+ * real ids in its live ring, and each real id's address. Ids found in
+ * reals_map go to the back of the free list: connection-table entries may
+ * still name them.
+ */
+static int adopt_read(struct l4lb *lb)
+{
+	struct lb_vip_key k, *prev = NULL;
+	struct lb_vip_meta meta;
+	struct adopt *a;
+	uint32_t nfree = 0, ntail = 0, *tail;
+	int err = -ENOMEM;
+
+	a = lb->adopt = calloc(1, sizeof(*a));
+	tail = calloc(lb->o.max_reals, sizeof(*tail));
+	if (!a || !tail)
+		goto out;
+	a->real_addr = calloc(lb->o.max_reals, sizeof(*a->real_addr));
+	a->vips = calloc(lb->o.max_vips, sizeof(*a->vips));
+	if (!a->real_addr || !a->vips)
+		goto out;
+	for (uint32_t id = 1; id < lb->o.max_reals; id++) {
+		struct lb_real r;
+
+		if (bpf_map__lookup_elem(lb->skel->maps.reals_map, &id, sizeof(id), &r, sizeof(r),
+					 0) == 0 &&
+		    (r.family == LB_AF_INET || r.family == LB_AF_INET6)) {
+			a->real_addr[id].family = r.family;
+			memcpy(a->real_addr[id].bytes, r.addr, 16);
+			tail[ntail++] = id;
+		} else {
+			lb->free_ids[nfree++] = id;
+		}
+	}
+	memcpy(lb->free_ids + nfree, tail, ntail * sizeof(*tail));
+	while (bpf_map__get_next_key(lb->skel->maps.vip_map, prev, &k, sizeof(k)) == 0) {
+		struct adopt_vip *av;
+
+		prev = &k;
+		if (!k.port) /* an address-only entry */
+			continue;
+		if (bpf_map__lookup_elem(lb->skel->maps.vip_map, &k, sizeof(k), &meta, sizeof(meta),
+					 0) ||
+		    meta.vip_id >= lb->o.max_vips || meta.ring_half > 1 || a->n == lb->o.max_vips)
+			continue;
+		av = &a->vips[a->n];
+		av->key.addr.family = k.family;
+		memcpy(av->key.addr.bytes, k.addr, 16);
+		av->key.port = ntohs(k.port);
+		av->key.proto = k.proto;
+		av->id = meta.vip_id;
+		av->half = meta.ring_half;
+		av->live = calloc((lb->o.max_reals + 7) / 8, 1);
+		if (!av->live)
+			goto out;
+		a->n++;
+		err = ring_read(lb, av->id, av->half);
+		if (err)
+			goto out;
+		for (uint32_t i = 0; i < lb->o.ring_size; i++)
+			if (lb->ring[i] < lb->o.max_reals)
+				bit_set(av->live, lb->ring[i]);
+	}
+	err = 0;
+	log_info("adopted the dataplane pinned in %s: %zu VIPs, %u real ids", lb->pin_dir, a->n,
+		 ntail);
+out:
+	free(tail);
+	if (err)
+		adopt_free(lb);
+	return err;
+}
+
+static struct adopt_vip *adopt_vip_find(const struct l4lb *lb, const struct l4lb_vip_key *key)
+{
+	if (!lb->adopt)
+		return NULL;
+	for (size_t i = 0; i < lb->adopt->n; i++)
+		if (vip_key_equal(&lb->adopt->vips[i].key, key))
+			return &lb->adopt->vips[i];
+	return NULL;
 }
 
 struct l4lb *l4lb_open(const struct l4lb_opts *opts)
@@ -120,9 +346,25 @@ struct l4lb *l4lb_open(const struct l4lb_opts *opts)
 	bpf_map__set_max_entries(lb->skel->maps.real_stats, lb->o.max_reals);
 	bpf_map__set_max_entries(lb->skel->maps.vip_stats, lb->o.max_vips);
 	bpf_map__set_max_entries(lb->skel->maps.conn_map, lb->o.conn_max);
+	if (lb->o.pin_dir) {
+		err = pin_prepare(lb);
+		if (err)
+			goto out_skel;
+	}
 	err = balancer_bpf__load(lb->skel);
-	if (err)
+	if (err) {
+		if (lb->adopted)
+			log_err("the maps pinned in %s do not fit this configuration (max VIPs, "
+				"reals or conn_table_size changed?): stop the old dataplane with "
+				"`lbctl shutdown` first",
+				lb->pin_dir);
 		goto out_skel;
+	}
+	if (lb->adopted) {
+		err = adopt_read(lb);
+		if (err)
+			goto out_skel;
+	}
 	return lb;
 
 out_skel:
@@ -139,13 +381,10 @@ out_err:
 	return NULL;
 }
 
-void l4lb_close(struct l4lb *lb)
+static void lb_free(struct l4lb *lb)
 {
-	if (!lb)
-		return;
-	if (lb->ifindex > 0)
-		bpf_xdp_detach(lb->ifindex, lb->xdp_flags, NULL);
 	balancer_bpf__destroy(lb->skel);
+	adopt_free(lb);
 	for (uint32_t i = 0; i < lb->o.max_vips; i++)
 		free(lb->vips[i].reals);
 	free(lb->vips);
@@ -154,6 +393,43 @@ void l4lb_close(struct l4lb *lb)
 	free(lb->ring);
 	free(lb->ring_keys);
 	free(lb);
+}
+
+static void hc_detach(struct l4lb *lb)
+{
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = lb->hc_ifindex,
+			    .attach_point = BPF_TC_EGRESS);
+	DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = LB_HC_TC_HANDLE, .priority = 1);
+
+	bpf_tc_detach(&hook, &opts);
+	lb->hc_ifindex = 0;
+}
+
+void l4lb_close(struct l4lb *lb)
+{
+	struct bpf_map *m;
+
+	if (!lb)
+		return;
+	if (lb->ifindex > 0)
+		bpf_xdp_detach(lb->ifindex, lb->xdp_flags, NULL);
+	if (lb->hc_ifindex > 0)
+		hc_detach(lb);
+	if (lb->pin_dir[0])
+		bpf_object__for_each_map(m, lb->skel->obj) if (!bpf_map__is_internal(m))
+		    bpf_map__unpin(m, NULL);
+	lb_free(lb);
+}
+
+void l4lb_release(struct l4lb *lb)
+{
+	if (lb)
+		lb_free(lb);
+}
+
+bool l4lb_adopted(const struct l4lb *lb)
+{
+	return lb->adopted;
 }
 
 int l4lb_attach(struct l4lb *lb, int ifindex, bool generic)
@@ -169,6 +445,24 @@ int l4lb_attach(struct l4lb *lb, int ifindex, bool generic)
 	return 0;
 }
 
+int l4lb_attach_hc(struct l4lb *lb, int ifindex)
+{
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_EGRESS);
+	DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = LB_HC_TC_HANDLE, .priority = 1,
+			    .prog_fd = bpf_program__fd(lb->skel->progs.lb_hc_encap),
+			    .flags = BPF_TC_F_REPLACE);
+	int err;
+
+	err = bpf_tc_hook_create(&hook);
+	if (err && err != -EEXIST)
+		return err;
+	err = bpf_tc_attach(&hook, &opts);
+	if (err)
+		return err;
+	lb->hc_ifindex = ifindex;
+	return 0;
+}
+
 int l4lb_set_source(struct l4lb *lb, const struct lb_addr *src4, const struct lb_addr *src6)
 {
 	struct lb_ctl ctl = {0};
@@ -180,6 +474,8 @@ int l4lb_set_source(struct l4lb *lb, const struct lb_addr *src4, const struct lb
 		memcpy(&ctl.src4, src4->bytes, 4);
 	if (src6)
 		memcpy(ctl.src6, src6->bytes, 16);
+	ctl.ring_size = lb->o.ring_size;
+	ctl.hash_seed = lb->o.hash_seed;
 	if (bpf_map__update_elem(lb->skel->maps.ctl_map, &zero, sizeof(zero), &ctl, sizeof(ctl),
 				 BPF_ANY))
 		return -errno;
@@ -220,7 +516,7 @@ static int vip_rebuild(struct l4lb *lb, uint32_t id)
 	for (size_t i = 0; i < v->n_reals; i++) {
 		mr[i].addr = v->reals[i].addr;
 		mr[i].id = v->reals[i].id;
-		mr[i].weight = v->reals[i].weight;
+		mr[i].weight = v->reals[i].down ? 0 : v->reals[i].weight;
 	}
 	err = maglev_build(mr, v->n_reals, lb->ring, lb->o.ring_size);
 	free(mr);
@@ -242,6 +538,7 @@ static int vip_rebuild(struct l4lb *lb, uint32_t id)
 				 BPF_ANY))
 		return -errno;
 	v->half = half;
+	v->dirty = false;
 	return 0;
 }
 
@@ -254,9 +551,92 @@ static bool addr_in_other_vip(struct l4lb *lb, const struct l4lb_vip_key *key, u
 	return false;
 }
 
+/* A VIP's reals changed: rebuild now, or at the end of the batch. */
+static int vip_changed(struct l4lb *lb, uint32_t id)
+{
+	if (lb->batch) {
+		lb->vips[id].dirty = true;
+		return 0;
+	}
+	return vip_rebuild(lb, id);
+}
+
+void l4lb_batch_begin(struct l4lb *lb)
+{
+	lb->batch++;
+}
+
+/* The adopted VIPs nobody claimed: out of vip_map (ids were held back). */
+static void adopt_finish(struct l4lb *lb)
+{
+	struct lb_vip_key bk;
+
+	for (size_t i = 0; i < lb->adopt->n; i++) {
+		const struct adopt_vip *av = &lb->adopt->vips[i];
+		char name[LB_ADDR_STRLEN];
+
+		if (av->claimed)
+			continue;
+		vip_key_to_bpf(&av->key, &bk, false);
+		bpf_map__delete_elem(lb->skel->maps.vip_map, &bk, sizeof(bk), 0);
+		if (!addr_in_other_vip(lb, &av->key, UINT32_MAX)) {
+			vip_key_to_bpf(&av->key, &bk, true);
+			bpf_map__delete_elem(lb->skel->maps.vip_map, &bk, sizeof(bk), 0);
+		}
+		log_info("adopted VIP %s port %u is not configured any more: removed",
+			 lb_addr_str(&av->key.addr, name, sizeof(name)), av->key.port);
+	}
+	adopt_free(lb);
+}
+
+int l4lb_batch_end(struct l4lb *lb)
+{
+	int first = 0;
+
+	if (!lb->batch || --lb->batch)
+		return 0;
+	for (uint32_t i = 0; i < lb->o.max_vips; i++) {
+		int err;
+
+		if (!lb->vips[i].used || !lb->vips[i].dirty)
+			continue;
+		err = vip_rebuild(lb, i);
+		if (err && !first)
+			first = err;
+	}
+	if (lb->adopt && !first)
+		adopt_finish(lb);
+	return first;
+}
+
+bool l4lb_adopted_live(const struct l4lb *lb, const struct l4lb_vip_key *vk,
+		       const struct lb_addr *addr)
+{
+	const struct adopt_vip *av = adopt_vip_find(lb, vk);
+
+	if (!av)
+		return false;
+	for (uint32_t id = 1; id < lb->o.max_reals; id++)
+		if (lb_addr_equal(&lb->adopt->real_addr[id], addr))
+			return bit_get(av->live, id);
+	return false;
+}
+
+/* An unclaimed adopted VIP's id: still live until the batch ends. */
+static bool adopt_id_held(const struct l4lb *lb, uint32_t id)
+{
+	if (!lb->adopt)
+		return false;
+	for (size_t i = 0; i < lb->adopt->n; i++)
+		if (lb->adopt->vips[i].id == id && !lb->adopt->vips[i].claimed)
+			return true;
+	return false;
+}
+
 int l4lb_vip_add(struct l4lb *lb, const struct l4lb_vip_key *key)
 {
 	struct lb_vip_meta addr_meta = {0};
+	struct adopt_vip *av;
 	struct lb_vip_key bk;
 	uint32_t id;
 	int err;
@@ -266,12 +646,21 @@ int l4lb_vip_add(struct l4lb *lb, const struct l4lb_vip_key *key)
 		return -EINVAL;
 	if (vip_lookup(lb, key, NULL))
 		return -EEXIST;
+	av = lb->batch ? adopt_vip_find(lb, key) : NULL;
+	if (av && !av->claimed && !lb->vips[av->id].used) {
+		/* Adopted: keep its id and live half; the batch's end builds
+		 * the same ring into the other half. */
+		av->claimed = true;
+		lb->vips[av->id] =
+		    (struct vip){.used = true, .dirty = true, .half = av->half, .key = *key};
+		return 0;
+	}
 	/* Round-robin search for a free id, so a deleted VIP's id (and any
 	 * conn-table entries naming it) is reused as late as possible. */
 	for (id = 0; id < lb->o.max_vips; id++) {
 		uint32_t cand = (lb->next_vip + id) % lb->o.max_vips;
 
-		if (!lb->vips[cand].used) {
+		if (!lb->vips[cand].used && !adopt_id_held(lb, cand)) {
 			id = cand;
 			break;
 		}
@@ -282,8 +671,9 @@ int l4lb_vip_add(struct l4lb *lb, const struct l4lb_vip_key *key)
 	lb->vips[id] = (struct vip){.used = true, .half = 1, .key = *key};
 
 	/* An empty ring (all LB_REAL_NONE) goes live first: a recycled id must
-	 * not expose the previous owner's ring. */
-	err = vip_rebuild(lb, id);
+	 * not expose the previous owner's ring. In a batch nothing goes live
+	 * before the batch's end builds the full ring. */
+	err = vip_changed(lb, id);
 	if (err)
 		goto out_unuse;
 	/* The address-only entry lets the datapath recognise fragments to a
@@ -317,6 +707,21 @@ static uint32_t real_get(struct l4lb *lb, const struct lb_addr *addr, int *err)
 		return LB_REAL_NONE;
 	}
 	id = lb->free_ids[lb->free_head];
+	if (lb->adopt) {
+		/* Keep the id the adopted dataplane knows this address by: its
+		 * rings and connection table name it. */
+		for (uint32_t i = 0; i < lb->free_count; i++) {
+			uint32_t pos = (lb->free_head + i) % lb->o.max_reals;
+			uint32_t cand = lb->free_ids[pos];
+
+			if (!lb_addr_equal(&lb->adopt->real_addr[cand], addr))
+				continue;
+			/* Take it out: the head moves into its place. */
+			lb->free_ids[pos] = lb->free_ids[lb->free_head];
+			id = cand;
+			break;
+		}
+	}
 	memcpy(r.addr, addr->bytes, 16);
 	r.family = addr->family;
 	r.encap = LB_ENCAP_IPIP;
@@ -399,7 +804,7 @@ int l4lb_real_add(struct l4lb *lb, const struct l4lb_vip_key *vk, const struct l
 		return err;
 	v->reals[v->n_reals++] =
 	    (struct l4lb_real_info){.addr = *addr, .weight = weight, .id = rid};
-	err = vip_rebuild(lb, vid);
+	err = vip_changed(lb, vid);
 	if (err) {
 		v->n_reals--;
 		real_put(lb, rid);
@@ -430,7 +835,7 @@ int l4lb_real_del(struct l4lb *lb, const struct l4lb_vip_key *vk, const struct l
 	v = &lb->vips[vid];
 	gone = *r;
 	*r = v->reals[--v->n_reals];
-	err = vip_rebuild(lb, vid);
+	err = vip_changed(lb, vid);
 	if (err) {
 		v->reals[v->n_reals++] = gone;
 		return err;
@@ -451,10 +856,37 @@ int l4lb_real_set_weight(struct l4lb *lb, const struct l4lb_vip_key *vk, const s
 		return -ENOENT;
 	old = r->weight;
 	r->weight = weight;
-	err = vip_rebuild(lb, vid);
+	err = vip_changed(lb, vid);
 	if (err)
 		r->weight = old;
 	return err;
+}
+
+int l4lb_real_set_down(struct l4lb *lb, const struct l4lb_vip_key *vk, const struct lb_addr *addr,
+		       bool down)
+{
+	struct l4lb_real_info *r;
+	uint32_t vid;
+	int err;
+
+	r = vip_real_find(lb, vk, addr, &vid);
+	if (!r)
+		return -ENOENT;
+	if (r->down == down)
+		return 0;
+	r->down = down;
+	err = vip_changed(lb, vid);
+	if (err)
+		r->down = !down;
+	return err;
+}
+
+uint32_t l4lb_real_id(const struct l4lb *lb, const struct lb_addr *addr)
+{
+	for (uint32_t id = 1; id < lb->o.max_reals; id++)
+		if (lb->reals[id].refs && lb_addr_equal(&lb->reals[id].addr, addr))
+			return id;
+	return LB_REAL_NONE;
 }
 
 static void vip_info(struct l4lb *lb, uint32_t id, struct l4lb_vip_info *out)

@@ -30,6 +30,15 @@ struct l4lb_opts {
 	uint32_t max_reals; /* 0 = LB_MAX_REALS_DEFAULT */
 	uint32_t conn_max;  /* 0 = LB_CONN_MAX_DEFAULT */
 	uint32_t hash_seed; /* must be equal on every LB of a PoP */
+	/*
+	 * A directory on a bpffs mount (NULL: no pinning). The maps are
+	 * pinned there; if they are already there (lbd restarted or crashed
+	 * while the dataplane kept forwarding), they are adopted: the
+	 * connection table, counters and live rings carry on, and the first
+	 * batch (l4lb_batch_begin/end) reuses the VIP and real ids it finds,
+	 * so the rings it builds equal the ones packets are reading.
+	 */
+	const char *pin_dir;
 };
 
 struct l4lb_vip_key {
@@ -42,6 +51,7 @@ struct l4lb_real_info {
 	struct lb_addr addr;
 	uint32_t weight;
 	uint32_t id;
+	bool down; /* failed its health checks: out of the ring, weight kept */
 };
 
 struct l4lb_vip_info {
@@ -57,14 +67,56 @@ struct l4lb_vip_info {
  */
 struct l4lb *l4lb_open(const struct l4lb_opts *opts);
 
-/* Detach (if attached) and free everything. NULL is fine. */
+/* True if l4lb_open found pinned maps and adopted them. */
+bool l4lb_adopted(const struct l4lb *lb);
+
+/*
+ * Tear the dataplane down: detach the XDP and tc programs this handle
+ * attached, unpin its maps, free everything. NULL is fine.
+ */
 void l4lb_close(struct l4lb *lb);
 
 /*
- * Attach the program to ifindex in native (driver) mode, or generic (skb)
- * mode if generic is true. Returns 0 or -errno.
+ * Free the userspace side only: the programs stay attached and the pinned
+ * maps stay, so packets keep flowing until a new lbd adopts them (restart,
+ * upgrade). Without pin_dir the kernel keeps the attached programs and
+ * their maps alive, but nothing can adopt them. NULL is fine.
+ */
+void l4lb_release(struct l4lb *lb);
+
+/*
+ * Attach the balancer to ifindex in native (driver) mode, or generic (skb)
+ * mode if generic is true, replacing a program of the same mode already
+ * there (an adopted dataplane's) in one step. Returns 0 or -errno.
  */
 int l4lb_attach(struct l4lb *lb, int ifindex, bool generic);
+
+/*
+ * Attach the health-check encapsulation (tc egress, clsact) to ifindex,
+ * replacing an earlier instance. Probe sockets marked with
+ * LB_HC_MARK_BASE | real id then leave encapsulated toward that real.
+ * Returns 0 or -errno.
+ */
+int l4lb_attach_hc(struct l4lb *lb, int ifindex);
+
+/*
+ * Batch changes: between begin and end, ring rebuilds are deferred and
+ * each changed VIP is rebuilt once at end (a reload touching many reals
+ * swaps each ring once). The first batch after an adoption also reuses
+ * the adopted VIP and real ids; end then removes the adopted VIPs the
+ * batch did not claim. end returns 0 or the first rebuild error (-errno);
+ * the VIPs that failed stay dirty and are retried by the next end.
+ */
+void l4lb_batch_begin(struct l4lb *lb);
+int l4lb_batch_end(struct l4lb *lb);
+
+/*
+ * After an adoption, until the first batch ends: whether real addr was in
+ * VIP vk's live ring (it was up then), so health starts from what the
+ * dataplane was doing rather than from scratch.
+ */
+bool l4lb_adopted_live(const struct l4lb *lb, const struct l4lb_vip_key *vk,
+		       const struct lb_addr *addr);
 
 /* Outer source addresses; either may be NULL to leave it unset. */
 int l4lb_set_source(struct l4lb *lb, const struct lb_addr *src4, const struct lb_addr *src6);
@@ -83,6 +135,16 @@ int l4lb_real_add(struct l4lb *lb, const struct l4lb_vip_key *vip, const struct 
 int l4lb_real_del(struct l4lb *lb, const struct l4lb_vip_key *vip, const struct lb_addr *real);
 int l4lb_real_set_weight(struct l4lb *lb, const struct l4lb_vip_key *vip,
 			 const struct lb_addr *real, uint32_t weight);
+/*
+ * Health: a real marked down keeps its weight and its established flows
+ * (connection table) but leaves the VIP's ring; marked up it comes back.
+ * Rebuilds the ring only when the state changes. 0 or -ENOENT / -errno.
+ */
+int l4lb_real_set_down(struct l4lb *lb, const struct l4lb_vip_key *vip, const struct lb_addr *real,
+		       bool down);
+
+/* The id a real address has (for probe marks), or LB_REAL_NONE. */
+uint32_t l4lb_real_id(const struct l4lb *lb, const struct lb_addr *real);
 
 /* Call fn for each VIP in id order; stops and returns fn's non-zero value. */
 int l4lb_vip_foreach(struct l4lb *lb, int (*fn)(void *ctx, const struct l4lb_vip_info *vip),

@@ -107,3 +107,52 @@ int lb_hostport_split(const char *s, size_t len, char *host, size_t hostcap, cha
 	port[plen] = '\0';
 	return 0;
 }
+
+unsigned lb_addr_sockaddr(const struct lb_addr *a, uint16_t port, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (a->family == LB_AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		memcpy(&s4->sin_addr, a->bytes, 4);
+		return sizeof(*s4);
+	}
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+	s6->sin6_family = AF_INET6;
+	s6->sin6_port = htons(port);
+	memcpy(&s6->sin6_addr, a->bytes, 16);
+	return sizeof(*s6);
+}
+
+int lb_addr_from_sockaddr(const struct sockaddr_storage *ss, struct lb_addr *a, uint16_t *port)
+{
+	memset(a, 0, sizeof(*a));
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+
+		a->family = LB_AF_INET;
+		memcpy(a->bytes, &s4->sin_addr, 4);
+		if (port)
+			*port = ntohs(s4->sin_port);
+		return 0;
+	}
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+
+		/* A v4-mapped peer (dual-stack listener) is an IPv4 peer. */
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+			a->family = LB_AF_INET;
+			memcpy(a->bytes, &s6->sin6_addr.s6_addr[12], 4);
+		} else {
+			a->family = LB_AF_INET6;
+			memcpy(a->bytes, &s6->sin6_addr, 16);
+		}
+		if (port)
+			*port = ntohs(s6->sin6_port);
+		return 0;
+	}
+	return -EAFNOSUPPORT;
+}

@@ -34,6 +34,14 @@ bool lb_addr_equal(const struct lb_addr *a, const struct lb_addr *b);
 int lb_addr_af(const struct lb_addr *a);
 
 /*
+ * Fill *ss with a and port (host order); returns the length to pass to
+ * connect/bind. from_sockaddr does the reverse (0, or -EAFNOSUPPORT).
+ */
+struct sockaddr_storage;
+unsigned lb_addr_sockaddr(const struct lb_addr *a, uint16_t port, struct sockaddr_storage *ss);
+int lb_addr_from_sockaddr(const struct sockaddr_storage *ss, struct lb_addr *a, uint16_t *port);
+
+/*
  * Parse "proto" names: "tcp" / "udp". Returns IPPROTO_TCP / IPPROTO_UDP, or
  * -EINVAL.
  */

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "cfgfile.h"
+#include "addr.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -146,4 +147,39 @@ int cfg_load(const char *path, const char *text, cfg_parse_fn parse, void *out, 
 	if (rc == -ENOMEM && !*err && asprintf(err, "%s: out of memory", path) < 0)
 		*err = NULL;
 	return rc ? -EINVAL : 0;
+}
+
+int cfg_known(const config_setting_t *group, const char *const *allowed, const char *what,
+	      const char *file, char **err)
+{
+	int n = config_setting_length(group);
+
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *m = config_setting_get_elem(group, (unsigned)i);
+		const char *name = config_setting_name(m);
+		bool ok = false;
+
+		if (!name)
+			continue;
+		for (const char *const *a = allowed; *a && !ok; a++)
+			ok = strcmp(*a, name) == 0;
+		if (!ok)
+			return cfg_fail(err, file, m, "unknown setting \"%s\" in %s", name, what);
+	}
+	return 0;
+}
+
+int cfg_addr(const config_setting_t *parent, const char *name, struct lb_addr *out,
+	     const char *file, char **err)
+{
+	const char *v;
+	int rc = cfg_str(parent, name, &v, false, file, err);
+
+	memset(out, 0, sizeof(*out));
+	if (rc || !v)
+		return rc;
+	if (lb_addr_parse(v, out))
+		return cfg_fail(err, file, config_setting_get_member(parent, name),
+				"%s \"%s\": not an IPv4 or IPv6 address", name, v);
+	return 0;
 }

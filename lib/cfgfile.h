@@ -56,4 +56,17 @@ int cfg_bool(const config_setting_t *parent, const char *name, bool *out, bool d
 int cfg_enum(const config_setting_t *parent, const char *name, const char *const *names, unsigned n,
 	     unsigned def, unsigned *out, const char *file, char **err);
 
+/*
+ * Refuse members of group that are not in allowed (NULL-terminated): a
+ * misspelt setting is an error naming its line, not silently a default.
+ * what names the group in the message. 0 or -EINVAL.
+ */
+int cfg_known(const config_setting_t *group, const char *const *allowed, const char *what,
+	      const char *file, char **err);
+
+/* An IP address member (lb_addr) or family 0 if absent. 0 or -EINVAL. */
+struct lb_addr;
+int cfg_addr(const config_setting_t *parent, const char *name, struct lb_addr *out,
+	     const char *file, char **err);
+
 #endif

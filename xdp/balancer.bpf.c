@@ -14,6 +14,7 @@
 #include <linux/in.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
+#include <linux/pkt_cls.h>
 #include <linux/tcp.h>
 #include <linux/udp.h>
 #include <bpf/bpf_helpers.h>
@@ -242,6 +243,47 @@ static __always_inline __u32 pick_real(struct parsed *p, const struct lb_vip_met
 	return fresh.real_id;
 }
 
+/*
+ * The outer headers, written the same way for client packets (XDP, below)
+ * and for health-check probes (tc egress, lb_hc_encap): a probe crosses
+ * exactly the encapsulation a client's packet does.
+ */
+static __always_inline void fill_ipip(struct iphdr *outer, __u16 l3_len, __u8 tos,
+				      const struct lb_real *real, const struct lb_ctl *cfg)
+{
+	outer->version = 4;
+	outer->ihl = 5;
+	outer->tos = tos;
+	outer->tot_len = bpf_htons(l3_len + sizeof(struct iphdr));
+	outer->id = 0;
+	/* DF: an oversized packet should fail loudly at the next hop (ICMP to
+	 * this LB) rather than be fragmented, which BPF decap cannot undo. */
+	outer->frag_off = bpf_htons(IP_DF);
+	outer->ttl = 64;
+	outer->protocol = IPPROTO_IPIP;
+	outer->check = 0;
+	outer->saddr = cfg->src4;
+	__builtin_memcpy(&outer->daddr, real->addr, 4);
+	outer->check = ip_csum(outer);
+}
+
+/* The flow label carries the flow hash so the underlay's ECMP can still
+ * tell flows apart. */
+static __always_inline void fill_ip6ip6(struct ipv6hdr *outer, __u16 l3_len, __u8 tos, __u32 hash,
+					const struct lb_real *real, const struct lb_ctl *cfg)
+{
+	outer->version = 6;
+	outer->priority = tos >> 4;
+	outer->flow_lbl[0] = (tos << 4) | ((hash >> 16) & 0x0f);
+	outer->flow_lbl[1] = (hash >> 8) & 0xff;
+	outer->flow_lbl[2] = hash & 0xff;
+	outer->payload_len = bpf_htons(l3_len);
+	outer->nexthdr = IPPROTO_IPV6;
+	outer->hop_limit = 64;
+	__builtin_memcpy(&outer->saddr, cfg->src6, 16);
+	__builtin_memcpy(&outer->daddr, real->addr, 16);
+}
+
 /* Encapsulate in IPIP toward an IPv4 real; the packet starts at Ethernet. */
 static __always_inline int encap_ipip(struct xdp_md *ctx, const struct parsed *p,
 				      const struct lb_real *real, const struct lb_ctl *cfg)
@@ -256,27 +298,12 @@ static __always_inline int encap_ipip(struct xdp_md *ctx, const struct parsed *p
 	outer = data + sizeof(struct ethhdr);
 	if ((void *)(outer + 1) > data_end)
 		return -1;
-
 	((struct ethhdr *)data)->h_proto = bpf_htons(ETH_P_IP);
-	outer->version = 4;
-	outer->ihl = 5;
-	outer->tos = p->tos;
-	outer->tot_len = bpf_htons(p->l3_len + sizeof(struct iphdr));
-	outer->id = 0;
-	/* DF: an oversized packet should fail loudly at the next hop (ICMP to
-	 * this LB) rather than be fragmented, which BPF decap cannot undo. */
-	outer->frag_off = bpf_htons(IP_DF);
-	outer->ttl = 64;
-	outer->protocol = IPPROTO_IPIP;
-	outer->check = 0;
-	outer->saddr = cfg->src4;
-	__builtin_memcpy(&outer->daddr, real->addr, 4);
-	outer->check = ip_csum(outer);
+	fill_ipip(outer, p->l3_len, p->tos, real, cfg);
 	return 0;
 }
 
-/* Encapsulate in IP6IP6 toward an IPv6 real. The flow label carries the
- * flow hash so the underlay's ECMP can still tell flows apart. */
+/* Encapsulate in IP6IP6 toward an IPv6 real. */
 static __always_inline int encap_ip6ip6(struct xdp_md *ctx, const struct parsed *p,
 					const struct lb_real *real, const struct lb_ctl *cfg,
 					__u32 hash)
@@ -291,18 +318,8 @@ static __always_inline int encap_ip6ip6(struct xdp_md *ctx, const struct parsed 
 	outer = data + sizeof(struct ethhdr);
 	if ((void *)(outer + 1) > data_end)
 		return -1;
-
 	((struct ethhdr *)data)->h_proto = bpf_htons(ETH_P_IPV6);
-	outer->version = 6;
-	outer->priority = p->tos >> 4;
-	outer->flow_lbl[0] = (p->tos << 4) | ((hash >> 16) & 0x0f);
-	outer->flow_lbl[1] = (hash >> 8) & 0xff;
-	outer->flow_lbl[2] = hash & 0xff;
-	outer->payload_len = bpf_htons(p->l3_len);
-	outer->nexthdr = IPPROTO_IPV6;
-	outer->hop_limit = 64;
-	__builtin_memcpy(&outer->saddr, cfg->src6, 16);
-	__builtin_memcpy(&outer->daddr, real->addr, 16);
+	fill_ip6ip6(outer, p->l3_len, p->tos, hash, real, cfg);
 	return 0;
 }
 
@@ -437,6 +454,69 @@ int lb_balancer(struct xdp_md *ctx)
 		return XDP_DROP;
 	}
 	return forward(ctx, real, cfg, p.l3_len + sizeof(struct ipv6hdr));
+}
+
+/*
+ * lb_hc_encap (tc egress on the LB's interface): a health-check probe's
+ * packets (skb->mark = LB_HC_MARK_BASE | real id, set by lbd with SO_MARK
+ * on the probe's socket) leave this LB addressed to the VIP, like a
+ * client's; this encapsulates them toward the real under test with the
+ * same outer header as the XDP path and lets the kernel's FIB and
+ * neighbour table pick the next hop (bpf_redirect_neigh). The real answers
+ * from the VIP straight to this LB (direct server return), to a plain
+ * socket. Everything else leaves untouched.
+ */
+SEC("tc")
+int lb_hc_encap(struct __sk_buff *skb)
+{
+	__u32 real_id = skb->mark & ~LB_HC_MARK_MASK, zero = 0;
+	struct lb_real *real;
+	struct lb_ctl *cfg;
+	__u16 l3_len;
+	__u8 tos;
+
+	if ((skb->mark & LB_HC_MARK_MASK) != LB_HC_MARK_BASE)
+		return TC_ACT_OK;
+	real = bpf_map_lookup_elem(&reals_map, &real_id);
+	cfg = bpf_map_lookup_elem(&ctl_map, &zero);
+	if (!real || !real->family || !cfg)
+		goto drop;
+	if (skb->protocol == bpf_htons(ETH_P_IP) && real->family == LB_AF_INET) {
+		struct iphdr inner, outer = {};
+
+		if (bpf_skb_load_bytes(skb, sizeof(struct ethhdr), &inner, sizeof(inner)))
+			goto drop;
+		l3_len = bpf_ntohs(inner.tot_len);
+		tos = inner.tos;
+		if (bpf_skb_adjust_room(skb, sizeof(outer), BPF_ADJ_ROOM_MAC,
+					BPF_F_ADJ_ROOM_ENCAP_L3_IPV4))
+			goto drop;
+		fill_ipip(&outer, l3_len, tos, real, cfg);
+		if (bpf_skb_store_bytes(skb, sizeof(struct ethhdr), &outer, sizeof(outer), 0))
+			goto drop;
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6) && real->family == LB_AF_INET6) {
+		struct ipv6hdr inner, outer = {};
+
+		if (bpf_skb_load_bytes(skb, sizeof(struct ethhdr), &inner, sizeof(inner)))
+			goto drop;
+		l3_len = sizeof(inner) + bpf_ntohs(inner.payload_len);
+		tos = (inner.priority << 4) | (inner.flow_lbl[0] >> 4);
+		if (bpf_skb_adjust_room(skb, sizeof(outer), BPF_ADJ_ROOM_MAC,
+					BPF_F_ADJ_ROOM_ENCAP_L3_IPV6))
+			goto drop;
+		fill_ip6ip6(&outer, l3_len, tos, skb->hash, real, cfg);
+		if (bpf_skb_store_bytes(skb, sizeof(struct ethhdr), &outer, sizeof(outer), 0))
+			goto drop;
+	} else {
+		goto drop; /* a probe of the wrong family: a bug, counted */
+	}
+	count(LB_CNT_HC_TX, skb->len);
+	/* The redirect passes this hook again: unmarked, it goes through. */
+	skb->mark = 0;
+	return bpf_redirect_neigh(skb->ifindex, NULL, 0, 0);
+drop:
+	count(LB_CNT_HC_DROP, skb->len);
+	return TC_ACT_SHOT;
 }
 
 char LICENSE[] SEC("license") = "GPL";

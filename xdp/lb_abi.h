@@ -43,6 +43,17 @@ enum lb_encap {
 	LB_ENCAP_GUE = 1,
 };
 
+/*
+ * Health-check probes: lbd marks a probe socket with LB_HC_MARK_BASE |
+ * real_id (SO_MARK); the balancer's tc egress program encapsulates the
+ * probe's packets toward that real exactly as the XDP program does for
+ * client packets, so a probe tests the real's decapsulation, its VIP on lo
+ * and its proxy, not just that the host answers.
+ */
+#define LB_HC_MARK_BASE 0x4c420000u /* "LB" */
+#define LB_HC_MARK_MASK 0xffff0000u
+#define LB_HC_TC_HANDLE 0x1c8 /* the tc filter's handle on the LB's egress */
+
 /* VIP map key: (address, port, protocol). */
 struct lb_vip_key {
 	__u8 addr[16];
@@ -109,8 +120,12 @@ struct lb_ctl {
 	__u8 src6[16];
 	__be32 src4;
 	__u32 flags; /* reserved, 0 */
+	/* Not read by the datapath: what the rings were built with, so a
+	 * restarted lbd that adopts pinned maps can refuse a mismatch. */
+	__u32 ring_size;
+	__u32 hash_seed;
 };
-_Static_assert(sizeof(struct lb_ctl) == 24, "lb_ctl layout");
+_Static_assert(sizeof(struct lb_ctl) == 32, "lb_ctl layout");
 
 /*
  * Global counters (lb_counters map, indexed by this enum). The names in
@@ -130,6 +145,8 @@ enum lb_counter_id {
 	LB_CNT_DROP_ENCAP,     /* adjust_head failed or packet too big */
 	LB_CNT_PASS_IPV6_EXT,  /* IPv6 with extension headers: passed */
 	LB_CNT_DROP_VIP_UNHANDLED, /* to a VIP address but not TCP/UDP it can hash (ICMP, ext. headers) */
+	LB_CNT_HC_TX,		   /* health-check probe packets encapsulated (tc egress) */
+	LB_CNT_HC_DROP,		   /* probe packets that could not be encapsulated */
 	LB_CNT_MAX,
 };
 
