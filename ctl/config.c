@@ -12,6 +12,81 @@
 #include <string.h>
 
 #define DEFAULT_ADMIN_SOCKET "/run/portico/lbd.sock"
+#define DEFAULT_PIN_DIR	     "/sys/fs/bpf/portico/" /* + the interface */
+#define MAX_BGP_NEIGHBORS    16
+
+static const char *const hc_kinds[] = {"none", "tcp", "http", "grpc"};
+
+void lbd_health_default(struct lbd_health_cfg *h, const struct l4lb_vip_key *k)
+{
+	*h = (struct lbd_health_cfg){
+	    .kind = k->proto == IPPROTO_TCP ? LBD_HC_TCP : LBD_HC_NONE,
+	    .port = k->port,
+	    .interval_ms = 1000,
+	    .fast_interval_ms = 250,
+	    .timeout_ms = 500,
+	    .rise = 2,
+	    .fall = 2,
+	    .expect_status = 200,
+	    .path = "/",
+	};
+}
+
+/*
+ * A VIP's health group. Defaults: TCP connect for TCP VIPs, none for UDP
+ * ones (probes are TCP: a UDP VIP is checked only through a TCP port its
+ * hosts also serve, set explicitly); every 1 s, 500 ms timeout, 2 to rise
+ * and 2 to fall; TLS when the port is 443.
+ */
+static int parse_health(const config_setting_t *vs, struct lbd_vip_cfg *v, const char *vipname,
+			const char *file, char **err)
+{
+	static const char *const keys[] = {
+	    "kind", "tls",  "port", "interval_ms",   "fast_interval_ms", "timeout_ms", "rise",
+	    "fall", "path", "host", "expect_status", "service",		 NULL};
+	const config_setting_t *hs = config_setting_get_member(vs, "health");
+	struct lbd_health_cfg *h = &v->health;
+	unsigned kind, def = v->key.proto == IPPROTO_TCP ? LBD_HC_TCP : LBD_HC_NONE;
+	uint32_t port;
+	int rc;
+
+	lbd_health_default(h, &v->key);
+	if (!hs)
+		return 0;
+	if (!config_setting_is_group(hs))
+		return cfg_fail(err, file, hs, "vip %s: \"health\" must be a group { ... }",
+				vipname);
+	if ((rc = cfg_known(hs, keys, "health", file, err)) ||
+	    (rc = cfg_enum(hs, "kind", hc_kinds, 4, def, &kind, file, err)) ||
+	    (rc = cfg_uint(hs, "port", &port, v->key.port, 1, 65535, file, err)) ||
+	    (rc = cfg_uint(hs, "interval_ms", &h->interval_ms, 1000, 20, 3600000, file, err)) ||
+	    (rc = cfg_uint(hs, "fast_interval_ms", &h->fast_interval_ms,
+			   h->interval_ms / 4 > 20 ? h->interval_ms / 4 : 20, 20, 3600000, file,
+			   err)) ||
+	    (rc = cfg_uint(hs, "timeout_ms", &h->timeout_ms, 500, 10, 60000, file, err)) ||
+	    (rc = cfg_uint(hs, "rise", &h->rise, 2, 1, 100, file, err)) ||
+	    (rc = cfg_uint(hs, "fall", &h->fall, 2, 1, 100, file, err)) ||
+	    (rc = cfg_uint(hs, "expect_status", &h->expect_status, 200, 100, 599, file, err)) ||
+	    (rc = cfg_bool(hs, "tls", &h->tls, port == 443, file, err)) ||
+	    (rc = cfg_str_copy(hs, "path", h->path, sizeof(h->path), "/", false, file, err)) ||
+	    (rc = cfg_str_copy(hs, "host", h->host, sizeof(h->host), "", false, file, err)) ||
+	    (rc =
+		 cfg_str_copy(hs, "service", h->service, sizeof(h->service), "", false, file, err)))
+		return rc;
+	h->kind = kind;
+	h->port = (uint16_t)port;
+	if (h->path[0] != '/' || strpbrk(h->path, " \r\n\t"))
+		return cfg_fail(err, file, config_setting_get_member(hs, "path"),
+				"vip %s: health path \"%s\" must start with / and hold no spaces",
+				vipname, h->path);
+	if (strpbrk(h->host, " \r\n\t/"))
+		return cfg_fail(err, file, config_setting_get_member(hs, "host"),
+				"vip %s: health host \"%s\" is not a host name", vipname, h->host);
+	if (h->tls && h->kind == LBD_HC_TCP)
+		return cfg_fail(err, file, config_setting_get_member(hs, "tls"),
+				"vip %s: tls needs kind \"http\" or \"grpc\"", vipname);
+	return 0;
+}
 
 static int parse_addr(const config_setting_t *parent, const char *what, struct lb_addr *out,
 		      const char *file, char **err)
@@ -30,6 +105,7 @@ static int parse_addr(const config_setting_t *parent, const char *what, struct l
 static int parse_reals(const config_setting_t *vs, struct lbd_vip_cfg *vip, const char *vipname,
 		       const char *file, char **err)
 {
+	static const char *const real_keys[] = {"address", "weight", NULL};
 	config_setting_t *list = config_setting_get_member(vs, "reals");
 	int n, rc;
 
@@ -49,7 +125,9 @@ static int parse_reals(const config_setting_t *vs, struct lbd_vip_cfg *vip, cons
 		if (!config_setting_is_group(rs))
 			return cfg_fail(err, file, rs, "vip %s: each real must be a group { ... }",
 					vipname);
-		rc = parse_addr(rs, "real", &r->addr, file, err);
+		rc = cfg_known(rs, real_keys, "real", file, err);
+		if (!rc)
+			rc = parse_addr(rs, "real", &r->addr, file, err);
 		if (rc)
 			return rc;
 		lb_addr_str(&r->addr, buf, sizeof(buf));
@@ -97,6 +175,8 @@ static int check_real_count(config_setting_t *list, const struct lbd_config *out
 
 static int parse_vips(config_t *cf, struct lbd_config *out, const char *file, char **err)
 {
+	static const char *const vip_keys[] = {"address", "port",   "proto",	   "encap",
+					       "reals",	  "health", "min_healthy", NULL};
 	config_setting_t *list = config_lookup(cf, "vips");
 	int n, rc;
 
@@ -124,6 +204,9 @@ static int parse_vips(config_t *cf, struct lbd_config *out, const char *file, ch
 		if (!config_setting_is_group(vs))
 			return cfg_fail(err, file, vs, "each vip must be a group { ... }");
 		out->n_vips++;
+		rc = cfg_known(vs, vip_keys, "vip", file, err);
+		if (rc)
+			return rc;
 		rc = parse_addr(vs, "vip", &v->key.addr, file, err);
 		if (!rc)
 			rc = cfg_uint(vs, "port", &port, 0, 1, 65535, file, err);
@@ -157,10 +240,180 @@ static int parse_vips(config_t *cf, struct lbd_config *out, const char *file, ch
 				return cfg_fail(err, file, vs, "vip %s defined twice", name);
 		}
 		rc = parse_reals(vs, v, name, file, err);
+		if (!rc)
+			rc = parse_health(vs, v, name, file, err);
+		if (!rc)
+			rc = cfg_uint(vs, "min_healthy", &v->min_healthy, 1, 0, 4096, file, err);
 		if (rc)
 			return rc;
 	}
 	return check_real_count(list, out, file, err);
+}
+
+static const char *fam_name(uint8_t family)
+{
+	return family == LB_AF_INET ? "IPv4" : "IPv6";
+}
+
+/* An address member that must be of one family (0 if absent). */
+static int addr_of_family(const config_setting_t *parent, const char *name, uint8_t family,
+			  struct lb_addr *out, const char *what, const char *file, char **err)
+{
+	int rc = cfg_addr(parent, name, out, file, err);
+	char buf[LB_ADDR_STRLEN];
+
+	if (rc || !out->family || out->family == family)
+		return rc;
+	return cfg_fail(err, file, config_setting_get_member(parent, name),
+			"%s %s is an %s address; it must be %s", what,
+			lb_addr_str(out, buf, sizeof(buf)), fam_name(out->family),
+			fam_name(family));
+}
+
+static int check_asn(const config_setting_t *parent, const char *name, uint32_t asn,
+		     const char *file, char **err)
+{
+	/* RFC 7607: AS 0 is never valid; RFC 6793: 23456 (AS_TRANS) only
+	 * stands in for a 4-octet AS toward old speakers. */
+	if (asn == 0 || asn == 23456)
+		return cfg_fail(err, file, config_setting_get_member(parent, name),
+				"%s %u is reserved (%s)", name, asn,
+				asn ? "AS_TRANS, RFC 6793" : "RFC 7607");
+	return 0;
+}
+
+static int parse_neighbor(const config_setting_t *ns, struct lbd_bgp_neighbor_cfg *nb,
+			  const struct lbd_bgp_cfg *bgp, const char *file, char **err)
+{
+	static const char *const keys[] = {"address",	    "asn",	   "port",
+					   "passive",	    "families",	   "hold_time",
+					   "local_address", "description", NULL};
+	const config_setting_t *fams = config_setting_get_member(ns, "families");
+	char buf[LB_ADDR_STRLEN];
+	uint32_t port;
+	int rc;
+
+	if (!config_setting_is_group(ns))
+		return cfg_fail(err, file, ns, "each bgp neighbor must be a group { ... }");
+	if ((rc = cfg_known(ns, keys, "bgp neighbor", file, err)) ||
+	    (rc = parse_addr(ns, "bgp neighbor", &nb->addr, file, err)))
+		return rc;
+	lb_addr_str(&nb->addr, buf, sizeof(buf));
+	if (!config_setting_get_member(ns, "asn"))
+		return cfg_fail(err, file, ns, "bgp neighbor %s: missing setting \"asn\"", buf);
+	if ((rc = cfg_uint(ns, "asn", &nb->asn, 0, 0, UINT32_MAX, file, err)) ||
+	    (rc = check_asn(ns, "asn", nb->asn, file, err)) ||
+	    (rc = cfg_uint(ns, "port", &port, 179, 1, 65535, file, err)) ||
+	    (rc = cfg_bool(ns, "passive", &nb->passive, false, file, err)) ||
+	    (rc = cfg_uint(ns, "hold_time", &nb->hold_time, 30, 0, 65535, file, err)) ||
+	    (rc = addr_of_family(ns, "local_address", nb->addr.family, &nb->local, "local_address",
+				 file, err)) ||
+	    (rc = cfg_str_copy(ns, "description", nb->description, sizeof(nb->description), "",
+			       false, file, err)))
+		return rc;
+	nb->port = (uint16_t)port;
+	if (nb->hold_time && nb->hold_time < 3) /* RFC 4271 4.2 */
+		return cfg_fail(err, file, config_setting_get_member(ns, "hold_time"),
+				"bgp neighbor %s: hold_time must be 0 or at least 3 seconds (RFC "
+				"4271 4.2)",
+				buf);
+	if (nb->passive && !bgp->listen_port)
+		return cfg_fail(err, file, config_setting_get_member(ns, "passive"),
+				"bgp neighbor %s is passive but bgp.listen_port is 0", buf);
+	if (!fams) {
+		nb->ipv4 = nb->addr.family == LB_AF_INET;
+		nb->ipv6 = nb->addr.family == LB_AF_INET6;
+		return 0;
+	}
+	if (!config_setting_is_array(fams) && !config_setting_is_list(fams))
+		return cfg_fail(err, file, fams, "bgp neighbor %s: \"families\" must be an array",
+				buf);
+	for (int i = 0; i < config_setting_length(fams); i++) {
+		const config_setting_t *e = config_setting_get_elem(fams, (unsigned)i);
+		const char *f = config_setting_get_string(e);
+
+		if (f && strcmp(f, "ipv4") == 0)
+			nb->ipv4 = true;
+		else if (f && strcmp(f, "ipv6") == 0)
+			nb->ipv6 = true;
+		else
+			return cfg_fail(err, file, e,
+					"bgp neighbor %s: family \"%s\": expected \"ipv4\" or "
+					"\"ipv6\"",
+					buf, f ? f : "(not a string)");
+	}
+	if (!nb->ipv4 && !nb->ipv6)
+		return cfg_fail(err, file, fams, "bgp neighbor %s: no address family", buf);
+	return 0;
+}
+
+static int parse_bgp(config_t *cf, struct lbd_config *out, const char *file, char **err)
+{
+	static const char *const keys[] = {"asn",
+					   "router_id",
+					   "next_hop_ipv4",
+					   "next_hop_ipv6",
+					   "listen_port",
+					   "connect_retry_ms",
+					   "graceful_restart_time",
+					   "drain_delay_ms",
+					   "neighbors",
+					   NULL};
+	config_setting_t *bs = config_lookup(cf, "bgp"), *list;
+	struct lbd_bgp_cfg *b = &out->bgp;
+	uint32_t port;
+	int n, rc;
+
+	if (!bs)
+		return 0;
+	if (!config_setting_is_group(bs))
+		return cfg_fail(err, file, bs, "\"bgp\" must be a group { ... }");
+	if (out->role != LBD_ROLE_L4LB)
+		return cfg_fail(err, file, bs, "\"bgp\" is for role \"l4lb\"");
+	if (!config_setting_get_member(bs, "asn"))
+		return cfg_fail(err, file, bs, "bgp: missing setting \"asn\"");
+	if ((rc = cfg_known(bs, keys, "bgp", file, err)) ||
+	    (rc = cfg_uint(bs, "asn", &b->asn, 0, 0, UINT32_MAX, file, err)) ||
+	    (rc = check_asn(bs, "asn", b->asn, file, err)) ||
+	    (rc = addr_of_family(bs, "router_id", LB_AF_INET, &b->router_id, "router_id", file,
+				 err)) ||
+	    (rc = addr_of_family(bs, "next_hop_ipv4", LB_AF_INET, &b->next_hop4, "next_hop_ipv4",
+				 file, err)) ||
+	    (rc = addr_of_family(bs, "next_hop_ipv6", LB_AF_INET6, &b->next_hop6, "next_hop_ipv6",
+				 file, err)) ||
+	    (rc = cfg_uint(bs, "listen_port", &port, 179, 0, 65535, file, err)) ||
+	    (rc = cfg_uint(bs, "connect_retry_ms", &b->connect_retry_ms, 2000, 100, 600000, file,
+			   err)) ||
+	    (rc = cfg_uint(bs, "graceful_restart_time", &b->gr_restart_time, 120, 0, 4095, file,
+			   err)) ||
+	    (rc = cfg_uint(bs, "drain_delay_ms", &b->drain_delay_ms, 5000, 0, 3600000, file, err)))
+		return rc;
+	b->listen_port = (uint16_t)port;
+	b->enabled = true;
+	list = config_setting_get_member(bs, "neighbors");
+	if (!list)
+		return 0;
+	if (!config_setting_is_list(list))
+		return cfg_fail(err, file, list, "bgp: \"neighbors\" must be a list ( { ... } )");
+	n = config_setting_length(list);
+	if (n > MAX_BGP_NEIGHBORS)
+		return cfg_fail(err, file, list, "bgp: %d neighbors, at most %d", n,
+				MAX_BGP_NEIGHBORS);
+	b->neighbors = calloc(n ? n : 1, sizeof(*b->neighbors));
+	if (!b->neighbors)
+		return -ENOMEM;
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *ns = config_setting_get_elem(list, (unsigned)i);
+
+		rc = parse_neighbor(ns, &b->neighbors[i], b, file, err);
+		if (rc)
+			return rc;
+		for (int j = 0; j < i; j++)
+			if (lb_addr_equal(&b->neighbors[j].addr, &b->neighbors[i].addr))
+				return cfg_fail(err, file, ns, "bgp neighbor listed twice");
+		b->n_neighbors++;
+	}
+	return 0;
 }
 
 static int parse_vip_addrs(config_t *cf, struct lbd_config *out, const char *file, char **err)
@@ -192,11 +445,17 @@ static int parse_vip_addrs(config_t *cf, struct lbd_config *out, const char *fil
 
 static int parse(config_t *cf, const char *file, struct lbd_config *out, char **err)
 {
+	static const char *const keys[] = {
+	    "role",	"pop",		 "host",      "interface", "admin_socket",
+	    "xdp_mode", "ring_size",	 "hash_seed", "pin_dir",   "conn_table_size",
+	    "vips",	"vip_addresses", "bgp",	      NULL};
 	config_setting_t *root = config_root_setting(cf);
 	const char *role = NULL, *mode = NULL;
 	int rc;
 
-	rc = cfg_str(root, "role", &role, true, file, err);
+	rc = cfg_known(root, keys, "the top level", file, err);
+	if (!rc)
+		rc = cfg_str(root, "role", &role, true, file, err);
 	if (rc)
 		return rc;
 	if (strcmp(role, "l4lb") == 0)
@@ -212,8 +471,15 @@ static int parse(config_t *cf, const char *file, struct lbd_config *out, char **
 			       DEFAULT_ADMIN_SOCKET, false, file, err)) ||
 	    (rc = cfg_str_copy(root, "pop", out->pop, sizeof(out->pop), "pop", false, file, err)) ||
 	    (rc = cfg_str_copy(root, "host", out->host, sizeof(out->host), "", false, file, err)) ||
+	    (rc = cfg_str_copy(root, "pin_dir", out->pin_dir, sizeof(out->pin_dir), "", false, file,
+			       err)) ||
 	    (rc = cfg_str(root, "xdp_mode", &mode, false, file, err)))
 		return rc;
+	/* One dataplane per interface: pins default to a directory named
+	 * after it. "" turns pinning off. */
+	if (!config_setting_get_member(root, "pin_dir"))
+		snprintf(out->pin_dir, sizeof(out->pin_dir), "%s%s", DEFAULT_PIN_DIR,
+			 out->interface);
 	if (mode && strcmp(mode, "native") && strcmp(mode, "generic"))
 		return cfg_fail(err, file, config_lookup(cf, "xdp_mode"),
 				"xdp_mode \"%s\": must be \"native\" or \"generic\"", mode);
@@ -227,7 +493,8 @@ static int parse(config_t *cf, const char *file, struct lbd_config *out, char **
 	if (!maglev_is_prime(out->ring_size))
 		return cfg_fail(err, file, config_lookup(cf, "ring_size"),
 				"ring_size %u is not prime", out->ring_size);
-	if ((rc = parse_vips(cf, out, file, err)) || (rc = parse_vip_addrs(cf, out, file, err)))
+	if ((rc = parse_vips(cf, out, file, err)) || (rc = parse_vip_addrs(cf, out, file, err)) ||
+	    (rc = parse_bgp(cf, out, file, err)))
 		return rc;
 	if (out->role == LBD_ROLE_L4LB && out->n_vip_addrs)
 		return cfg_fail(err, file, config_lookup(cf, "vip_addresses"),
@@ -274,5 +541,6 @@ void lbd_config_free(struct lbd_config *cfg)
 		free(cfg->vips[i].reals);
 	free(cfg->vips);
 	free(cfg->vip_addrs);
+	free(cfg->bgp.neighbors);
 	memset(cfg, 0, sizeof(*cfg));
 }

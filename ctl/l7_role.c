@@ -103,10 +103,11 @@ static int l7_apply(struct lbd *d, struct lbd_config *next, char **err)
 	return lo_sync(&d->cfg, next);
 }
 
-static void l7_stop(struct lbd *d)
+static void l7_stop(struct lbd *d, bool teardown)
 {
 	struct l7_state *s = d->role_state;
 
+	(void)teardown;
 	if (!s)
 		return;
 	lo_sync(&d->cfg, NULL);

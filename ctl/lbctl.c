@@ -30,7 +30,8 @@ struct lbctl {
 struct command {
 	const char *group, *verb, *args, *help;
 	int (*fn)(struct lbctl *c);
-	int nargs; /* exact number of positional arguments */
+	int nargs; /* positional arguments required */
+	int opt;   /* and how many more may follow */
 };
 
 static int die(const char *fmt, const char *arg)
@@ -123,6 +124,20 @@ static const char *vip_row(json_t *v, char *buf, size_t len)
 	return buf;
 }
 
+/* "3.2s", "14m", "2h" for a duration in ms. */
+static const char *ago_str(long long ms, char *buf, size_t len)
+{
+	if (ms < 60000)
+		snprintf(buf, len, "%.1fs", ms / 1000.0);
+	else if (ms < 3600000)
+		snprintf(buf, len, "%lldm", ms / 60000);
+	else if (ms < 86400000)
+		snprintf(buf, len, "%lldh", ms / 3600000);
+	else
+		snprintf(buf, len, "%lldd", ms / 86400000);
+	return buf;
+}
+
 static int cmd_vip_list(struct lbctl *c)
 {
 	json_t *out, *v;
@@ -189,11 +204,28 @@ static int cmd_real_list(struct lbctl *c)
 		json_decref(out);
 		return print_json(flat);
 	}
-	printf("%-32s %-40s %6s\n", "VIP", "REAL", "WEIGHT");
+	printf("%-26s %-22s %6s %-9s %-7s %10s %8s  %s\n", "VIP", "REAL", "WEIGHT", "HEALTH",
+	       "RING", "CHANGED", "LATENCY", "LAST RESULT");
 	json_array_foreach(out, i, v) json_array_foreach(json_object_get(v, "reals"), j, r)
-	    printf("%-32s %-40s %6lld\n", vip_row(v, buf, sizeof(buf)),
-		   json_string_value(json_object_get(r, "address")),
-		   json_integer_value(json_object_get(r, "weight")));
+	{
+		json_t *h = json_object_get(r, "health");
+		json_int_t ago = json_integer_value(json_object_get(h, "last_change_ms_ago"));
+		const char *res = json_string_value(json_object_get(h, "last_result"));
+		char changed[32] = "-", lat[32] = "-";
+
+		if (json_object_get(h, "last_change_ms_ago") && ago >= 0)
+			snprintf(changed, sizeof(changed), "%s ago",
+				 ago_str(ago, buf, sizeof(buf)));
+		if (json_real_value(json_object_get(h, "latency_ms")) > 0)
+			snprintf(lat, sizeof(lat), "%.1fms",
+				 json_real_value(json_object_get(h, "latency_ms")));
+		printf("%-26s %-22s %6lld %-9s %-7s %10s %8s  %s\n", vip_row(v, buf, sizeof(buf)),
+		       json_string_value(json_object_get(r, "address")),
+		       json_integer_value(json_object_get(r, "weight")),
+		       json_string_value(json_object_get(h, "state")),
+		       json_is_true(json_object_get(r, "in_ring")) ? "in" : "out", changed, lat,
+		       res ? res : "");
+	}
 	json_decref(out);
 	return 0;
 }
@@ -306,18 +338,144 @@ static int cmd_reload(struct lbctl *c)
 	return 0;
 }
 
+static int cmd_bgp_neighbors(struct lbctl *c)
+{
+	json_t *out, *n;
+	size_t i;
+	char buf[32], up[32];
+
+	if (call(c, "GET", "/v1/bgp/neighbors", NULL, &out))
+		return 1;
+	if (c->json)
+		return print_json(out);
+	printf("%-26s %8s %-12s %9s %7s %-10s  %s\n", "NEIGHBOR", "AS", "STATE", "UP/DOWN", "PFX",
+	       "FAMILIES", "LAST ERROR");
+	json_array_foreach(out, i, n)
+	{
+		json_t *fam = json_object_get(n, "families"), *f;
+		char fams[32] = "";
+		const char *err = json_string_value(json_object_get(n, "last_error"));
+		size_t k;
+
+		json_array_foreach(fam, k, f)
+		    snprintf(fams + strlen(fams), sizeof(fams) - strlen(fams), "%s%s", k ? "," : "",
+			     json_string_value(f));
+		snprintf(up, sizeof(up), "%s",
+			 ago_str(json_integer_value(json_object_get(n, "state_for_s")) * 1000, buf,
+				 sizeof(buf)));
+		printf("%-26s %8lld %-12s %9s %7lld %-10s  %s\n",
+		       json_string_value(json_object_get(n, "address")),
+		       json_integer_value(json_object_get(n, "asn")),
+		       json_string_value(json_object_get(n, "state")), up,
+		       json_integer_value(json_object_get(n, "prefixes_announced")), fams,
+		       err ? err : "");
+	}
+	json_decref(out);
+	return 0;
+}
+
+static int cmd_bgp_routes(struct lbctl *c)
+{
+	json_t *out, *r;
+	size_t i;
+
+	if (call(c, "GET", "/v1/bgp/routes", NULL, &out))
+		return 1;
+	if (c->json)
+		return print_json(out);
+	printf("%-24s %-22s %-12s %-38s %s\n", "PREFIX", "NEXT HOP", "COMMUNITIES", "STATE",
+	       "SENT TO");
+	json_array_foreach(out, i, r)
+	{
+		json_t *to = json_object_get(r, "sent_to"), *x;
+		char sent[128] = "", state[64];
+		size_t k;
+
+		json_array_foreach(to, k, x)
+		    snprintf(sent + strlen(sent), sizeof(sent) - strlen(sent), "%s%s", k ? "," : "",
+			     json_string_value(x));
+		if (json_object_get(r, "withdraw_in_ms"))
+			snprintf(state, sizeof(state), "%s (withdraw in %.1fs)",
+				 json_string_value(json_object_get(r, "state")),
+				 json_integer_value(json_object_get(r, "withdraw_in_ms")) / 1000.0);
+		else
+			snprintf(state, sizeof(state), "%s",
+				 json_string_value(json_object_get(r, "state")));
+		printf("%-24s %-22s %-12s %-38s %s\n",
+		       json_string_value(json_object_get(r, "prefix")),
+		       json_is_string(json_object_get(r, "next_hop"))
+			   ? json_string_value(json_object_get(r, "next_hop"))
+			   : "-",
+		       json_array_size(json_object_get(r, "communities")) ? "65535:0" : "-", state,
+		       *sent ? sent : "-");
+	}
+	json_decref(out);
+	return 0;
+}
+
+static int bgp_drain(struct lbctl *c, const char *method)
+{
+	json_t *body = json_object(), *out;
+	struct lb_addr a;
+
+	if (c->argc == 1) {
+		if (lb_addr_parse(c->argv[0], &a)) {
+			json_decref(body);
+			return die("\"%s\" is not a VIP address", c->argv[0]);
+		}
+		json_object_set_new(body, "prefix", json_string(c->argv[0]));
+	}
+	if (call(c, method, "/v1/bgp/drain", body, &out))
+		return 1;
+	if (c->json)
+		return print_json(out);
+	printf("%s: %s\n", c->argc ? c->argv[0] : "all VIPs",
+	       json_string_value(json_object_get(out, "result")));
+	json_decref(out);
+	return 0;
+}
+
+static int cmd_bgp_drain(struct lbctl *c)
+{
+	return bgp_drain(c, "POST");
+}
+
+static int cmd_bgp_undrain(struct lbctl *c)
+{
+	return bgp_drain(c, "DELETE");
+}
+
+static int cmd_shutdown(struct lbctl *c)
+{
+	json_t *out;
+
+	if (call(c, "POST", "/v1/shutdown", NULL, &out))
+		return 1;
+	if (c->json)
+		return print_json(out);
+	json_decref(out);
+	puts("lbd is shutting down (BGP sessions closed, dataplane removed)");
+	return 0;
+}
+
 static const struct command commands[] = {
     {"vip", "list", "", "list VIPs", cmd_vip_list, 0},
     {"vip", "add", "VIP", "add a VIP (no reals yet)", cmd_vip_add, 1},
     {"vip", "del", "VIP", "delete a VIP and its reals", cmd_vip_del, 1},
-    {"real", "list", "", "list reals of every VIP", cmd_real_list, 0},
-    {"real", "add", "VIP ADDR [WEIGHT]", "add a real (weight 1 by default)", cmd_real_add, -2},
+    {"real", "list", "", "reals of every VIP with their health", cmd_real_list, 0},
+    {"real", "add", "VIP ADDR [WEIGHT]", "add a real (weight 1 by default)", cmd_real_add, 2, 1},
     {"real", "del", "VIP ADDR", "remove a real; its established flows stay", cmd_real_del, 2},
     {"real", "set-weight", "VIP ADDR WEIGHT", "0 drains: no new flows", cmd_real_weight, 3},
     {"stats", NULL, "", "packet/byte counters: global, per VIP, per real", cmd_stats, 0},
     {"status", NULL, "", "role, PoP, host and interface of this lbd", cmd_status, 0},
     {"reload", NULL, "", "re-read lbd's config file (kept if invalid)", cmd_reload, 0},
-    {NULL, NULL, NULL, NULL, NULL, 0},
+    {"bgp", "neighbors", "", "BGP sessions: state, uptime, prefixes, errors", cmd_bgp_neighbors, 0},
+    {"bgp", "routes", "", "VIP prefixes and what is announced", cmd_bgp_routes, 0},
+    {"bgp", "drain", "[VIPADDR]", "GRACEFUL_SHUTDOWN, then withdraw (all VIPs, or one address)",
+     cmd_bgp_drain, 0, 1},
+    {"bgp", "undrain", "[VIPADDR]", "announce again after a drain", cmd_bgp_undrain, 0, 1},
+    {"shutdown", NULL, "", "stop lbd: Cease to peers, remove the dataplane", cmd_shutdown, 0},
+    {NULL, NULL, NULL, NULL, NULL, 0, 0},
 };
 
 static void usage(FILE *f)
@@ -379,8 +537,7 @@ int main(int argc, char **argv)
 	}
 	for (const struct command *cmd = commands; cmd->group; cmd++) {
 		int skip = cmd->verb ? 2 : 1;
-		int min = cmd->nargs < 0 ? -cmd->nargs : cmd->nargs;
-		int max = cmd->nargs < 0 ? min + 1 : cmd->nargs;
+		int min = cmd->nargs, max = cmd->nargs + cmd->opt;
 
 		if (strcmp(argv[0], cmd->group) ||
 		    (cmd->verb && (argc < 2 || strcmp(argv[1], cmd->verb))))

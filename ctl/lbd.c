@@ -164,7 +164,8 @@ int main(int argc, char **argv)
 	admin_server_free(d.admin);
 out_role:
 	loop_timer_cancel(&d.loop, &d.tick);
-	d.role->stop(&d);
+	loop_timer_cancel(&d.loop, &d.quit);
+	d.role->stop(&d, d.teardown);
 out_loop:
 	loop_io_close(&d.loop, &d.sig_io);
 	loop_fini(&d.loop);

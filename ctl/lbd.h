@@ -29,7 +29,10 @@ struct lbd_role_ops {
 	/* Periodic upkeep (neighbour entries and the like), every
 	 * LBD_TICK_MS by elapsed time, whatever else the loop is doing. */
 	void (*tick)(struct lbd *d);
-	void (*stop)(struct lbd *d);
+	/* Stop. teardown: remove the dataplane too (lbctl shutdown);
+	 * otherwise an l4lb with pinned maps leaves it forwarding for the
+	 * next lbd to adopt (a restart). */
+	void (*stop)(struct lbd *d, bool teardown);
 	const struct admin_route *routes;
 };
 
@@ -44,6 +47,8 @@ struct lbd {
 	struct loop_timer tick; /* the role's periodic upkeep */
 	uint64_t last_tick_ms;	/* when it last ran (0: not yet) */
 	struct admin_server *admin;
+	struct loop_timer quit; /* lbctl shutdown: stop once the reply is out */
+	bool teardown;		/* stop with teardown (see lbd_role_ops.stop) */
 };
 
 #define LBD_TICK_MS 5000
@@ -54,6 +59,8 @@ extern const struct lbd_role_ops lbd_l7_role;
 /* Admin handlers every role serves (status, reload). */
 int lbd_api_status(void *ctx, const struct admin_req *req, json_t **out);
 int lbd_api_reload(void *ctx, const struct admin_req *req, json_t **out);
+/* POST /v1/shutdown: answer, then stop and tear the dataplane down. */
+int lbd_api_shutdown(void *ctx, const struct admin_req *req, json_t **out);
 
 /* Reload the config file; keeps the running config on any error. 0, or
  * -errno with a malloc'd message in *err (-EIO: the rollback failed too,

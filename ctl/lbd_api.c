@@ -4,6 +4,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,6 +83,26 @@ int lbd_api_reload(void *ctx, const struct admin_req *req, json_t **out)
 		return status;
 	}
 	*out = json_pack("{s:s}", "result", "reloaded");
+	return 200;
+}
+
+static void on_quit(struct loop_timer *t)
+{
+	struct lbd *d = (struct lbd *)((char *)t - offsetof(struct lbd, quit));
+
+	loop_stop(&d->loop);
+}
+
+int lbd_api_shutdown(void *ctx, const struct admin_req *req, json_t **out)
+{
+	struct lbd *d = ctx;
+
+	(void)req;
+	log_info("api: shutdown: closing BGP sessions and removing the dataplane");
+	d->teardown = true;
+	/* Let the reply leave before the loop stops. */
+	loop_timer_in(&d->loop, &d->quit, on_quit, 50);
+	*out = json_pack("{s:s}", "result", "shutting down");
 	return 200;
 }
 

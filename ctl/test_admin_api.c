@@ -33,6 +33,7 @@ static pthread_t server;
 static atomic_bool stop;
 
 static const char *conf_text = "role = \"l4lb\"; host = \"lbt\"; interface = \"lbt0\";\n"
+			       "pin_dir = \"\";\n"
 			       "vips = ( { address = \"192.0.2.10\"; port = 80;\n"
 			       "  reals = ( { address = \"10.1.0.2\"; } ); } );\n";
 
@@ -209,7 +210,7 @@ static void test_stats_and_reload(void **s)
 
 	/* A bad file on reload: 400 naming file and line, config kept. */
 	f = fopen(conf, "w");
-	fputs("role = \"l4lb\"; interface = \"lbt0\";\n"
+	fputs("role = \"l4lb\"; interface = \"lbt0\"; pin_dir = \"\";\n"
 	      "vips = ( { address = \"192.0.2.10\"; port = 80;\n"
 	      "  reals = ( { address = \"10.1.0.256\"; } ); } );\n",
 	      f);
@@ -222,7 +223,7 @@ static void test_stats_and_reload(void **s)
 
 	/* A good file: the diff is applied (one real more). */
 	f = fopen(conf, "w");
-	fputs("role = \"l4lb\"; interface = \"lbt0\";\n"
+	fputs("role = \"l4lb\"; interface = \"lbt0\"; pin_dir = \"\";\n"
 	      "vips = ( { address = \"192.0.2.10\"; port = 80;\n"
 	      "  reals = ( { address = \"10.1.0.2\"; }, { address = \"10.1.0.4\"; } ); } );\n",
 	      f);
@@ -269,7 +270,7 @@ static int teardown(void **s)
 	pthread_join(server, NULL);
 	admin_server_free(d.admin);
 	unlink(conf);
-	d.role->stop(&d);
+	d.role->stop(&d, true);
 	loop_fini(&d.loop);
 	lbd_config_free(&d.cfg);
 	return 0;
