@@ -566,6 +566,23 @@ static void l4_tick(struct lbd *d)
 	l4lb_refresh_neighbors(LB(d));
 }
 
+/*
+ * Before a teardown: Cease to every peer now, then keep forwarding for a
+ * moment, so the routers have moved this LB's flows elsewhere before the
+ * XDP program goes (their flows would otherwise meet a bare interface).
+ */
+#define SHUTDOWN_LINGER_MS 500
+
+static uint32_t l4_shutdown_begin(struct lbd *d)
+{
+	struct l4 *l4 = L4(d);
+
+	if (!l4->bgp)
+		return 0;
+	bgp_speaker_stop(l4->bgp, true);
+	return SHUTDOWN_LINGER_MS;
+}
+
 static void l4_stop(struct lbd *d, bool teardown)
 {
 	struct l4 *l4 = L4(d);
@@ -899,5 +916,6 @@ const struct lbd_role_ops lbd_l4_role = {
     .apply = l4_apply,
     .tick = l4_tick,
     .stop = l4_stop,
+    .shutdown_begin = l4_shutdown_begin,
     .routes = l4_routes,
 };

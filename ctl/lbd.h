@@ -33,6 +33,9 @@ struct lbd_role_ops {
 	 * otherwise an l4lb with pinned maps leaves it forwarding for the
 	 * next lbd to adopt (a restart). */
 	void (*stop)(struct lbd *d, bool teardown);
+	/* Optional: lbctl shutdown is coming; tell the world (BGP Cease)
+	 * and return how long to keep forwarding while it listens (ms). */
+	uint32_t (*shutdown_begin)(struct lbd *d);
 	const struct admin_route *routes;
 };
 

@@ -96,12 +96,16 @@ static void on_quit(struct loop_timer *t)
 int lbd_api_shutdown(void *ctx, const struct admin_req *req, json_t **out)
 {
 	struct lbd *d = ctx;
+	uint32_t linger = 0;
 
 	(void)req;
 	log_info("api: shutdown: closing BGP sessions and removing the dataplane");
 	d->teardown = true;
-	/* Let the reply leave before the loop stops. */
-	loop_timer_in(&d->loop, &d->quit, on_quit, 50);
+	if (d->role->shutdown_begin)
+		linger = d->role->shutdown_begin(d);
+	/* Let the reply leave, and the peers move their traffic, before the
+	 * loop stops and the dataplane goes. */
+	loop_timer_in(&d->loop, &d->quit, on_quit, linger > 50 ? linger : 50);
 	*out = json_pack("{s:s}", "result", "shutting down");
 	return 200;
 }

@@ -451,9 +451,15 @@ int l4lb_attach_hc(struct l4lb *lb, int ifindex)
 	DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = LB_HC_TC_HANDLE, .priority = 1,
 			    .prog_fd = bpf_program__fd(lb->skel->progs.lb_hc_encap),
 			    .flags = BPF_TC_F_REPLACE);
+	libbpf_print_fn_t print;
 	int err;
 
+	/* The clsact qdisc may be there already (an adopted dataplane's, or
+	 * another tool's): -EEXIST is fine, and libbpf's kernel message
+	 * about it is noise. */
+	print = libbpf_set_print(NULL);
 	err = bpf_tc_hook_create(&hook);
+	libbpf_set_print(print);
 	if (err && err != -EEXIST)
 		return err;
 	err = bpf_tc_attach(&hook, &opts);
