@@ -118,12 +118,14 @@ def record(line):
             events.flush()
 
 
-def track(context, method):
+def track(context, method, streamed=False):
     """--events: log the call's start (with the deadline it arrived with)
     and, if it ends without finishing, that it was cancelled. Returns the
     function to call when the handler finishes; a handler whose request
     stream simply stopped because the client cancelled also ends up there,
-    so it checks is_active() rather than trusting that it got to the end."""
+    so it checks is_active() rather than trusting that it got to the end
+    (for a call with a request stream, `streamed`, that check waits up to
+    0.2 s)."""
     if not events:
         return lambda: None
     tag = dict(context.invocation_metadata()).get("x-portico-tag", "-")
@@ -140,8 +142,18 @@ def track(context, method):
         if cancelled:
             record("cancelled %s tag=%s" % (method, tag))
 
+    def handler_done():
+        # A client's cancel can end the request stream (as if half-closed)
+        # a moment before gRPC marks the call cancelled: the two come from
+        # separate completion events.  A cancelled call turns inactive
+        # within milliseconds; a live one stays active until we return.
+        end = time.monotonic() + (0.2 if streamed else 0)
+        while context.is_active() and time.monotonic() < end:
+            time.sleep(0.01)
+        over(not context.is_active())
+
     context.add_callback(lambda: over(True))
-    return lambda: over(not context.is_active())
+    return handler_done
 
 
 class TestService(pb.test_pb2_grpc.TestServiceServicer):
@@ -180,13 +192,13 @@ class TestService(pb.test_pb2_grpc.TestServiceServicer):
         return msg.StreamingInputCallResponse(aggregated_payload_size=total)
 
     def FullDuplexCall(self, request_iterator, context):
-        finished = track(context, "FullDuplexCall")
+        finished = track(context, "FullDuplexCall", streamed=True)
         echo_metadata(context)
         yield from stream_responses(request_iterator, context)
         finished()
 
     def HalfDuplexCall(self, request_iterator, context):
-        finished = track(context, "HalfDuplexCall")
+        finished = track(context, "HalfDuplexCall", streamed=True)
         echo_metadata(context)
         yield from stream_responses(list(request_iterator), context)
         finished()
