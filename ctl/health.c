@@ -109,6 +109,8 @@ struct health {
 
 enum phase { P_CONNECT, P_TLS, P_TALK, P_LINGER };
 
+#define PROBE_RX_MAX (64 * 1024) /* bytes a probe reads per phase */
+
 struct probe {
 	struct health *h;
 	struct dlist link; /* in h->probes */
@@ -123,6 +125,7 @@ struct probe {
 	/* Bytes to send: an HTTP/1.1 request, or what nghttp2 produced. */
 	uint8_t out[2048];
 	size_t out_len, out_off;
+	size_t rx_bytes; /* read in this phase (talk, then linger) */
 	/* HTTP/1.1 */
 	http_parser hp;
 	int status;
@@ -242,6 +245,7 @@ static void verdict(struct probe *p, bool ok, const char *fmt, ...)
 		return;
 	}
 	p->phase = P_LINGER;
+	p->rx_bytes = 0;
 	if (p->h2) {
 		nghttp2_session_terminate_session(p->h2, NGHTTP2_NO_ERROR);
 		p->out_len = p->out_off = 0;
@@ -280,21 +284,32 @@ static const char *tls_error(char *buf, size_t len)
 	return buf;
 }
 
-/* Read: >0 bytes, 0 EOF, -EAGAIN nothing yet, other -errno. */
+/*
+ * Read: >0 bytes, 0 EOF, -EAGAIN nothing yet, other -errno; -EMSGSIZE once
+ * the probe has read PROBE_RX_MAX bytes in this phase. A health answer is
+ * small: a server that streams at us must not hold lbd's one thread (the
+ * probe's deadline is a timer, and timers wait for this loop).
+ */
 static ssize_t p_read(struct probe *p, void *buf, size_t len)
 {
 	ssize_t n;
 
+	if (p->rx_bytes >= PROBE_RX_MAX)
+		return -EMSGSIZE;
 	if (!p->ssl) {
 		n = recv(p->io.fd, buf, len, 0);
 		if (n < 0)
 			return errno == EAGAIN || errno == EINTR ? -EAGAIN : -errno;
+		p->rx_bytes += (size_t)n;
 		return n;
 	}
 	ERR_clear_error();
+	errno = 0; /* SSL_ERROR_SYSCALL leaves it alone on EOF */
 	n = SSL_read(p->ssl, buf, (int)len);
-	if (n > 0)
+	if (n > 0) {
+		p->rx_bytes += (size_t)n;
 		return n;
+	}
 	switch (SSL_get_error(p->ssl, (int)n)) {
 	case SSL_ERROR_WANT_READ:
 		return -EAGAIN;
@@ -304,7 +319,8 @@ static ssize_t p_read(struct probe *p, void *buf, size_t len)
 	case SSL_ERROR_ZERO_RETURN:
 		return 0;
 	case SSL_ERROR_SYSCALL:
-		return errno ? -errno : 0;
+		/* EOF without close_notify, or a socket error: never "wait". */
+		return errno && errno != EAGAIN && errno != EINTR ? -errno : 0;
 	default:
 		return -EPROTO;
 	}
@@ -324,6 +340,7 @@ static ssize_t p_write(struct probe *p, const void *buf, size_t len)
 		return n;
 	}
 	ERR_clear_error();
+	errno = 0;
 	n = SSL_write(p->ssl, buf, (int)len);
 	if (n > 0)
 		return n;
@@ -334,7 +351,7 @@ static ssize_t p_write(struct probe *p, const void *buf, size_t len)
 	case SSL_ERROR_WANT_READ:
 		return 0;
 	default:
-		return errno ? -errno : -EPROTO;
+		return errno && errno != EAGAIN && errno != EINTR ? -errno : -EPROTO;
 	}
 }
 
@@ -534,14 +551,15 @@ static int on_h2_data(nghttp2_session *s, uint8_t flags, int32_t sid, const uint
 		      size_t len, void *ud)
 {
 	struct probe *p = ud;
-	size_t room = sizeof(p->msg) - p->msg_len;
 
 	(void)s;
 	(void)flags;
 	if (sid != p->stream_id)
 		return 0;
-	/* The answer is a few bytes; more than 64 is not a health answer. */
-	if (len > room) {
+	/* The answer is a few bytes; more than fits is not a health answer.
+	 * msg_len past the buffer marks that, and stays marked: the room
+	 * must never be computed from it. */
+	if (p->msg_len > sizeof(p->msg) || len > sizeof(p->msg) - p->msg_len) {
 		p->msg_len = sizeof(p->msg) + 1;
 		return 0;
 	}
@@ -1063,7 +1081,10 @@ int health_set_targets(struct health *h, const struct hc_target *t, size_t n)
 		if (c->cfg.kind == LBD_HC_NONE)
 			c->fsm = (struct hc_fsm){.state = HC_UNCHECKED};
 		else if (c->fsm.state == HC_UNCHECKED)
-			c->fsm = (struct hc_fsm){.state = HC_UNKNOWN};
+			/* It was serving unchecked: it stays up until the new
+			 * probes say otherwise (`fall` of them), so turning
+			 * checks on does not withdraw the VIP meanwhile. */
+			c->fsm = (struct hc_fsm){.state = HC_UP};
 		c->info.state = c->fsm.state;
 		check_kick(c);
 	}

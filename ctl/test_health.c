@@ -82,7 +82,56 @@ static void test_fsm_fall_and_rise(void **s)
 
 /* --- probes against loopback servers -------------------------------------- */
 
-enum srv_mode { SRV_ACCEPT_CLOSE, SRV_HTTP, SRV_SILENT, SRV_GARBAGE };
+enum srv_mode { SRV_ACCEPT_CLOSE, SRV_HTTP, SRV_SILENT, SRV_GARBAGE, SRV_GRPC, SRV_GRPC_BIG };
+
+/* Append one HTTP/2 frame (RFC 9113 §4.1) on stream 1 to buf at *off. */
+static void h2_frame(uint8_t *buf, size_t *off, uint8_t type, uint8_t flags, const void *payload,
+		     size_t len)
+{
+	uint8_t *b = buf + *off;
+
+	b[0] = (uint8_t)(len >> 16);
+	b[1] = (uint8_t)(len >> 8);
+	b[2] = (uint8_t)len;
+	b[3] = type;
+	b[4] = flags;
+	b[5] = b[6] = b[7] = 0;
+	b[8] = type == 4 ? 0 : 1; /* SETTINGS on stream 0 */
+	memcpy(b + 9, payload, len);
+	*off += 9 + len;
+}
+
+/*
+ * A gRPC health answer by hand: SETTINGS, response HEADERS (:status 200,
+ * content-type application/grpc in HPACK, RFC 7541 §6.1 and §6.2.2), the
+ * message in DATA frames, then trailers grpc-status 0. SRV_GRPC sends
+ * HealthCheckResponse{status: SERVING}; SRV_GRPC_BIG three DATA frames,
+ * more than any health answer.
+ */
+static size_t grpc_answer(enum srv_mode mode, uint8_t *buf)
+{
+	static const uint8_t head[] = "\x88\x0f\x10\x10"
+				      "application/grpc";
+	static const uint8_t trailers[] = "\x00\x0bgrpc-status\x01"
+					  "0";
+	static const uint8_t serving[] = {0, 0, 0, 0, 2, 0x08, 0x01};
+	static const uint8_t zeros[4000];
+	size_t off = 0;
+
+	h2_frame(buf, &off, 4, 0, NULL, 0);
+	h2_frame(buf, &off, 1, 0x4, head, sizeof(head) - 1);
+	if (mode == SRV_GRPC) {
+		h2_frame(buf, &off, 0, 0, serving, sizeof(serving));
+	} else {
+		/* Past the 64-byte message buffer by the third frame, and
+		 * that one long enough to leave the probe's allocation. */
+		h2_frame(buf, &off, 0, 0, zeros, 50);
+		h2_frame(buf, &off, 0, 0, zeros, 50);
+		h2_frame(buf, &off, 0, 0, zeros, sizeof(zeros));
+	}
+	h2_frame(buf, &off, 1, 0x5, trailers, sizeof(trailers) - 1);
+	return off;
+}
 
 struct server {
 	int lfd;
@@ -130,6 +179,15 @@ static void *serve(void *arg)
 					   sv->status);
 
 			send(fd, resp, (size_t)len, MSG_NOSIGNAL);
+		} else if (sv->mode == SRV_GRPC || sv->mode == SRV_GRPC_BIG) {
+			static uint8_t resp[8192];
+			size_t len = grpc_answer(sv->mode, resp);
+
+			/* Frame by frame would be closer to a real server;
+			 * one write still reaches nghttp2 as separate DATA
+			 * chunks, which is what matters. */
+			send(fd, resp, len, MSG_NOSIGNAL);
+			usleep(50 * 1000);
 		} else if (sv->mode == SRV_GARBAGE) {
 			send(fd, "SSH-2.0-nope\r\n\r\n", 16, MSG_NOSIGNAL);
 		} else {
@@ -334,6 +392,43 @@ static void test_garbage_answer_fails(void **s)
 	server_stop(&sv);
 }
 
+static void test_grpc_serving_is_up(void **s)
+{
+	struct fixture f;
+	struct server sv;
+	struct hc_info info;
+
+	(void)s;
+	server_start(&sv, SRV_GRPC);
+	fixture_init(&f, LBD_HC_GRPC, sv.port);
+	assert_int_equal(run_until(&f, HC_UP, 1, 2000), HC_UP);
+	assert_int_equal(health_get(f.h, &f.t.vip, &f.t.real, &info), 0);
+	assert_string_equal(info.last_result, "SERVING");
+	/* The request the probe sent was HTTP/2 (the client preface). */
+	assert_memory_equal(sv.last_request, "PRI * HTTP/2.0\r\n", 16);
+	fixture_fini(&f);
+	server_stop(&sv);
+}
+
+/* A body longer than any health answer, in several DATA frames: a failed
+ * probe, and (under ASan) not a write past the probe's message buffer. */
+static void test_grpc_oversized_answer_fails(void **s)
+{
+	struct fixture f;
+	struct server sv;
+	struct hc_info info;
+
+	(void)s;
+	server_start(&sv, SRV_GRPC_BIG);
+	fixture_init(&f, LBD_HC_GRPC, sv.port);
+	assert_int_equal(run_until(&f, HC_DOWN, 1, 2000), HC_DOWN);
+	assert_int_equal(health_get(f.h, &f.t.vip, &f.t.real, &info), 0);
+	assert_string_equal(info.last_result, "malformed health response");
+	assert_true(sv.requests >= 2);
+	fixture_fini(&f);
+	server_stop(&sv);
+}
+
 static void test_refused_is_down_and_targets_sync(void **s)
 {
 	struct fixture f;
@@ -377,6 +472,8 @@ int main(void)
 	    cmocka_unit_test(test_http_status_decides),
 	    cmocka_unit_test(test_silent_server_times_out),
 	    cmocka_unit_test(test_garbage_answer_fails),
+	    cmocka_unit_test(test_grpc_serving_is_up),
+	    cmocka_unit_test(test_grpc_oversized_answer_fails),
 	    cmocka_unit_test(test_refused_is_down_and_targets_sync),
 	};
 
