@@ -82,8 +82,9 @@ struct neighbor {
 	struct loop_task later; /* events that must not run inside a callback */
 	bool pending_fail;	/* a connect that failed at once */
 	uint32_t idle_hold_ms;
-	bool stopped; /* by the operator or a shutdown: no automatic restart */
-	bool keep;    /* marker for reconfigure */
+	bool stopped;	      /* by the operator or a shutdown: no automatic restart */
+	bool refresh_pending; /* a ROUTE-REFRESH waits for the output to drain */
+	bool keep;	      /* marker for reconfigure */
 	/* Negotiated on the session that reached OpenConfirm. */
 	bool v4, v6, as4, gr, ibgp;
 	uint16_t hold_s;
@@ -411,6 +412,15 @@ static int open_accept(struct neighbor *nb, const struct bgp_open *o, struct bgp
 		e->data_len = 6;
 		return -EINVAL;
 	}
+	/* §4.2 lets a peer offer 0 (no keepalives, no hold timer), and §6.2
+	 * lets us refuse it: with 0 a peer that vanishes is never noticed,
+	 * and its routes' traffic would go on to a dead session. Only an
+	 * operator who configured 0 gets 0. */
+	if (o->hold_time == 0 && nb->cfg.hold_time != 0) {
+		e->code = BGP_ERR_OPEN;
+		e->subcode = BGP_OPEN_UNACCEPTABLE_HOLD_TIME;
+		return -EINVAL;
+	}
 	nb->as4 = o->as4;
 	nb->gr = o->gr && sp->cfg.gr_restart_time;
 	nb->ibgp = o->as == sp->cfg.asn;
@@ -486,15 +496,42 @@ static void hold_arm(struct conn *c)
 		loop_timer_cancel(nb->sp->loop, &c->hold);
 }
 
+static void nb_event(struct neighbor *nb, enum bgp_event ev, const struct bgp_err *err);
+
+/*
+ * Queue msg on the neighbour's session. A peer that has left OUT_MAX bytes
+ * unread (or no memory) loses the session: Cease/Out of Resources, then the
+ * automatic restart. Returns false when the session is gone.
+ */
+static bool nb_send(struct neighbor *nb, const uint8_t *msg, size_t len)
+{
+	static struct bgp_err e;
+	char name[96];
+	int rc;
+
+	if (!nb->conn)
+		return false;
+	rc = conn_send(nb->conn, msg, len);
+	if (rc != -ENOBUFS && rc != -ENOMEM)
+		return true; /* a send error shows as EPOLLERR and TCP_FAILS */
+	set_error(nb, "the peer does not read: %s", strerror(-rc));
+	log_warn("bgp: neighbor %s: %s", nb_name(nb, name, sizeof(name)), nb->last_error);
+	memset(&e, 0, offsetof(struct bgp_err, data));
+	e.code = BGP_ERR_CEASE;
+	e.subcode = BGP_CEASE_OUT_OF_RESOURCES;
+	nb_event(nb, BGP_EV_BAD_MSG, &e);
+	return false;
+}
+
 static void send_eor(struct neighbor *nb)
 {
 	uint8_t buf[64];
 	int n;
 
-	if (nb->v4 && (n = bgp_encode_eor(4, buf, sizeof(buf))) > 0)
-		conn_send(nb->conn, buf, (size_t)n);
+	if (nb->v4 && (n = bgp_encode_eor(4, buf, sizeof(buf))) > 0 && !nb_send(nb, buf, (size_t)n))
+		return;
 	if (nb->v6 && (n = bgp_encode_eor(6, buf, sizeof(buf))) > 0)
-		conn_send(nb->conn, buf, (size_t)n);
+		nb_send(nb, buf, (size_t)n);
 }
 
 static void nb_set_state(struct neighbor *nb, enum bgp_state next)
@@ -524,7 +561,7 @@ static void nb_event(struct neighbor *nb, enum bgp_event ev, const struct bgp_er
 	struct bgp_speaker *sp = nb->sp;
 	struct loop *l = sp->loop;
 	struct bgp_fsm_out o;
-	struct conn *c = nb->conn;
+	struct conn *c = nb->conn, *promote = NULL;
 
 	bgp_fsm_step(nb->state, ev, nb->cfg.passive, &o);
 	if ((o.actions & BGP_ACT_SEND_NOTIFICATION) && c && c->io.fd >= 0) {
@@ -550,6 +587,12 @@ static void nb_event(struct neighbor *nb, enum bgp_event ev, const struct bgp_er
 		}
 		if (o.next == BGP_IDLE && nb->other) {
 			conn_free(nb->other);
+			nb->other = NULL;
+		} else if (nb->other) {
+			/* Our connection failed while the peer's colliding one
+			 * waits for its OPEN (§6.8): that one carries on, once
+			 * this step is done with the failed one. */
+			promote = nb->other;
 			nb->other = NULL;
 		}
 		/* Everything we announced is gone with the session. */
@@ -597,12 +640,23 @@ static void nb_event(struct neighbor *nb, enum bgp_event ev, const struct bgp_er
 			 nb->v6 ? ", ipv6" : "", nb->gr ? ", graceful restart" : "",
 			 nb->as4 ? ", 4-octet AS" : "");
 		nb->n_adj = 0;
+		nb->refresh_pending = false;
 		nb_sync(nb);
 		send_eor(nb);
+		c = nb->conn; /* a peer that does not read may have lost it */
 	}
 	if (o.actions & BGP_ACT_REFRESH && c) {
-		nb->n_adj = 0; /* send everything again */
-		nb_sync(nb);
+		/* Send everything again, but with one copy of the table in
+		 * flight at most: a refresh asked while output is queued
+		 * waits for it to drain (a peer cannot make us queue a table
+		 * per 23-byte request). */
+		if (c->out_len > c->out_off) {
+			nb->refresh_pending = true;
+		} else {
+			nb->n_adj = 0;
+			nb_sync(nb);
+			c = nb->conn;
+		}
 	}
 	if (o.actions & BGP_ACT_IDLE_HOLD && !nb->stopped && !sp->stopped) {
 		/* Automatic restart, backing off while the session keeps
@@ -612,6 +666,11 @@ static void nb_event(struct neighbor *nb, enum bgp_event ev, const struct bgp_er
 		if (nb->idle_hold_ms > IDLE_HOLD_MAX_MS)
 			nb->idle_hold_ms = IDLE_HOLD_MAX_MS;
 		loop_timer_in(l, &nb->idle_hold, on_idle_hold, nb->idle_hold_ms);
+	}
+	if (promote) {
+		loop_timer_cancel(l, &nb->connect_retry);
+		nb->conn = promote;
+		nb_set_state(nb, BGP_OPENSENT);
 	}
 }
 
@@ -628,6 +687,11 @@ static struct conn *resolve_collision(struct neighbor *nb, uint32_t remote_id)
 	struct conn *a = nb->conn, *b = nb->other, *keep, *drop;
 	bool keep_ours = nb->sp->router_id > remote_id;
 
+	if (!a) { /* never left so by nb_event; the one there is stays */
+		nb->conn = b;
+		nb->other = NULL;
+		return b;
+	}
 	keep = (a->outgoing == keep_ours) ? a : b;
 	drop = keep == a ? b : a;
 	send_cease(drop, BGP_CEASE_COLLISION);
@@ -884,6 +948,14 @@ static void on_conn_io(struct loop_io *io, uint32_t events)
 				nb_event(nb, BGP_EV_TCP_FAILS, NULL);
 			return;
 		}
+		if (c == nb->conn && nb->refresh_pending && !c->out_len &&
+		    nb->state == BGP_ESTABLISHED) {
+			nb->refresh_pending = false;
+			nb->n_adj = 0;
+			nb_sync(nb);
+			if (nb->conn != c)
+				return;
+		}
 	}
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
 		conn_read(c);
@@ -933,12 +1005,29 @@ static void on_accept(struct loop_io *io, uint32_t events)
 		c = conn_new(nb, fd, false);
 		if (!c)
 			continue;
+		if (nb->state == BGP_ESTABLISHED && nb->gr) {
+			/* RFC 4724 §4.2: a new connection from a peer that
+			 * negotiated graceful restart while its session looks
+			 * established means the peer restarted: the old
+			 * session is dead, the new one takes over (else the
+			 * peer would be refused until our hold timer ran out). */
+			log_info("bgp: neighbor %s: new connection while established: "
+				 "the peer restarted, old session closed",
+				 nb_name(nb, name, sizeof(name)));
+			set_error(nb, "the peer restarted (new connection while established)");
+			nb_event(nb, BGP_EV_TCP_FAILS, NULL);
+			loop_timer_cancel(sp->loop, &nb->idle_hold);
+			nb->idle_hold_ms = 0;
+			nb_event(nb, BGP_EV_START, NULL);
+		}
 		switch (nb->state) {
 		case BGP_CONNECT:
 		case BGP_ACTIVE:
-			/* Take the peer's connection instead of ours. */
+			/* Take the peer's connection instead of ours (and
+			 * forget that ours failed, if it did). */
 			if (nb->conn)
 				conn_free(nb->conn);
+			nb->pending_fail = false;
 			nb->conn = c;
 			c->state = nb->state;
 			loop_io_watch(sp->loop, &c->io, EPOLLIN);
@@ -1042,7 +1131,7 @@ static void prefix_of(const struct lb_addr *a, struct bgp_prefix *p)
 
 /* Send one UPDATE kind (announce plain / with GRACEFUL_SHUTDOWN, or
  * withdraw) for the prefixes of one family, in messages that fit. */
-static void send_updates(struct neighbor *nb, uint8_t family, enum sent kind,
+static bool send_updates(struct neighbor *nb, uint8_t family, enum sent kind,
 			 const struct bgp_prefix *p, size_t n)
 {
 	static const uint32_t gshut = BGP_COMMUNITY_GRACEFUL_SHUTDOWN;
@@ -1070,11 +1159,10 @@ static void send_updates(struct neighbor *nb, uint8_t family, enum sent kind,
 			}
 		}
 		len = bgp_encode_update(&u, buf, sizeof(buf));
-		if (len > 0 && conn_send(nb->conn, buf, (size_t)len) == -ENOBUFS) {
-			nb_event(nb, BGP_EV_STOP, NULL); /* never reached: tiny tables */
-			return;
-		}
+		if (len > 0 && !nb_send(nb, buf, (size_t)len))
+			return false;
 	}
+	return true;
 }
 
 /* Bring an established neighbour's Adj-RIB-Out to what the routes want. */
@@ -1136,9 +1224,10 @@ static void nb_sync(struct neighbor *nb)
 				a->sent = SENT_NONE;
 			}
 		}
-		send_updates(nb, fam, SENT_NONE, lists[SENT_NONE], counts[SENT_NONE]);
-		send_updates(nb, fam, SENT_PLAIN, lists[SENT_PLAIN], counts[SENT_PLAIN]);
-		send_updates(nb, fam, SENT_GSHUT, lists[SENT_GSHUT], counts[SENT_GSHUT]);
+		if (!send_updates(nb, fam, SENT_NONE, lists[SENT_NONE], counts[SENT_NONE]) ||
+		    !send_updates(nb, fam, SENT_PLAIN, lists[SENT_PLAIN], counts[SENT_PLAIN]) ||
+		    !send_updates(nb, fam, SENT_GSHUT, lists[SENT_GSHUT], counts[SENT_GSHUT]))
+			goto out; /* the session is gone, and its Adj-RIB-Out with it */
 	}
 	/* Forget what is withdrawn. */
 	for (size_t i = 0; i < nb->n_adj;)
