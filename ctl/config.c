@@ -246,6 +246,12 @@ static int parse_vips(config_t *cf, struct lbd_config *out, const char *file, ch
 			rc = cfg_uint(vs, "min_healthy", &v->min_healthy, 1, 0, 4096, file, err);
 		if (rc)
 			return rc;
+		/* More than it has: the address would never be announced. */
+		if (config_setting_get_member(vs, "min_healthy") && v->min_healthy > v->n_reals)
+			return cfg_fail(err, file, config_setting_get_member(vs, "min_healthy"),
+					"vip %s: min_healthy %u but only %zu reals: it would never "
+					"be announced",
+					name, v->min_healthy, v->n_reals);
 	}
 	return check_real_count(list, out, file, err);
 }

@@ -2,7 +2,10 @@
 /*
  * lbd - the PoP control daemon. Reads its config, brings up its role
  * (l4lb or l7), serves the admin API on a Unix socket and reloads on
- * SIGHUP (or POST /v1/reload); SIGINT/SIGTERM tear everything down.
+ * SIGHUP (or POST /v1/reload). SIGINT/SIGTERM stop lbd: an l4lb with a
+ * pin_dir leaves its pinned dataplane forwarding (and its BGP routes held
+ * by graceful restart) for the next lbd to adopt; without one, and on POST
+ * /v1/shutdown, everything is torn down.
  */
 #include "lbd.h"
 #include "list.h"

@@ -160,15 +160,33 @@ static int pin_prepare(struct l4lb *lb)
 			return -errno;
 		}
 		close(fd);
-		if (ctl.ring_size &&
-		    (ctl.ring_size != lb->o.ring_size || ctl.hash_seed != lb->o.hash_seed)) {
+		if (!ctl.ring_size) {
+			/* The lbd that pinned these died before it wrote the
+			 * control map: nothing in them can be trusted (or
+			 * checked against this config). Start afresh. */
+			log_warn("%s holds the maps of a dataplane that never finished "
+				 "starting: removing them",
+				 lb->pin_dir);
+			bpf_object__for_each_map(m, lb->skel->obj)
+			{
+				if (bpf_map__is_internal(m))
+					continue;
+				snprintf(path, sizeof(path), "%s/%s", lb->pin_dir,
+					 bpf_map__name(m));
+				if (unlink(path) && errno != ENOENT) {
+					log_err("removing %s: %s", path, strerror(errno));
+					return -errno;
+				}
+			}
+		} else if (ctl.ring_size != lb->o.ring_size || ctl.hash_seed != lb->o.hash_seed) {
 			log_err("the dataplane pinned in %s runs ring_size %u, hash_seed %u; this "
 				"config says %u, %u: stop it with `lbctl shutdown` first",
 				lb->pin_dir, ctl.ring_size, ctl.hash_seed, lb->o.ring_size,
 				lb->o.hash_seed);
 			return -EINVAL;
+		} else {
+			lb->adopted = true;
 		}
-		lb->adopted = true;
 	}
 	bpf_object__for_each_map(m, lb->skel->obj)
 	{
