@@ -231,9 +231,9 @@ static int collect_targets(void *ctx, const struct l4lb_vip_info *v)
 		ts->cfgs[ts->n] = hc;
 		*t = (struct hc_target){.vip = v->key, .real = v->reals[i].addr};
 		t->mark = LB_HC_MARK_BASE | v->reals[i].id;
-		/* A real that is out of the ring (down when the dataplane was
-		 * adopted) starts down; any other new check starts unknown
-		 * (in the ring; BGP waits for enough verdicts). */
+		/* Adopting a dataplane, a check starts where the ring had its
+		 * real (down: out, else up); otherwise it starts unknown, and
+		 * its real, added out of the ring, waits for a good probe. */
 		t->initial = !ts->l4->adopting ? HC_UNKNOWN : v->reals[i].down ? HC_DOWN : HC_UP;
 		ts->n++;
 	}

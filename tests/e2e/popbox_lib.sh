@@ -3,8 +3,18 @@
 # Helpers shared by tests/e2e/test_heal.sh and tests/bench/bench_heal.sh to
 # drive a popbox PoP: run in a node, call lbctl/birdc, read what the router
 # and the LBs think, run fresh requests and large downloads in the
-# background. Expects REPO, POPBOX, POPBOX_PREFIX, POPBOX_BUILD, S (the
+# background. Sourcing it sets an EXIT trap that takes the PoP down.
+# Expects REPO, POPBOX, POPBOX_PREFIX, POPBOX_BUILD, S (the
 # popbox state directory), VIP4 and VIP6 to be set.
+
+# On exit: stop the request loop, take the PoP down, remove its state.
+loop_pid=
+popbox_cleanup() {
+  [ -n "$loop_pid" ] && kill "$loop_pid" 2>/dev/null
+  "$POPBOX" down >/dev/null 2>&1
+  rm -rf "$S"
+}
+trap popbox_cleanup EXIT
 
 node() { local n=$1; shift; ip netns exec "$POPBOX_PREFIX-$n" "$@"; }
 ctl() { local n=$1; shift; LBCTL_SOCKET=$S/run/$n.sock "$POPBOX_BUILD/ctl/lbctl" "$@"; }

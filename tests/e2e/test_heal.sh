@@ -39,14 +39,6 @@ check() { # check NAME CMD...
   if "$@"; then ok "$name"; else bad "$name"; fi
 }
 
-loop_pid=
-cleanup() {
-  [ -n "$loop_pid" ] && kill "$loop_pid" 2>/dev/null
-  "$POPBOX" down >/dev/null 2>&1
-  rm -rf "$S"
-}
-trap cleanup EXIT
-
 # shellcheck source=tests/e2e/popbox_lib.sh
 . "$REPO/tests/e2e/popbox_lib.sh"
 
