@@ -97,7 +97,8 @@ static void h2_frame(uint8_t *buf, size_t *off, uint8_t type, uint8_t flags, con
 	b[4] = flags;
 	b[5] = b[6] = b[7] = 0;
 	b[8] = type == 4 ? 0 : 1; /* SETTINGS on stream 0 */
-	memcpy(b + 9, payload, len);
+	if (len)
+		memcpy(b + 9, payload, len);
 	*off += 9 + len;
 }
 

@@ -120,6 +120,7 @@ struct bgp_speaker {
 
 static void nb_event(struct neighbor *nb, enum bgp_event ev, const struct bgp_err *err);
 static void nb_sync(struct neighbor *nb);
+static void on_later(struct loop_task *t);
 static void speaker_sync(struct bgp_speaker *sp);
 
 static uint64_t wall_ms(void)
@@ -178,8 +179,12 @@ static int conn_flush(struct conn *c)
 		}
 		c->out_off += (size_t)n;
 	}
-	if (c->out_off == c->out_len)
+	if (c->out_off == c->out_len) {
 		c->out_off = c->out_len = 0;
+		/* A ROUTE-REFRESH waited for this (whoever flushed). */
+		if (c->nb->refresh_pending && c == c->nb->conn)
+			loop_defer(c->nb->sp->loop, &c->nb->later, on_later);
+	}
 	if (c->io.fd >= 0)
 		loop_io_watch(c->nb->sp->loop, &c->io,
 			      EPOLLIN | (c->out_len || c->connecting ? EPOLLOUT : 0));
@@ -475,6 +480,12 @@ static void on_later(struct loop_task *t)
 	if (nb->pending_fail) {
 		nb->pending_fail = false;
 		nb_event(nb, BGP_EV_TCP_FAILS, NULL);
+		return;
+	}
+	if (nb->refresh_pending && nb->conn && !nb->conn->out_len && nb->state == BGP_ESTABLISHED) {
+		nb->refresh_pending = false;
+		nb->n_adj = 0;
+		nb_sync(nb);
 	}
 }
 
@@ -519,7 +530,9 @@ static bool nb_send(struct neighbor *nb, const uint8_t *msg, size_t len)
 	memset(&e, 0, offsetof(struct bgp_err, data));
 	e.code = BGP_ERR_CEASE;
 	e.subcode = BGP_CEASE_OUT_OF_RESOURCES;
+	/* The Cease itself rarely fits behind what is queued. */
 	nb_event(nb, BGP_EV_BAD_MSG, &e);
+	set_error(nb, "the peer does not read: %s", strerror(-rc));
 	return false;
 }
 
@@ -585,13 +598,16 @@ static void nb_event(struct neighbor *nb, enum bgp_event ev, const struct bgp_er
 			conn_free(c);
 			nb->conn = c = NULL;
 		}
-		if (o.next == BGP_IDLE && nb->other) {
+		if (nb->other &&
+		    (ev == BGP_EV_STOP || ev == BGP_EV_STOP_QUIET || nb->stopped || sp->stopped)) {
 			conn_free(nb->other);
 			nb->other = NULL;
 		} else if (nb->other) {
-			/* Our connection failed while the peer's colliding one
-			 * waits for its OPEN (§6.8): that one carries on, once
-			 * this step is done with the failed one. */
+			/* Our connection failed (closed, reset, or refused by
+			 * a NOTIFICATION: a peer with DelayOpen resolves the
+			 * collision so) while the peer's colliding one waits
+			 * for its OPEN (§6.8): that one carries on, once this
+			 * step is done with the failed one. */
 			promote = nb->other;
 			nb->other = NULL;
 		}
@@ -669,6 +685,7 @@ static void nb_event(struct neighbor *nb, enum bgp_event ev, const struct bgp_er
 	}
 	if (promote) {
 		loop_timer_cancel(l, &nb->connect_retry);
+		loop_timer_cancel(l, &nb->idle_hold);
 		nb->conn = promote;
 		nb_set_state(nb, BGP_OPENSENT);
 	}
@@ -947,14 +964,6 @@ static void on_conn_io(struct loop_io *io, uint32_t events)
 			else
 				nb_event(nb, BGP_EV_TCP_FAILS, NULL);
 			return;
-		}
-		if (c == nb->conn && nb->refresh_pending && !c->out_len &&
-		    nb->state == BGP_ESTABLISHED) {
-			nb->refresh_pending = false;
-			nb->n_adj = 0;
-			nb_sync(nb);
-			if (nb->conn != c)
-				return;
 		}
 	}
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))

@@ -300,6 +300,39 @@ static void test_collision_first_connection_dies(void **s)
 	rig_stop(&r);
 }
 
+/* The same collision, resolved by a peer with DelayOpen: it refuses our
+ * connection with Cease/Connection Collision Resolution instead of an
+ * OPEN. Its own connection must carry on. */
+static void test_collision_refused_by_notification(void **s)
+{
+	static struct bgp_err e;
+	struct rig r;
+	uint8_t buf[64];
+	int ours, theirs, n;
+
+	(void)s;
+	rig_start(&r, true, 0, 60000);
+	ours = peer_accept(r.lfd, 2000);
+	assert_true(ours >= 0);
+	assert_int_equal(peer_recv(ours, NULL, NULL, 2000), BGP_OPEN);
+	theirs = peer_connect(r.listen_port);
+	assert_int_equal(peer_recv(theirs, NULL, NULL, 2000), BGP_OPEN);
+	e.code = BGP_ERR_CEASE;
+	e.subcode = BGP_CEASE_COLLISION;
+	n = bgp_encode_notification(&e, buf, sizeof(buf));
+	assert_true(n > 0);
+	assert_int_equal(send(ours, buf, (size_t)n, MSG_NOSIGNAL), n);
+	pump(100);
+	peer_send_open(theirs, 30, false);
+	peer_send_keepalive(theirs);
+	for (int i = 0; i < 200 && !established(&r); i++)
+		pump(10);
+	assert_true(established(&r));
+	close(ours);
+	close(theirs);
+	rig_stop(&r);
+}
+
 /* A peer that stops reading while routes keep changing: the session goes
  * (Cease, Out of Resources) once a bounded amount is queued, and comes back
  * by itself, never a crash or a neighbour stuck down. */
@@ -359,6 +392,16 @@ static void test_route_refresh_flood(void **s)
 	assert_true(established(&r));
 	/* Two UPDATEs (one per family) per copy of the table. */
 	assert_true(updates < (long long)sent / 4);
+	/* Once the peer has read everything, a refresh gets the whole
+	 * table again: nothing is left stuck waiting. */
+	while (peer_recv(fd, NULL, NULL, 50) > 0)
+		;
+	assert_int_equal(send(fd, rr, (size_t)n, MSG_NOSIGNAL), n);
+	updates = 0;
+	for (int type; (type = peer_recv(fd, NULL, NULL, 300)) > 0;)
+		updates += type == BGP_UPDATE;
+	assert_true(updates >= 2);
+	assert_true(established(&r));
 	close(fd);
 	rig_stop(&r);
 }
@@ -426,6 +469,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_collision_first_connection_dies),
+	    cmocka_unit_test(test_collision_refused_by_notification),
 	    cmocka_unit_test(test_peer_that_does_not_read),
 	    cmocka_unit_test(test_route_refresh_flood),
 	    cmocka_unit_test(test_hold_time_zero_refused),

@@ -159,6 +159,28 @@ check "lb1's session is Established again" \
   wait_until 5 bash -c '[ "$(LBCTL_SOCKET=$1/run/lb1.sock "$2"/ctl/lbctl --json bgp neighbors | /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)[0][\"state\"])")" = Established ]' _ "$S" "$POPBOX_BUILD"
 out=$(loop_stop)
 check "fresh requests during the restart all succeeded ($out)" test "$(loop_failed)" = 0
+
+# 5b. The same through a crash: SIGKILL sends no NOTIFICATION, so BIRD
+#     keeps lb1's route as stale (graceful restart), the XDP program and
+#     its pinned maps stay, and the next lbd adopts them.
+loop_start
+tx=$(tx_of lb1)
+download_start "https://$VIP4/files/64M"
+sleep 0.5
+kill -KILL "$(cat "$S/pid/lb1.lbd")"
+sleep 0.5
+kept=$(bird_paths "$VIP4/32")
+daemon start lb1 lbd
+check "lbd on lb1 killed (SIGKILL): BIRD kept its route meanwhile ($kept path)" test "$kept" = 1
+check "the next lbd adopted the dataplane again" \
+  wait_until 10 bash -c '[ "$(grep -c "adopted the dataplane pinned in" "$1/log/lb1.lbd.log")" -ge 2 ]' _ "$S"
+check "the download through lb1 completed intact across the crash" download_ok
+check "and it went through lb1 ($(($(tx_of lb1) - tx)) packets sent by lb1's XDP)" \
+  test "$(($(tx_of lb1) - tx))" -gt 1000
+check "lb1's session is Established again after the crash" \
+  wait_until 5 bash -c '[ "$(LBCTL_SOCKET=$1/run/lb1.sock "$2"/ctl/lbctl --json bgp neighbors | /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)[0][\"state\"])")" = Established ]' _ "$S" "$POPBOX_BUILD"
+out=$(loop_stop)
+check "fresh requests during the crash and restart all succeeded ($out)" test "$(loop_failed)" = 0
 ctl lb2 bgp undrain >/dev/null
 wait_until 5 both_lbs
 
