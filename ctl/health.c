@@ -58,25 +58,21 @@ bool hc_fsm_feed(struct hc_fsm *f, bool ok, uint32_t rise, uint32_t fall)
 		f->streak = 0;
 		return true;
 	case HC_UP:
-		if (ok) {
+	case HC_DOWN: {
+		/* A result that agrees with the state breaks any streak;
+		 * `fall` (or `rise`) disagreeing ones in a row flip it. */
+		bool up = f->state == HC_UP;
+
+		if (ok == up) {
 			f->streak = 0;
 			return false;
 		}
-		if (++f->streak < fall)
+		if (++f->streak < (up ? fall : rise))
 			return false;
-		f->state = HC_DOWN;
+		f->state = up ? HC_DOWN : HC_UP;
 		f->streak = 0;
 		return true;
-	case HC_DOWN:
-		if (!ok) {
-			f->streak = 0;
-			return false;
-		}
-		if (++f->streak < rise)
-			return false;
-		f->state = HC_UP;
-		f->streak = 0;
-		return true;
+	}
 	default:
 		return false; /* UNCHECKED: no probes */
 	}

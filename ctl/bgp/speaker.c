@@ -473,6 +473,14 @@ static void on_keepalive(struct loop_timer *t)
 		nb_event(c->nb, BGP_EV_KEEPALIVE_EXPIRES, NULL);
 }
 
+/* Send the whole table again (a new session, or the peer asked). */
+static void nb_resend_all(struct neighbor *nb)
+{
+	nb->refresh_pending = false;
+	nb->n_adj = 0;
+	nb_sync(nb);
+}
+
 static void on_later(struct loop_task *t)
 {
 	struct neighbor *nb = (struct neighbor *)((char *)t - offsetof(struct neighbor, later));
@@ -482,11 +490,8 @@ static void on_later(struct loop_task *t)
 		nb_event(nb, BGP_EV_TCP_FAILS, NULL);
 		return;
 	}
-	if (nb->refresh_pending && nb->conn && !nb->conn->out_len && nb->state == BGP_ESTABLISHED) {
-		nb->refresh_pending = false;
-		nb->n_adj = 0;
-		nb_sync(nb);
-	}
+	if (nb->refresh_pending && nb->conn && !nb->conn->out_len && nb->state == BGP_ESTABLISHED)
+		nb_resend_all(nb);
 }
 
 static void keepalive_arm(struct conn *c)
@@ -655,9 +660,7 @@ static void nb_event(struct neighbor *nb, enum bgp_event ev, const struct bgp_er
 			 nb_name(nb, name, sizeof(name)), nb->hold_s, nb->v4 ? ", ipv4" : "",
 			 nb->v6 ? ", ipv6" : "", nb->gr ? ", graceful restart" : "",
 			 nb->as4 ? ", 4-octet AS" : "");
-		nb->n_adj = 0;
-		nb->refresh_pending = false;
-		nb_sync(nb);
+		nb_resend_all(nb);
 		send_eor(nb);
 		c = nb->conn; /* a peer that does not read may have lost it */
 	}
@@ -669,8 +672,7 @@ static void nb_event(struct neighbor *nb, enum bgp_event ev, const struct bgp_er
 		if (c->out_len > c->out_off) {
 			nb->refresh_pending = true;
 		} else {
-			nb->n_adj = 0;
-			nb_sync(nb);
+			nb_resend_all(nb);
 			c = nb->conn;
 		}
 	}
