@@ -17,6 +17,7 @@
  */
 #include "log.h"
 #include "proxy.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -58,11 +59,33 @@ void clusters_fini(struct worker *w)
 		for (unsigned b = 0; cl->be && b < cl->n_be; b++) {
 			h1c_pool_fini(&cl->be[b]);
 			h2c_pool_fini(&cl->be[b]);
+			if (cl->be[b].tls_session)
+				SSL_SESSION_free(cl->be[b].tls_session);
 		}
 		free(cl->be);
 	}
 	free(w->clusters);
 	w->clusters = NULL;
+}
+
+SSL *backend_ssl(struct backend_rt *be)
+{
+	SSL *ssl;
+
+	if (!be->cl->ssl_ctx)
+		return NULL;
+	ssl = SSL_new(be->cl->ssl_ctx);
+	if (!ssl)
+		return NULL;
+	if (l7_tls_client_setup(ssl, be->cl->cfg->tls_sni)) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	/* Resume the last session with this backend: a reconnect costs one
+	 * round trip and no signature. */
+	if (be->tls_session)
+		SSL_set_session(ssl, be->tls_session);
+	return ssl;
 }
 
 static bool healthy(const struct worker *w, const struct backend_rt *be)

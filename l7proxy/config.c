@@ -49,9 +49,9 @@ int l7_parse_hostport(const char *s, struct sockaddr_storage *ss, socklen_t *len
 
 const char *l7_proto_name(enum l7_proto p)
 {
-	static const char *const names[] = {"http1", "h2c", "h2"};
+	static const char *const names[] = {"http1", "h2c", "h2", "https"};
 
-	return p <= L7_PROTO_H2 ? names[p] : "?";
+	return p <= L7_PROTO_HTTPS ? names[p] : "?";
 }
 
 /* Names that go into headers (X-Served-By) or logs: a token-ish subset, so
@@ -82,7 +82,9 @@ static int parse_listeners(config_t *cf, struct l7_config *c, const char *file, 
 	for (int i = 0; i < n; i++) {
 		config_setting_t *ls = config_setting_get_elem(list, i);
 		struct l7_listener_cfg *l = &c->listeners[i];
+		static const char *const auth[] = {"none", "request", "require"};
 		const char *a = NULL;
+		unsigned ca;
 		bool tls;
 		int rc;
 
@@ -93,9 +95,15 @@ static int parse_listeners(config_t *cf, struct l7_config *c, const char *file, 
 			return cfg_fail(
 			    err, file, config_setting_get_member(ls, "address"),
 			    "listener address \"%s\": expected ADDR:PORT or [ADDR6]:PORT", a);
-		if ((rc = cfg_bool(ls, "tls", &tls, false, file, err)))
+		if ((rc = cfg_bool(ls, "tls", &tls, false, file, err)) ||
+		    (rc =
+			 cfg_enum(ls, "client_auth", auth, 3, L7_CLIENT_AUTH_NONE, &ca, file, err)))
 			return rc;
 		l->tls = tls;
+		l->client_auth = ca;
+		if (ca != L7_CLIENT_AUTH_NONE && !tls)
+			return cfg_fail(err, file, config_setting_get_member(ls, "client_auth"),
+					"listener %s: client_auth needs tls = true", a);
 		snprintf(l->name, sizeof(l->name), "%s", a);
 		for (size_t j = 0; j < c->n_listeners; j++)
 			if (c->listeners[j].addr_len == l->addr_len &&
@@ -140,7 +148,7 @@ static int parse_backends(config_setting_t *grp, struct l7_cluster_cfg *cl, cons
 static int parse_cluster_limits(config_setting_t *g, struct l7_cluster_cfg *cl, const char *file,
 				char **err)
 {
-	bool h2 = cl->proto != L7_PROTO_HTTP1;
+	bool h2 = !l7_proto_h1(cl->proto);
 	int rc;
 
 	if ((rc = cfg_uint(g, "connect_timeout_ms", &cl->connect_timeout_ms, 2000, 1, 600000, file,
@@ -171,25 +179,36 @@ static int parse_cluster_limits(config_setting_t *g, struct l7_cluster_cfg *cl, 
 static int parse_cluster_tls(config_setting_t *g, struct l7_cluster_cfg *cl, const char *file,
 			     char **err)
 {
+	static const char *const keys[] = {"ca", "sni", "verify", "certificate", "key", NULL};
 	config_setting_t *t = config_setting_get_member(g, "tls");
 	int rc;
 
 	cl->tls_verify = true;
 	if (!t) {
-		if (cl->proto == L7_PROTO_H2)
+		if (l7_proto_tls(cl->proto))
 			return cfg_fail(err, file, g,
-					"cluster \"%s\": protocol \"h2\" needs tls = { ca = "
+					"cluster \"%s\": protocol \"%s\" needs tls = { ca = "
 					"\"FILE\"; } (or verify = false to skip verification)",
-					cl->name);
+					cl->name, l7_proto_name(cl->proto));
 		return 0;
 	}
-	if (cl->proto != L7_PROTO_H2)
-		return cfg_fail(err, file, t, "cluster \"%s\": tls only applies to protocol \"h2\"",
-				cl->name);
-	if ((rc = cfg_str_copy(t, "ca", cl->tls_ca, sizeof(cl->tls_ca), "", false, file, err)) ||
+	if (!l7_proto_tls(cl->proto))
+		return cfg_fail(
+		    err, file, t,
+		    "cluster \"%s\": tls only applies to protocols \"h2\" and \"https\"", cl->name);
+	if ((rc = cfg_known(t, keys, "cluster tls", file, err)) ||
+	    (rc = cfg_str_copy(t, "ca", cl->tls_ca, sizeof(cl->tls_ca), "", false, file, err)) ||
 	    (rc = cfg_str_copy(t, "sni", cl->tls_sni, sizeof(cl->tls_sni), "", false, file, err)) ||
+	    (rc = cfg_str_copy(t, "certificate", cl->tls_cert, sizeof(cl->tls_cert), "", false,
+			       file, err)) ||
+	    (rc = cfg_str_copy(t, "key", cl->tls_key, sizeof(cl->tls_key), "", false, file, err)) ||
 	    (rc = cfg_bool(t, "verify", &cl->tls_verify, true, file, err)))
 		return rc;
+	if (!cl->tls_cert[0] != !cl->tls_key[0])
+		return cfg_fail(err, file, t,
+				"cluster \"%s\": a client certificate needs both tls.certificate "
+				"and tls.key",
+				cl->name);
 	if (cl->tls_verify && !cl->tls_ca[0])
 		return cfg_fail(err, file, t,
 				"cluster \"%s\": tls.verify needs tls.ca (a CA bundle file)",
@@ -199,7 +218,7 @@ static int parse_cluster_tls(config_setting_t *g, struct l7_cluster_cfg *cl, con
 
 static int parse_clusters(config_t *cf, struct l7_config *c, const char *file, char **err)
 {
-	static const char *const protos[] = {"http1", "h2c", "h2"};
+	static const char *const protos[] = {"http1", "h2c", "h2", "https"};
 	static const char *const balances[] = {"round_robin", "least_request"};
 	config_setting_t *list = config_lookup(cf, "clusters");
 	int n, rc;
@@ -232,7 +251,7 @@ static int parse_clusters(config_t *cf, struct l7_config *c, const char *file, c
 				return cfg_fail(err, file, g, "cluster \"%s\" is defined twice",
 						cl->name);
 		snprintf(what, sizeof(what), "cluster \"%s\":", cl->name);
-		if ((rc = cfg_enum(g, "protocol", protos, 3, L7_PROTO_HTTP1, &proto, file, err)) ||
+		if ((rc = cfg_enum(g, "protocol", protos, 4, L7_PROTO_HTTP1, &proto, file, err)) ||
 		    (rc = cfg_enum(g, "balance", balances, 2, L7_BALANCE_ROUND_ROBIN, &bal, file,
 				   err)))
 			return rc;
@@ -332,7 +351,10 @@ static int parse_routes(config_t *cf, struct l7_config *c, const char *file, cha
 		    (rc = cfg_uint(g, "grpc_default_timeout_ms", &r->grpc_default_timeout_ms, 0, 0,
 				   86400000, file, err)) ||
 		    (rc = cfg_uint(g, "grpc_max_timeout_ms", &r->grpc_max_timeout_ms, 0, 0,
-				   86400000, file, err)))
+				   86400000, file, err)) ||
+		    (rc = cfg_bool(g, "require_client_identity", &r->require_identity, false, file,
+				   err)) ||
+		    (rc = cfg_bool(g, "early_data", &r->early_data, false, file, err)))
 			return rc;
 		for (char *p = r->authority; *p; p++)
 			*p = (char)tolower((unsigned char)*p);
@@ -453,6 +475,133 @@ static int parse_h2(config_t *cf, struct l7_config *c, const char *file, char **
 	return 0;
 }
 
+/* Header names we write: lower-case tokens, so no CR/LF or ':' reaches the wire. */
+static bool header_name_ok(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!(islower((unsigned char)*s) || isdigit((unsigned char)*s) || *s == '-'))
+			return false;
+	return true;
+}
+
+static int parse_cert(config_setting_t *g, struct l7_cert_cfg *k, const char *file, char **err)
+{
+	config_setting_t *names = config_setting_get_member(g, "names");
+	int rc;
+
+	if ((rc = cfg_str_copy(g, "certificate", k->cert, sizeof(k->cert), "", true, file, err)) ||
+	    (rc = cfg_str_copy(g, "key", k->key, sizeof(k->key), "", true, file, err)) ||
+	    (rc = cfg_str_copy(g, "ocsp", k->ocsp, sizeof(k->ocsp), "", false, file, err)))
+		return rc;
+	if (!names)
+		return 0;
+	if ((!config_setting_is_array(names) && !config_setting_is_list(names)) ||
+	    config_setting_length(names) == 0)
+		return cfg_fail(err, file, names,
+				"certificate names must be a non-empty array [\"example.com\", "
+				"\"*.example.com\"]");
+	k->names = calloc((size_t)config_setting_length(names), sizeof(*k->names));
+	if (!k->names)
+		return -ENOMEM;
+	for (int i = 0; i < config_setting_length(names); i++) {
+		config_setting_t *e = config_setting_get_elem(names, i);
+		const char *n = config_setting_get_string(e);
+		char *d = k->names[i];
+
+		if (!n || !authority_ok(n) || strlen(n) >= sizeof(k->names[0]))
+			return cfg_fail(err, file, e,
+					"certificate name \"%s\": expected a host name or "
+					"\"*.suffix\"",
+					n ? n : "(not a string)");
+		for (size_t j = 0; n[j]; j++)
+			d[j] = (char)tolower((unsigned char)n[j]);
+		k->n_names++;
+	}
+	return 0;
+}
+
+static int parse_tls(config_setting_t *t, struct l7_config *c, const char *file, char **err)
+{
+	static const char *const keys[] = {"certificate",
+					   "key",
+					   "ocsp",
+					   "certificates",
+					   "ticket_secret",
+					   "ticket_period_s",
+					   "session_lifetime_s",
+					   "clock_skew_s",
+					   "session_cache_size",
+					   "client_ca",
+					   "identity_header",
+					   NULL};
+	config_setting_t *list = config_setting_get_member(t, "certificates");
+	struct l7_tls_cfg *k = &c->tls;
+	int rc;
+
+	if (!config_setting_is_group(t))
+		return cfg_fail(err, file, t, "\"tls\" must be a group { certificate; key; }");
+	if ((rc = cfg_known(t, keys, "tls", file, err)))
+		return rc;
+	if (list && config_setting_get_member(t, "certificate"))
+		return cfg_fail(err, file, list,
+				"tls: use either certificate/key or certificates = ( ... ), not "
+				"both");
+	if (list) {
+		int n = config_setting_length(list);
+
+		if (!config_setting_is_list(list) || n == 0)
+			return cfg_fail(err, file, list,
+					"tls.certificates must be a non-empty list ( { certificate "
+					"= ...; key = ...; }, ... )");
+		k->certs = calloc((size_t)n, sizeof(*k->certs));
+		if (!k->certs)
+			return -ENOMEM;
+		for (int i = 0; i < n; i++) {
+			config_setting_t *g = config_setting_get_elem(list, i);
+			static const char *const ckeys[] = {"certificate", "key", "ocsp", "names",
+							    NULL};
+
+			if (!config_setting_is_group(g))
+				return cfg_fail(err, file, g,
+						"a certificate is a group { certificate; key; }");
+			k->n_certs++;
+			if ((rc = cfg_known(g, ckeys, "certificate", file, err)) ||
+			    (rc = parse_cert(g, &k->certs[i], file, err)))
+				return rc;
+		}
+	} else {
+		k->certs = calloc(1, sizeof(*k->certs));
+		if (!k->certs)
+			return -ENOMEM;
+		k->n_certs = 1;
+		if ((rc = parse_cert(t, &k->certs[0], file, err)))
+			return rc;
+	}
+	/* RFC 8446 §4.6.1: a ticket lives at most 7 days. */
+	if ((rc = cfg_str_copy(t, "ticket_secret", k->ticket_secret, sizeof(k->ticket_secret), "",
+			       false, file, err)) ||
+	    (rc = cfg_uint(t, "ticket_period_s", &k->ticket_period_s, 3600, 1, 7 * 86400, file,
+			   err)) ||
+	    (rc = cfg_uint(t, "session_lifetime_s", &k->session_lifetime_s, 3600, 1, 7 * 86400,
+			   file, err)) ||
+	    (rc = cfg_uint(t, "clock_skew_s", &k->clock_skew_s, 300, 0, 3600, file, err)) ||
+	    (rc = cfg_uint(t, "session_cache_size", &k->session_cache_size, 20480, 0, 10000000,
+			   file, err)) ||
+	    (rc = cfg_str_copy(t, "client_ca", k->client_ca, sizeof(k->client_ca), "", false, file,
+			       err)) ||
+	    (rc = cfg_str_copy(t, "identity_header", k->identity_header, sizeof(k->identity_header),
+			       "x-client-identity", false, file, err)))
+		return rc;
+	if (!header_name_ok(k->identity_header))
+		return cfg_fail(
+		    err, file, config_setting_get_member(t, "identity_header"),
+		    "tls.identity_header \"%s\": use lower-case letters, digits and '-'",
+		    k->identity_header);
+	return 0;
+}
+
 static int parse(config_t *cf, const char *file, struct l7_config *c, char **err)
 {
 	config_setting_t *root = config_root_setting(cf), *tls, *up, *cls;
@@ -509,12 +658,28 @@ static int parse(config_t *cf, const char *file, struct l7_config *c, char **err
 		return cfg_fail(
 		    err, file, root,
 		    "a listener has tls = true but there is no tls { certificate; key; }");
-	if (tls) {
-		if ((rc = cfg_str_copy(tls, "certificate", c->cert_file, sizeof(c->cert_file), "",
-				       true, file, err)) ||
-		    (rc = cfg_str_copy(tls, "key", c->key_file, sizeof(c->key_file), "", true, file,
-				       err)))
-			return rc;
+	if (tls && (rc = parse_tls(tls, c, file, err)))
+		return rc;
+	for (size_t i = 0; i < c->n_listeners; i++)
+		if (c->listeners[i].client_auth != L7_CLIENT_AUTH_NONE && !c->tls.client_ca[0])
+			return cfg_fail(err, file, tls ? tls : root,
+					"listener %s asks for client certificates: tls.client_ca "
+					"(a CA bundle) is needed to verify them",
+					c->listeners[i].name);
+	for (size_t i = 0; i < c->n_routes; i++) {
+		bool asks = false;
+
+		for (size_t j = 0; j < c->n_listeners; j++)
+			asks |= c->listeners[j].client_auth != L7_CLIENT_AUTH_NONE;
+		if (c->routes[i].require_identity && !asks)
+			return cfg_fail(err, file, config_lookup(cf, "routes"),
+					"route %zu requires a client identity but no listener has "
+					"client_auth = \"request\" or \"require\"",
+					i + 1);
+		if (c->routes[i].early_data && !need_tls)
+			return cfg_fail(err, file, config_lookup(cf, "routes"),
+					"route %zu allows early_data but no listener has tls",
+					i + 1);
 	}
 	return 0;
 }
@@ -550,6 +715,9 @@ int l7_config_parse(const char *text, const char *name, struct l7_config *out, c
 
 void l7_config_free(struct l7_config *c)
 {
+	for (size_t i = 0; i < c->tls.n_certs; i++)
+		free(c->tls.certs[i].names);
+	free(c->tls.certs);
 	for (size_t i = 0; i < c->n_clusters; i++)
 		free(c->clusters[i].backends);
 	free(c->clusters);

@@ -16,10 +16,18 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+/* Client certificates on a TLS listener. */
+enum l7_client_auth {
+	L7_CLIENT_AUTH_NONE,	/* not asked for */
+	L7_CLIENT_AUTH_REQUEST, /* asked for; none is fine, a bad one fails */
+	L7_CLIENT_AUTH_REQUIRE, /* a verified one or the handshake fails */
+};
+
 struct l7_listener_cfg {
 	struct sockaddr_storage addr;
 	socklen_t addr_len;
 	bool tls;
+	enum l7_client_auth client_auth;
 	char name[64]; /* "0.0.0.0:443" for logs */
 };
 
@@ -33,7 +41,20 @@ enum l7_proto {
 	L7_PROTO_HTTP1, /* HTTP/1.1 keepalive pool */
 	L7_PROTO_H2C,	/* HTTP/2 cleartext, prior knowledge */
 	L7_PROTO_H2,	/* HTTP/2 over TLS (ALPN h2) */
+	L7_PROTO_HTTPS, /* HTTP/1.1 over TLS, keepalive pool */
 };
+
+/* Does a cluster of this protocol speak HTTP/1.1 to its backends? */
+static inline bool l7_proto_h1(int p)
+{
+	return p == L7_PROTO_HTTP1 || p == L7_PROTO_HTTPS;
+}
+
+/* Does a cluster of this protocol speak TLS to its backends? */
+static inline bool l7_proto_tls(int p)
+{
+	return p == L7_PROTO_H2 || p == L7_PROTO_HTTPS;
+}
 
 enum l7_balance {
 	L7_BALANCE_ROUND_ROBIN,
@@ -56,8 +77,10 @@ struct l7_cluster_cfg {
 	uint32_t ping_timeout_ms;    /* h2: no answer to a PING: the connection is dead */
 	uint32_t fail_threshold;     /* consecutive failures that take a backend out */
 	uint32_t backoff_ms;	     /* ... for this long */
-	char tls_ca[256];	     /* h2: CA bundle for verifying the backends */
-	char tls_sni[256];	     /* h2: server name sent and verified */
+	char tls_ca[256];	     /* h2/https: CA bundle for verifying the backends */
+	char tls_sni[256];	     /* h2/https: server name sent and verified */
+	char tls_cert[256];	     /* h2/https: client certificate (mTLS), "" = none */
+	char tls_key[256];
 	bool tls_verify;
 };
 
@@ -67,6 +90,8 @@ struct l7_route_cfg {
 	unsigned cluster;		  /* index into l7_config.clusters */
 	uint32_t grpc_default_timeout_ms; /* deadline of calls that carry none (0 = none) */
 	uint32_t grpc_max_timeout_ms;	  /* cap on any call's deadline (0 = none) */
+	bool require_identity;		  /* 403 / UNAUTHENTICATED without a client cert */
+	bool early_data;		  /* idempotent requests may come in TLS 0-RTT */
 };
 
 enum l7_forwarded {
@@ -96,6 +121,27 @@ struct l7_h2_cfg {
 	uint32_t ping_timeout_ms;
 };
 
+/* One certificate (chain + key); served for its names (or the given ones). */
+struct l7_cert_cfg {
+	char cert[256];
+	char key[256];
+	char ocsp[256];	    /* DER OCSP response to staple, "" = none */
+	char (*names)[256]; /* NULL: the certificate's own DNS names */
+	size_t n_names;
+};
+
+struct l7_tls_cfg {
+	struct l7_cert_cfg *certs; /* the first is the default (no or unknown SNI) */
+	size_t n_certs;
+	char ticket_secret[256];     /* PoP-wide secret file; "" = a random per-process key */
+	uint32_t ticket_period_s;    /* ticket key rotation period */
+	uint32_t session_lifetime_s; /* ticket / session-ID lifetime */
+	uint32_t clock_skew_s;	     /* tolerated clock difference between hosts */
+	uint32_t session_cache_size; /* TLS 1.2 session-ID cache entries (0 = off) */
+	char client_ca[256];	     /* CA bundle for client certificates */
+	char identity_header[64];    /* carries the verified client identity */
+};
+
 struct l7_config {
 	char pop[64];
 	char host[64];
@@ -103,8 +149,7 @@ struct l7_config {
 	unsigned workers;     /* 0 = one per online CPU */
 	char access_log[256]; /* path, "-" for stderr, "" for none */
 	char admin_socket[108];
-	char cert_file[256];
-	char key_file[256];
+	struct l7_tls_cfg tls;
 	struct l7_listener_cfg *listeners;
 	size_t n_listeners;
 	struct l7_cluster_cfg *clusters;

@@ -16,6 +16,7 @@
  */
 #include "log.h"
 #include "proxy.h"
+#include "tls.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -97,13 +98,14 @@ void conn_set_session(struct conn *c, const struct conn_ops *ops, void *sess)
 	c->sess = sess;
 }
 
-struct conn *conn_new(struct worker *w, int fd, const struct conn_ops *ops, void *sess,
-		      SSL_CTX *ctx, bool server, bool connecting)
+struct conn *conn_new(struct worker *w, int fd, const struct conn_ops *ops, void *sess, SSL *ssl,
+		      bool server, bool connecting)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 	int one = 1;
 
 	if (!c) {
+		SSL_free(ssl);
 		close(fd);
 		return NULL;
 	}
@@ -117,14 +119,16 @@ struct conn *conn_new(struct worker *w, int fd, const struct conn_ops *ops, void
 	c->wr_ready = !connecting;
 	c->last_write_ms = w->loop.now_ms;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (ctx) {
-		c->ssl = SSL_new(ctx);
-		if (!c->ssl || !SSL_set_fd(c->ssl, fd)) {
+	if (ssl) {
+		c->ssl = ssl;
+		if (!SSL_set_fd(c->ssl, fd)) {
 			SSL_free(c->ssl);
 			close(fd);
 			free(c);
 			return NULL;
 		}
+		/* Callbacks (tickets, sessions) find the connection here. */
+		SSL_set_app_data(c->ssl, c);
 		if (server)
 			SSL_set_accept_state(c->ssl);
 		else
@@ -155,6 +159,8 @@ void conn_close(struct conn *c)
 		SSL_free(c->ssl);
 		c->ssl = NULL;
 	}
+	free(c->identity);
+	c->identity = NULL;
 	pipe_clear(&c->in, &w->pool);
 	pipe_clear(&c->out, &w->pool);
 	loop_io_close(&w->loop, &c->io);
@@ -217,6 +223,13 @@ static bool do_read(struct conn *c)
 		return true;
 	}
 	if (c->ssl) {
+#ifdef OPENSSL_IS_BORINGSSL
+		/* Early data ends once the handshake is confirmed and the
+		 * session has taken every byte that came before: until then
+		 * whatever is parsed counts as early (the safe side). */
+		if (c->early && !c->in.len && !SSL_in_early_data(c->ssl))
+			c->early = false;
+#endif
 		ERR_clear_error();
 		errno = 0;
 		n = SSL_read(c->ssl, p, (int)room);
@@ -365,6 +378,47 @@ static bool check_connected(struct conn *c)
 	return true;
 }
 
+static void server_handshake_done(struct conn *c)
+{
+	bool resumed = SSL_session_reused(c->ssl);
+	char id[256];
+	int n;
+
+	STAT_INC(c->w, tls_handshakes);
+	if (resumed)
+		STAT_INC(c->w, tls_resumed);
+	switch (l7_tls_version_minor(c->ssl)) {
+	case 3:
+		if (resumed)
+			STAT_INC(c->w, tls13_resumed);
+		else
+			STAT_INC(c->w, tls13_full);
+		break;
+	case 2:
+		if (resumed)
+			STAT_INC(c->w, tls12_resumed);
+		else
+			STAT_INC(c->w, tls12_full);
+		break;
+	}
+#ifdef OPENSSL_IS_BORINGSSL
+	/* With 0-RTT the handshake "finishes" at the ClientHello: what
+	 * follows may be early data until the client's Finished. */
+	c->early = SSL_in_early_data(c->ssl);
+	if (c->early)
+		STAT_INC(c->w, tls_early_data);
+#endif
+	snprintf(c->tls_desc, sizeof(c->tls_desc), "%s/%s%s", SSL_get_version(c->ssl),
+		 resumed ? "resumed" : "full", c->early ? "/0rtt" : "");
+	n = l7_tls_peer_identity(c->ssl, id, sizeof(id));
+	if (n > 0) {
+		c->identity = strdup(id);
+		STAT_INC(c->w, tls_client_identities);
+	} else if (n < 0) {
+		STAT_INC(c->w, tls_identity_unusable);
+	}
+}
+
 static bool handshake(struct conn *c)
 {
 	int r, e;
@@ -374,13 +428,10 @@ static bool handshake(struct conn *c)
 	if (r == 1) {
 		c->handshaking = false;
 		c->rd_ready = c->wr_ready = true;
-		if (c->server) {
-			STAT_INC(c->w, tls_handshakes);
-			if (SSL_session_reused(c->ssl))
-				STAT_INC(c->w, tls_resumed);
-			snprintf(c->tls_desc, sizeof(c->tls_desc), "%s/%s", SSL_get_version(c->ssl),
-				 SSL_session_reused(c->ssl) ? "resumed" : "full");
-		}
+		if (c->server)
+			server_handshake_done(c);
+		else if (SSL_session_reused(c->ssl))
+			STAT_INC(c->w, upstream_tls_resumed);
 		c->ops->ready(c);
 		return !c->closed;
 	}
@@ -392,6 +443,18 @@ static bool handshake(struct conn *c)
 	if (e == SSL_ERROR_WANT_WRITE) {
 		c->wr_ready = false;
 		return false;
+	}
+	if (c->server) {
+		unsigned long why = ERR_GET_REASON(ERR_peek_error());
+
+		/* A client certificate that is missing or does not verify is
+		 * refused with its alert, and counted apart from the rest. */
+		if (SSL_get_verify_result(c->ssl) != X509_V_OK ||
+		    why == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE ||
+		    why == SSL_R_CERTIFICATE_VERIFY_FAILED)
+			STAT_INC(c->w, tls_client_cert_rejected);
+		else
+			STAT_INC(c->w, tls_handshake_errors);
 	}
 	ERR_clear_error();
 	fail(c, EPROTO);
@@ -519,10 +582,17 @@ static const struct conn_ops detect_ops = {
     .ready = detect_ready,
 };
 
-struct conn *conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, bool tls)
+struct conn *conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, bool tls,
+			 enum l7_client_auth auth)
 {
-	struct conn *c = conn_new(w, fd, &detect_ops, NULL, tls ? w->ssl_ctx : NULL, true, false);
+	SSL *ssl = NULL;
+	struct conn *c;
 
+	if (tls && !(ssl = l7_tls_server_ssl(w->ssl_ctx, auth))) {
+		close(fd);
+		return NULL;
+	}
+	c = conn_new(w, fd, &detect_ops, NULL, ssl, true, false);
 	if (!c)
 		return NULL;
 	c->counted = true;

@@ -585,6 +585,7 @@ int h1c_attach(struct stream *s, struct backend_rt *be)
 	struct worker *w = s->w;
 	const struct l7_backend_cfg *bc = be->cfg;
 	struct h1c *h;
+	SSL *ssl;
 	int fd;
 
 	struct dlist *l;
@@ -621,11 +622,18 @@ int h1c_attach(struct stream *s, struct backend_rt *be)
 	h->w = w;
 	h->be = be;
 	dlist_init(&h->idle_link);
-	h->c = conn_new(w, fd, &h1c_conn_ops, h, NULL, false, true);
+	ssl = backend_ssl(be);
+	if (be->cl->ssl_ctx && !ssl) {
+		free(h);
+		close(fd);
+		return -ENOMEM;
+	}
+	h->c = conn_new(w, fd, &h1c_conn_ops, h, ssl, false, true);
 	if (!h->c) {
 		free(h);
 		return -ENOMEM;
 	}
+	h->c->tls_session_slot = &be->tls_session;
 	be->n_conns++;
 	STAT_INC(w, upstream_connects);
 	bind_stream(h, s);

@@ -185,6 +185,8 @@ static int on_headers_complete(http_parser *p)
 	s->tls = h->c->ssl != NULL;
 	s->peer_ip = h->c->peer_ip;
 	s->tls_desc = h->c->ssl ? h->c->tls_desc : NULL;
+	s->identity = h->c->identity;
+	s->early = h->c->early;
 	s->scheme = s->tls ? "https" : "http";
 	s->method = http_method_str(p->method);
 	s->method_len = (uint32_t)strlen(s->method);

@@ -728,6 +728,7 @@ static struct h2c *connect_new(struct worker *w, struct backend_rt *be, int *err
 	};
 	uint64_t win = (uint64_t)cc->max_streams * UPSTREAM_WINDOW;
 	nghttp2_mem mem;
+	SSL *ssl;
 	struct h2c *h;
 	int fd;
 
@@ -768,21 +769,22 @@ static struct h2c *connect_new(struct worker *w, struct backend_rt *be, int *err
 		*err = -ENOMEM;
 		return NULL;
 	}
-	h->c = conn_new(w, fd, &h2c_conn_ops, h, be->cl->ssl_ctx, false, true);
+	ssl = backend_ssl(be);
+	if (be->cl->ssl_ctx && !ssl) {
+		nghttp2_session_del(h->ng);
+		free(h);
+		close(fd);
+		*err = -ENOMEM;
+		return NULL;
+	}
+	h->c = conn_new(w, fd, &h2c_conn_ops, h, ssl, false, true);
 	if (!h->c) {
 		nghttp2_session_del(h->ng);
 		free(h);
 		*err = -ENOMEM;
 		return NULL;
 	}
-	if (h->c->ssl && l7_tls_client_setup(h->c->ssl, cc->tls_sni)) {
-		/* destroy below undoes the rest */
-		be->n_conns++;
-		dlist_push(&be->h2, &h->link);
-		conn_close(h->c);
-		*err = -EINVAL;
-		return NULL;
-	}
+	h->c->tls_session_slot = &be->tls_session;
 	be->n_conns++;
 	dlist_push(&be->h2, &h->link);
 	STAT_INC(w, upstream_connects);

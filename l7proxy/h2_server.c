@@ -179,6 +179,8 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, voi
 	s->peer_ip = h->c->peer_ip;
 	s->tls = h->c->ssl != NULL;
 	s->tls_desc = h->c->ssl ? h->c->tls_desc : NULL;
+	s->identity = h->c->identity;
+	s->early = h->c->early;
 	s->ds_progress_ms = h->w->loop.now_ms;
 	link_stream(h, s);
 	nghttp2_session_set_stream_user_data(h->ng, frame->hd.stream_id, s);

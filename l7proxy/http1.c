@@ -350,6 +350,8 @@ const char *h1_reason(int status)
 		return "Unsupported Media Type";
 	case 416:
 		return "Range Not Satisfiable";
+	case 425:
+		return "Too Early";
 	case 426:
 		return "Upgrade Required";
 	case 429:

@@ -29,9 +29,13 @@
 
 struct proxy {
 	const struct l7_config *cfg;
+	const char *path; /* the config file, read again by a reload */
+	SSL_CTX *ssl_ctx; /* downstream TLS base context in service */
 	struct worker *workers;
 	unsigned n;
-	struct loop loop; /* the main thread's: signals and the admin API */
+	uint64_t reloads, reload_failures;
+	char reload_error[512]; /* why the last reload failed, "" if it did not */
+	struct loop loop;	/* the main thread's: signals and the admin API */
 	struct loop_io sig_io;
 };
 
@@ -113,9 +117,63 @@ static int api_config(void *ctx, const struct admin_req *req, json_t **out)
 	return 200;
 }
 
+/*
+ * Reload the TLS material (certificates, keys, OCSP staples, client CA,
+ * ticket secret) from the config file: parse it, build a new base context,
+ * hand it to the workers. Anything wrong keeps the running material and
+ * says why. Other settings need a restart for now. 0 or -1.
+ */
+static int reload_tls(struct proxy *p)
+{
+	struct l7_config nc;
+	char *err = NULL;
+	SSL_CTX *ctx = NULL;
+
+	if (l7_config_load(p->path, &nc, &err) == 0) {
+		if (p->ssl_ctx && !nc.tls.n_certs)
+			err = strdup("the running listeners need TLS but the file has no tls { }");
+		else if (nc.tls.n_certs)
+			ctx = l7_tls_server_new(&nc, &err);
+		l7_config_free(&nc);
+	}
+	if (err || (p->ssl_ctx && !ctx)) {
+		p->reload_failures++;
+		snprintf(p->reload_error, sizeof(p->reload_error), "%s",
+			 err ? err : "TLS setup failed");
+		log_err("reload: %s; the running TLS material stays in service", p->reload_error);
+		free(err);
+		SSL_CTX_free(ctx);
+		return -1;
+	}
+	p->reloads++;
+	p->reload_error[0] = '\0';
+	if (ctx) {
+		for (unsigned i = 0; i < p->n; i++)
+			worker_set_tls(&p->workers[i], ctx);
+		SSL_CTX_free(p->ssl_ctx);
+		p->ssl_ctx = ctx;
+	}
+	log_info("reload: TLS certificates, keys and ticket secret reloaded (other settings "
+		 "take a restart)");
+	return 0;
+}
+
+/* POST /v1/reload: as SIGHUP, and says how it went. */
+static int api_reload(void *ctx, const struct admin_req *req, json_t **out)
+{
+	struct proxy *p = ctx;
+
+	(void)req;
+	if (reload_tls(p))
+		return admin_error(out, 422, "%s", p->reload_error);
+	*out = json_pack("{s:b,s:s}", "ok", 1, "reloaded", "tls");
+	return 200;
+}
+
 static const struct admin_route routes[] = {
     {"GET", "/v1/stats", api_stats},
     {"GET", "/v1/config", api_config},
+    {"POST", "/v1/reload", api_reload},
     {NULL, NULL, NULL},
 };
 
@@ -124,8 +182,8 @@ static int tls_setup(const struct l7_config *cfg, SSL_CTX **server, SSL_CTX ***c
 {
 	char *err = NULL;
 
-	if (cfg->cert_file[0]) {
-		*server = l7_tls_ctx_new(cfg->cert_file, cfg->key_file, &err);
+	if (cfg->tls.n_certs) {
+		*server = l7_tls_server_new(cfg, &err);
 		if (!*server)
 			goto fail;
 	}
@@ -135,9 +193,9 @@ static int tls_setup(const struct l7_config *cfg, SSL_CTX **server, SSL_CTX ***c
 	for (size_t i = 0; i < cfg->n_clusters; i++) {
 		const struct l7_cluster_cfg *cl = &cfg->clusters[i];
 
-		if (cl->proto != L7_PROTO_H2)
+		if (!l7_proto_tls(cl->proto))
 			continue;
-		(*clients)[i] = l7_tls_client_ctx_new(cl->tls_ca, cl->tls_verify, &err);
+		(*clients)[i] = l7_tls_client_ctx_new(cl, &err);
 		if (!(*clients)[i])
 			goto fail;
 	}
@@ -154,8 +212,13 @@ static void on_signal(struct loop_io *io, uint32_t events)
 	struct signalfd_siginfo si;
 
 	(void)events;
-	if (read(io->fd, &si, sizeof(si)) == sizeof(si))
-		log_info("signal %u: shutting down", si.ssi_signo);
+	if (read(io->fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	if (si.ssi_signo == SIGHUP) {
+		reload_tls(p);
+		return;
+	}
+	log_info("signal %u: shutting down", si.ssi_signo);
 	loop_stop(&p->loop);
 }
 
@@ -227,6 +290,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	px.path = path;
 	if (l7_config_load(path, &cfg, &err)) {
 		fprintf(stderr, "l7proxy: %s\n", err ? err : "cannot load config");
 		free(err);
@@ -253,6 +317,7 @@ int main(int argc, char **argv)
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -273,6 +338,8 @@ int main(int argc, char **argv)
 		started++;
 	}
 	px.n = started;
+	px.ssl_ctx = ctx;
+	ctx = NULL; /* px owns it now; the workers hold references of their own */
 	if (listeners_verify(&cfg, n, msg, sizeof(msg))) {
 		log_err("%s", msg);
 		goto out_workers;
@@ -297,6 +364,7 @@ out_ctx:
 		SSL_CTX_free(up_ctx[i]);
 	free(up_ctx);
 	SSL_CTX_free(ctx);
+	SSL_CTX_free(px.ssl_ctx);
 	l7_config_free(&cfg);
 	return rc;
 }

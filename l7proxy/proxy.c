@@ -205,7 +205,7 @@ static void attempt(struct stream *s, const struct backend_rt *skip)
 	s->backend = be;
 	s->backend_name = be->cfg->name;
 	s->attempts++;
-	rc = cl->cfg->proto == L7_PROTO_HTTP1 ? h1c_attach(s, be) : h2c_attach(s, be);
+	rc = l7_proto_h1(cl->cfg->proto) ? h1c_attach(s, be) : h2c_attach(s, be);
 	if (rc == 0) {
 		be->active++;
 		return;
@@ -258,8 +258,23 @@ static int add_forwarding(struct stream *s)
 {
 	const struct l7_config *cfg = s->w->cfg;
 	struct l7_hdrs *h = &s->req.hdrs;
+	const char *idh = cfg->tls.identity_header;
+	size_t idlen = strlen(idh);
 	char buf[1024];
+	uint32_t k = 0;
 	int rc = 0;
+
+	/* The identity header is ours alone, whatever the client sent under
+	 * that name (and Early-Data, RFC 8470 §5.1, is for us to say). */
+	for (uint32_t i = 0; i < h->n; i++)
+		if (!(h->v[i].name_len == idlen && memcmp(h->v[i].name, idh, idlen) == 0) &&
+		    !(h->v[i].name_len == 10 && memcmp(h->v[i].name, "early-data", 10) == 0))
+			h->v[k++] = h->v[i];
+	h->n = k;
+	if (s->identity)
+		rc |= hdrs_add(h, &s->arena, idh, idlen, s->identity, strlen(s->identity));
+	if (s->early)
+		rc |= hdrs_add(h, &s->arena, "early-data", 10, "1", 1);
 
 	rc |= hdrs_add(h, &s->arena, "x-request-id", 12, s->reqid, s->reqid_len);
 	if (cfg->client.forwarded == L7_FORWARDED_APPEND) {
@@ -319,10 +334,23 @@ void proxy_dispatch(struct stream *s)
 	}
 	s->route = r;
 	s->cluster = &w->clusters[r->cluster];
+	if (r->require_identity && !s->identity) {
+		STAT_INC(w, identity_required);
+		reply(s, 403, GRPC_UNAUTHENTICATED, "this route needs a client certificate");
+		return;
+	}
+	/* RFC 8470: 0-RTT can be replayed, so only where the route allows
+	 * it and only for methods that are safe to run twice; 425 asks the
+	 * client to send it again after the handshake. */
+	if (s->early && (!r->early_data || !s->safe)) {
+		STAT_INC(w, early_data_refused);
+		reply(s, 425, GRPC_UNAVAILABLE, "retry after the TLS handshake");
+		return;
+	}
 	if (s->grpc) {
 		uint64_t ms;
 
-		if (s->cluster->cfg->proto == L7_PROTO_HTTP1) {
+		if (l7_proto_h1(s->cluster->cfg->proto)) {
 			reply(s, 500, GRPC_UNIMPLEMENTED,
 			      "the route's cluster speaks HTTP/1.1; gRPC needs HTTP/2");
 			return;
@@ -421,6 +449,8 @@ void proxy_log(struct stream *s)
 	put(&l, s->reqid, s->reqid_len);
 	put(&l, " tls=", 5);
 	puts_(&l, s->tls_desc ? s->tls_desc : "-");
+	put(&l, " client=", 8);
+	puts_(&l, s->identity ? s->identity : "-");
 	puts_(&l, s->h1_client ? " proto=h1" : " proto=h2");
 	if (s->grpc) {
 		gs = hdrs_get(&s->resp.trailers, "grpc-status");

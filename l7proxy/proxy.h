@@ -48,6 +48,21 @@ struct conn;
 	X(bad_requests)                                                                            \
 	X(tls_handshakes)                                                                          \
 	X(tls_resumed)                                                                             \
+	X(tls13_full)                                                                              \
+	X(tls13_resumed)                                                                           \
+	X(tls12_full)                                                                              \
+	X(tls12_resumed)                                                                           \
+	X(tls_ticket_unknown)                                                                      \
+	X(tls_ticket_renewed)                                                                      \
+	X(tls_sni_default)                                                                         \
+	X(tls_handshake_errors)                                                                    \
+	X(tls_client_cert_rejected)                                                                \
+	X(tls_client_identities)                                                                   \
+	X(tls_identity_unusable)                                                                   \
+	X(identity_required)                                                                       \
+	X(tls_early_data)                                                                          \
+	X(early_data_refused)                                                                      \
+	X(upstream_tls_resumed)                                                                    \
 	X(client_timeouts)                                                                         \
 	X(h2_sessions)                                                                             \
 	X(h2_goaway_abuse)                                                                         \
@@ -118,26 +133,29 @@ struct conn {
 	bool connecting;	/* upstream connect in progress */
 	bool handshaking;	/* TLS handshake in progress */
 	bool rd_ready, wr_ready;
-	bool rd_eof;	   /* peer closed its side (or close_notify) */
-	bool want_read;	   /* the session takes input now */
-	bool closed;	   /* conn_close done; memory freed after the iteration */
-	bool close_after;  /* conn_close_gracefully: once out is flushed */
-	bool lingering;	   /* output flushed, write side shut, draining input */
-	bool in_process;   /* inside conn_run: defer re-entry */
-	bool counted;	   /* downstream: counted in the worker's open connections */
-	char peer_ip[46];  /* downstream: the client address */
-	char tls_desc[24]; /* downstream: "TLSv1.3/full", "TLSv1.2/resumed" */
+	bool rd_eof;			/* peer closed its side (or close_notify) */
+	bool want_read;			/* the session takes input now */
+	bool closed;			/* conn_close done; memory freed after the iteration */
+	bool close_after;		/* conn_close_gracefully: once out is flushed */
+	bool lingering;			/* output flushed, write side shut, draining input */
+	bool in_process;		/* inside conn_run: defer re-entry */
+	bool counted;			/* downstream: counted in the worker's open connections */
+	char peer_ip[46];		/* downstream: the client address */
+	char tls_desc[24];		/* downstream: "TLSv1.3/full", "TLSv1.2/resumed" */
+	char *identity;			/* downstream: the verified client identity, or NULL */
+	bool early;			/* downstream: input may still be TLS 0-RTT early data */
+	SSL_SESSION **tls_session_slot; /* upstream: where new TLS sessions go */
 };
 
 /*
  * Take over an accepted or connecting non-blocking fd: a new connection
- * with TLS from ctx if not NULL (server or client side), registered with
- * the loop, driving session sess through ops (sess may be set later with
- * conn_set_session). Returns the connection (freed by conn_close), or NULL
- * with the fd closed.
+ * with TLS over ssl if not NULL (server or client side; the connection
+ * owns it), registered with the loop, driving session sess through ops
+ * (sess may be set later with conn_set_session). Returns the connection
+ * (freed by conn_close), or NULL with the fd closed and ssl freed.
  */
-struct conn *conn_new(struct worker *w, int fd, const struct conn_ops *ops, void *sess,
-		      SSL_CTX *ctx, bool server, bool connecting);
+struct conn *conn_new(struct worker *w, int fd, const struct conn_ops *ops, void *sess, SSL *ssl,
+		      bool server, bool connecting);
 
 /* Put another session on top (protocol chosen after ALPN or a peek). */
 void conn_set_session(struct conn *c, const struct conn_ops *ops, void *sess);
@@ -181,7 +199,8 @@ struct backend_rt {
 	uint64_t down_until; /* passive health: out until then */
 	struct dlist idle;   /* http1: LIFO of idle keepalive connections (h1c) */
 	unsigned n_idle;
-	struct dlist h2; /* h2: its connections (h2c) */
+	struct dlist h2;	  /* h2: its connections (h2c) */
+	SSL_SESSION *tls_session; /* the newest TLS session with it, to resume */
 };
 
 struct cluster_rt {
@@ -189,7 +208,7 @@ struct cluster_rt {
 	struct backend_rt *be;
 	unsigned n_be;
 	unsigned rr;
-	SSL_CTX *ssl_ctx; /* h2 over TLS, shared by all workers */
+	SSL_CTX *ssl_ctx; /* h2 / https: TLS toward the backends, shared by all workers */
 };
 
 /* --- the worker -------------------------------------------------------------- */
@@ -200,8 +219,10 @@ struct worker {
 	struct loop loop;
 	int id;
 	const struct l7_config *cfg;
-	SSL_CTX *ssl_ctx;     /* downstream TLS */
-	SSL_CTX **up_ssl_ctx; /* per cluster, NULL if not TLS */
+	SSL_CTX *ssl_ctx;      /* downstream TLS base context (a reference of ours) */
+	SSL_CTX *ssl_ctx_next; /* a reloaded one, handed over by worker_set_tls */
+	struct loop_io tls_io; /* ... which rings this */
+	SSL_CTX **up_ssl_ctx;  /* per cluster, NULL if not TLS */
 	struct bufpool pool;
 	struct h1_head_cache heads;
 	struct cluster_rt *clusters;
@@ -244,7 +265,8 @@ void worker_conn_closed(struct worker *w);
  * Returns the connection (it may already be closed: c->closed; memory
  * stays valid until the end of the loop iteration), or NULL.
  */
-struct conn *conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, bool tls);
+struct conn *conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, bool tls,
+			 enum l7_client_auth auth);
 
 /* Downstream sessions, started by conn_accept once the protocol is known. */
 void h1s_start(struct conn *c);
@@ -279,6 +301,13 @@ void proxy_resp_head(struct stream *s);
 /* --- cluster.c -------------------------------------------------------------- */
 
 int clusters_init(struct worker *w);
+
+/*
+ * A client SSL toward be when its cluster speaks TLS (SNI, the name to
+ * verify, the session to resume), for conn_new; NULL when it does not
+ * or on failure (check be->cl->ssl_ctx to tell them apart).
+ */
+SSL *backend_ssl(struct backend_rt *be);
 void clusters_fini(struct worker *w);
 
 /* A backend for a new attempt, avoiding skip (may be NULL), or NULL when

@@ -142,6 +142,8 @@ struct stream {
 	bool te_trailers; /* the client said "te: trailers" */
 	const char *peer_ip;
 	const char *tls_desc; /* "TLSv1.3/full", "TLSv1.2/resumed" or NULL */
+	const char *identity; /* verified client certificate identity or NULL */
+	bool early;	      /* the head came (maybe) in TLS 0-RTT early data */
 
 	/* Response. */
 	int status;

@@ -40,7 +40,11 @@ static void test_good(void **s)
 	assert_int_equal(c.clusters[0].idle_timeout_ms, 4000);
 	assert_int_equal(c.n_routes, 1);
 	assert_string_equal(c.routes[0].path_prefix, "/");
-	assert_string_equal(c.cert_file, "/c.pem");
+	assert_int_equal(c.tls.n_certs, 1);
+	assert_string_equal(c.tls.certs[0].cert, "/c.pem");
+	assert_int_equal(c.tls.ticket_period_s, 3600);
+	assert_int_equal(c.tls.clock_skew_s, 300);
+	assert_string_equal(c.tls.identity_header, "x-client-identity");
 	assert_int_equal(c.h2.max_concurrent_streams, 100);
 	assert_int_equal(c.client.header_timeout_ms, 10000);
 	l7_config_free(&c);

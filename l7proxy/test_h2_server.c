@@ -242,7 +242,7 @@ static int setup(void **state)
 	cfd = sv[1];
 	sin->sin_family = AF_INET;
 	inet_pton(AF_INET, "192.0.2.1", &sin->sin_addr);
-	sc = conn_accept(&w, sv[0], &peer, false);
+	sc = conn_accept(&w, sv[0], &peer, false, L7_CLIENT_AUTH_NONE);
 	assert_non_null(sc);
 	assert_int_equal(nghttp2_hd_deflate_new(&deflater, 4096), 0);
 	inbuf.len = 0;

@@ -34,6 +34,7 @@ struct listener {
 	struct loop_io io;
 	struct worker *w;
 	bool tls;
+	enum l7_client_auth auth;
 };
 
 void worker_reqid(struct worker *w, char *out)
@@ -163,8 +164,38 @@ static void on_accept(struct loop_io *io, uint32_t events)
 				return;
 			}
 		}
-		conn_accept(w, fd, &peer, l->tls);
+		conn_accept(w, fd, &peer, l->tls, l->auth);
 	}
+}
+
+static void on_tls(struct loop_io *io, uint32_t events)
+{
+	struct worker *w = (struct worker *)((char *)io - offsetof(struct worker, tls_io));
+	uint64_t v;
+	SSL_CTX *ctx;
+
+	(void)events;
+	if (read(io->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		log_warn("worker %d: tls eventfd: %s", w->id, strerror(errno));
+	ctx = __atomic_exchange_n(&w->ssl_ctx_next, NULL, __ATOMIC_ACQ_REL);
+	if (ctx) {
+		/* Connections in flight hold their own references. */
+		SSL_CTX_free(w->ssl_ctx);
+		w->ssl_ctx = ctx;
+	}
+}
+
+void worker_set_tls(struct worker *w, SSL_CTX *ctx)
+{
+	uint64_t one = 1;
+	SSL_CTX *old;
+
+	SSL_CTX_up_ref(ctx);
+	old = __atomic_exchange_n(&w->ssl_ctx_next, ctx, __ATOMIC_ACQ_REL);
+	if (old)
+		SSL_CTX_free(old); /* never picked up: superseded */
+	if (write(w->tls_io.fd, &one, sizeof(one)) < 0)
+		log_warn("worker %d: tls eventfd: %s", w->id, strerror(errno));
 }
 
 static void on_stop(struct loop_io *io, uint32_t events)
@@ -184,11 +215,13 @@ int worker_init(struct worker *w, int id, const struct l7_config *cfg, SSL_CTX *
 	w->loop.epfd = -1; /* loop_fini is safe even if init fails early */
 	w->id = id;
 	w->cfg = cfg;
-	w->ssl_ctx = ssl_ctx;
+	if (ssl_ctx && SSL_CTX_up_ref(ssl_ctx))
+		w->ssl_ctx = ssl_ctx;
 	w->up_ssl_ctx = up_ssl_ctx;
 	w->log_fd = log_fd;
 	w->rnd_used = sizeof(w->rnd);
 	w->stop_io.fd = -1;
+	w->tls_io.fd = -1;
 	w->dispatch = proxy_dispatch;
 	bufpool_init(&w->pool, POOL_FREE_BLOCKS);
 	if (getrandom(&w->rng, sizeof(w->rng), 0) != sizeof(w->rng) || !w->rng)
@@ -199,6 +232,11 @@ int worker_init(struct worker *w, int id, const struct l7_config *cfg, SSL_CTX *
 	if (w->stop_io.fd < 0)
 		return -errno;
 	if ((rc = loop_io_watch(&w->loop, &w->stop_io, EPOLLIN)))
+		return rc;
+	w->tls_io = (struct loop_io){.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), .fn = on_tls};
+	if (w->tls_io.fd < 0)
+		return -errno;
+	if ((rc = loop_io_watch(&w->loop, &w->tls_io, EPOLLIN)))
 		return rc;
 	if ((rc = clusters_init(w)) || (rc = h2s_worker_init(w)) || (rc = h2c_worker_init(w)))
 		return rc;
@@ -213,8 +251,10 @@ int worker_init(struct worker *w, int id, const struct l7_config *cfg, SSL_CTX *
 			log_err("listen on %s: %s", cfg->listeners[i].name, strerror(-fd));
 			return fd;
 		}
-		*l = (struct listener){
-		    .io = {.fd = fd, .fn = on_accept}, .w = w, .tls = cfg->listeners[i].tls};
+		*l = (struct listener){.io = {.fd = fd, .fn = on_accept},
+				       .w = w,
+				       .tls = cfg->listeners[i].tls,
+				       .auth = cfg->listeners[i].client_auth};
 		w->n_listeners++;
 		if ((rc = loop_io_watch(&w->loop, &l->io, EPOLLIN)))
 			return rc;
@@ -263,6 +303,8 @@ void worker_fini(struct worker *w)
 	w->listeners = NULL;
 	clusters_fini(w);
 	loop_io_close(&w->loop, &w->stop_io);
+	if (w->tls_io.fd >= 0)
+		loop_io_close(&w->loop, &w->tls_io);
 	h2s_worker_fini(w);
 	h2c_worker_fini(w);
 	/* No more iterations (objects may name the freed clusters); the frees
@@ -270,4 +312,7 @@ void worker_fini(struct worker *w)
 	loop_fini(&w->loop);
 	bufpool_fini(&w->pool);
 	h1_head_cache_fini(&w->heads);
+	SSL_CTX_free(w->ssl_ctx);
+	SSL_CTX_free(w->ssl_ctx_next);
+	w->ssl_ctx = w->ssl_ctx_next = NULL;
 }

@@ -7,9 +7,10 @@
 
 /*
  * Prepare w (caller-owned memory) to serve cfg: loop, listeners bound with
- * SO_REUSEPORT, cluster state. cfg, ssl_ctx and up_ssl_ctx (one per
- * cluster, NULL entries for clusters without TLS) are borrowed and must
- * outlive the worker; log_fd (-1 for none) too. Returns 0 or -errno
+ * SO_REUSEPORT, cluster state. The worker takes its own reference on
+ * ssl_ctx (may be NULL). cfg and up_ssl_ctx (one per cluster, NULL
+ * entries for clusters without TLS) are borrowed and must outlive the
+ * worker; log_fd (-1 for none) too. Returns 0 or -errno
  * (logged); call worker_fini either way.
  */
 int worker_init(struct worker *w, int id, const struct l7_config *cfg, SSL_CTX *ssl_ctx,
@@ -23,6 +24,13 @@ void worker_stop(struct worker *w);
 
 /* Release what worker_init acquired (open connections are dropped). */
 void worker_fini(struct worker *w);
+
+/*
+ * Hand w a new downstream TLS base context (thread-safe; takes its own
+ * reference). The worker switches at its next loop turn: new connections
+ * use it, connections in flight keep the one they started with.
+ */
+void worker_set_tls(struct worker *w, SSL_CTX *ctx);
 
 /* Read one counter of w from another thread. */
 #define WORKER_STAT(w, n) __atomic_load_n(&(w)->st.n, __ATOMIC_RELAXED)
