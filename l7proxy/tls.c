@@ -538,7 +538,12 @@ static SSL_CTX *server_ctx(const struct l7_config *cfg, X509_STORE *ca, char **e
 	/* TLS 1.3 resumption lives as long as a TLS 1.2 one. */
 	SSL_CTX_set_session_psk_dhe_timeout(ctx, t->session_lifetime_s);
 #endif
+#ifdef OPENSSL_IS_BORINGSSL
 	if (!SSL_CTX_set_tlsext_ticket_key_cb(ctx, ticket_cb)) {
+#else
+	/* Not the old macro: it casts the callback to the HMAC_CTX kind. */
+	if (!SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb)) {
+#endif
 		SSL_CTX_free(ctx);
 		failf(err, "setting the ticket callback", NULL, NULL);
 		return NULL;
