@@ -132,6 +132,7 @@ r=$(json "d['resumed']" <<<"$out")
 check "the new series resumes across hosts again ($r of 49)" test "$r" -ge 48
 
 # A secret that cannot be read: the reload fails naming it, old keys serve on.
+cp "$S/conf/l7a-proxy.conf" "$S/l7a.conf.good"
 sed -i "s|ticket_secret = \".*\"|ticket_secret = \"$S/no-such-secret\"|" "$S/conf/l7a-proxy.conf"
 resp=$(curl -s -w ' %{http_code}' -X POST --unix-socket "$S/run/l7a-proxy.sock" http://l7/v1/reload)
 check "reload with a missing secret: 422 naming the file ($resp)" \
@@ -139,6 +140,7 @@ check "reload with a missing secret: 422 naming the file ($resp)" \
 out=$(resume --host 10.0.3.2 --count 20)
 check "... and l7a keeps serving and resuming with the running keys" \
   test "$(json "d['resumed']" <<<"$out")" -ge 19
+cp "$S/l7a.conf.good" "$S/conf/l7a-proxy.conf"
 
 # --- certificates ------------------------------------------------------------------
 
@@ -159,6 +161,49 @@ check "TLS 1.2: a client preferring AES-GCM gets it" \
   test "$(cipher ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305)" = ECDHE-ECDSA-AES128-GCM-SHA256
 check "the OCSP response is stapled" \
   grep -q 'Cert Status: good' <<<"$(sclient -connect "$VIP4:443" -servername vip.popbox.test -status)"
+
+# --- certificates replaced without a restart ---------------------------------------------
+
+serial() { sclient -connect "${1:-10.0.3.2}:443" -servername api.popbox.test | openssl x509 -noout -serial 2>/dev/null; }
+old_serial=$(serial)
+# A connection opened before the reload, used again after it.
+node client /usr/bin/python3 - "$T/ca.pem" > "$S/inflight.out" 2>&1 <<'PY' &
+import socket, ssl, sys, time
+ctx = ssl.create_default_context(cafile=sys.argv[1])
+s = ctx.wrap_socket(socket.create_connection(("10.0.3.2", 443)), server_hostname="api.popbox.test")
+req = b"GET / HTTP/1.1\r\nHost: api.popbox.test\r\n\r\n"
+def get():
+    s.sendall(req)
+    data = b""
+    while b"</html>" not in data:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data.split(b" ", 2)[1].decode()
+first = get()
+time.sleep(2)  # the reload happens now
+print(first, get(), s.getpeercert()["serialNumber"])
+PY
+inflight=$!
+sleep 0.7
+(cd "$T" && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=api.popbox.test" \
+  -keyout api.key.new -out api.csr 2>/dev/null &&
+  openssl x509 -req -in api.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 -extfile api.ext \
+    -out api.pem.new 2>/dev/null && mv api.key.new api.key && mv api.pem.new api.pem)
+codes=$(reload_both)
+wait "$inflight"
+new_serial=$(serial)
+check "a replaced certificate is served after a reload (HTTP $codes): ${old_serial#serial=} -> ${new_serial#serial=}" \
+  test -n "$new_serial" -a "$new_serial" != "$old_serial"
+check "a connection from before the reload keeps working on its old certificate ($(cat "$S/inflight.out"))" \
+  bash -c 'read -r a b c < "$1"; [ "$a $b" = "200 200" ] && [ "serial=$c" = "$2" ]' _ "$S/inflight.out" "$old_serial"
+cp "$S/conf/l7b-proxy.conf" "$S/l7b.conf.good"
+sed -i "s|$T/api.pem|$T/missing.pem|" "$S/conf/l7b-proxy.conf"
+resp=$(curl -s -w ' %{http_code}' -X POST --unix-socket "$S/run/l7b-proxy.sock" http://l7/v1/reload)
+check "a reload with a missing certificate: 422 naming it, the running ones serve on" \
+  bash -c '[[ "$1" == *"missing.pem"*" 422" ]] && [ "$2" = "$3" ]' _ "$resp" "$(serial 10.0.4.2)" "$new_serial"
+cp "$S/l7b.conf.good" "$S/conf/l7b-proxy.conf"
 
 # --- sessions are bound to name and policy -------------------------------------------
 
@@ -205,11 +250,17 @@ check "... both refusals counted ($(($(stat l7a tls_client_cert_rejected) - rej0
 # --- re-encryption to the backend --------------------------------------------------------
 
 up0=$(stat2 upstream_tls_resumed)
-for i in 1 2 3 4; do got=$(cc2 "https://$VIP4/whoami"); done
+# max_idle = 0: a new backend connection per request. Each of the 4
+# workers (2 per host) makes one full handshake at most; the rest resume.
+reused=0
+for i in $(seq 12); do
+  got=$(cc2 "https://$VIP4/whoami")
+  grep -q 'backend-session-reused=r' <<<"$got" && reused=$((reused + 1))
+done
 echo "# $got"
 check "HTTPS to the backend with the proxy's client certificate" grep -q 'backend-tls-client=\[CN=l7-proxy\]' <<<"$got"
-check "upstream TLS sessions resume ($(($(stat2 upstream_tls_resumed) - up0)) of 4 new connections)" \
-  bash -c 'grep -q "backend-session-reused=r" <<<"$1" && [ "$2" -ge 2 ]' _ "$got" $(($(stat2 upstream_tls_resumed) - up0))
+check "upstream TLS sessions resume ($reused of 12 new connections by the backend, $(($(stat2 upstream_tls_resumed) - up0)) by the proxies)" \
+  test "$reused" -ge 8 -a $(($(stat2 upstream_tls_resumed) - up0)) -ge 8
 
 # --- 0-RTT ------------------------------------------------------------------------------
 
