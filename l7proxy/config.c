@@ -213,6 +213,12 @@ static int parse_cluster_tls(config_setting_t *g, struct l7_cluster_cfg *cl, con
 		return cfg_fail(err, file, t,
 				"cluster \"%s\": tls.verify needs tls.ca (a CA bundle file)",
 				cl->name);
+	/* Without a name, any certificate of the CA would do for any backend. */
+	if (cl->tls_verify && !cl->tls_sni[0])
+		return cfg_fail(err, file, t,
+				"cluster \"%s\": tls.verify needs tls.sni (the name the backends' "
+				"certificates must carry)",
+				cl->name);
 	return 0;
 }
 
@@ -475,6 +481,28 @@ static int parse_h2(config_t *cf, struct l7_config *c, const char *file, char **
 	return 0;
 }
 
+/* Fields whose meaning the proxy or HTTP owns: no identity under these. */
+static const char *const proxy_fields[] = {"host",
+					   "content-length",
+					   "transfer-encoding",
+					   "connection",
+					   "te",
+					   "trailer",
+					   "upgrade",
+					   "keep-alive",
+					   "proxy-connection",
+					   "content-type",
+					   "x-forwarded-for",
+					   "x-forwarded-proto",
+					   "x-real-ip",
+					   "forwarded",
+					   "x-request-id",
+					   "x-served-by",
+					   "early-data",
+					   "cookie",
+					   "authorization",
+					   NULL};
+
 /* Header names we write: lower-case tokens, so no CR/LF or ':' reaches the wire. */
 static bool header_name_ok(const char *s)
 {
@@ -599,6 +627,13 @@ static int parse_tls(config_setting_t *t, struct l7_config *c, const char *file,
 		    err, file, config_setting_get_member(t, "identity_header"),
 		    "tls.identity_header \"%s\": use lower-case letters, digits and '-'",
 		    k->identity_header);
+	for (const char *const *r = proxy_fields; *r; r++)
+		if (strcmp(k->identity_header, *r) == 0 ||
+		    strncmp(k->identity_header, "grpc-", 5) == 0)
+			return cfg_fail(err, file, config_setting_get_member(t, "identity_header"),
+					"tls.identity_header \"%s\" is a field the proxy or HTTP "
+					"itself uses: pick a name of its own (x-client-identity)",
+					k->identity_header);
 	return 0;
 }
 

@@ -414,6 +414,8 @@ static void server_handshake_done(struct conn *c)
 	if (n > 0) {
 		c->identity = strdup(id);
 		STAT_INC(c->w, tls_client_identities);
+	} else if (n == -2) {
+		STAT_INC(c->w, tls_client_cert_expired);
 	} else if (n < 0) {
 		STAT_INC(c->w, tls_identity_unusable);
 	}

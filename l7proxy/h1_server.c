@@ -262,6 +262,7 @@ static int on_complete(http_parser *p)
 			return reject(h, 400, why);
 		if (h1_head_copy(h->head, &h->s->req.trailers, &h->s->arena, NULL))
 			return -1;
+		proxy_strip_reserved(h->w->cfg, &h->s->req.trailers);
 	}
 	head_put(h);
 	h->state = H1S_DONE;

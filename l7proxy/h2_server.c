@@ -218,6 +218,8 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint
 		glitch(h, h->w->cfg->h2.glitch_limit / 10 + 1, "header list over the limit");
 		return 0;
 	}
+	if (s->ds_in_trailers && proxy_reserved_field(h->w->cfg, (const char *)name, namelen))
+		return 0; /* ours alone, even in trailers */
 	if (s->ds_in_trailers)
 		return hdrs_add(&s->req.trailers, &s->arena, (const char *)name, namelen,
 				(const char *)value, valuelen)

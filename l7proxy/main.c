@@ -118,10 +118,42 @@ static int api_config(void *ctx, const struct admin_req *req, json_t **out)
 }
 
 /*
+ * What in a new config a TLS reload cannot apply to the running proxy
+ * (listeners, routes and the identity header stay as they started), or
+ * NULL. Applying the material while the rest stays would mix two configs.
+ */
+static const char *tls_reload_blocker(const struct l7_config *run, const struct l7_config *nc)
+{
+	bool ca_run = run->tls.client_ca[0], ca_new = nc->tls.client_ca[0];
+
+	if (run->n_listeners != nc->n_listeners)
+		return "the listeners changed";
+	for (size_t i = 0; i < nc->n_listeners; i++)
+		if (run->listeners[i].tls != nc->listeners[i].tls ||
+		    run->listeners[i].client_auth != nc->listeners[i].client_auth ||
+		    run->listeners[i].addr_len != nc->listeners[i].addr_len ||
+		    memcmp(&run->listeners[i].addr, &nc->listeners[i].addr,
+			   nc->listeners[i].addr_len))
+			return "the listeners changed";
+	if (ca_run != ca_new)
+		return "tls.client_ca was added or removed";
+	if (strcmp(run->tls.identity_header, nc->tls.identity_header) != 0)
+		return "tls.identity_header changed";
+	if (run->n_routes != nc->n_routes)
+		return "the routes changed";
+	for (size_t i = 0; i < nc->n_routes; i++)
+		if (run->routes[i].early_data != nc->routes[i].early_data ||
+		    run->routes[i].require_identity != nc->routes[i].require_identity)
+			return "a route's early_data or require_client_identity changed";
+	return NULL;
+}
+
+/*
  * Reload the TLS material (certificates, keys, OCSP staples, client CA,
  * ticket secret) from the config file: parse it, build a new base context,
  * hand it to the workers. Anything wrong keeps the running material and
- * says why. Other settings need a restart for now. 0 or -1.
+ * says why, and so does a file that changes what only a restart applies
+ * (tls_reload_blocker); other settings are ignored for now. 0 or -1.
  */
 static int reload_tls(struct proxy *p)
 {
@@ -130,9 +162,11 @@ static int reload_tls(struct proxy *p)
 	SSL_CTX *ctx = NULL;
 
 	if (l7_config_load(p->path, &nc, &err) == 0) {
-		if (p->ssl_ctx && !nc.tls.n_certs)
-			err = strdup("the running listeners need TLS but the file has no tls { }");
-		else if (nc.tls.n_certs)
+		const char *why = tls_reload_blocker(p->cfg, &nc);
+
+		if (why && asprintf(&err, "%s: %s; restart to apply it", p->path, why) < 0)
+			err = strdup(why);
+		else if (!why && nc.tls.n_certs)
 			ctx = l7_tls_server_new(&nc, &err);
 		l7_config_free(&nc);
 	}

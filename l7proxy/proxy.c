@@ -254,6 +254,34 @@ static uint64_t grpc_deadline(struct stream *s)
 
 /* --- dispatch ----------------------------------------------------------------- */
 
+/* name (lowercase) equals want, '_' counting as '-': CGI, WSGI, PHP and
+ * Rack turn both into the same HTTP_X_... variable. */
+static bool same_field(const char *name, size_t len, const char *want)
+{
+	size_t i;
+
+	for (i = 0; i < len && want[i]; i++)
+		if (name[i] != want[i] && !(name[i] == '_' && want[i] == '-'))
+			return false;
+	return i == len && !want[i];
+}
+
+bool proxy_reserved_field(const struct l7_config *cfg, const char *name, size_t len)
+{
+	return same_field(name, len, cfg->tls.identity_header) ||
+	       same_field(name, len, "early-data");
+}
+
+void proxy_strip_reserved(const struct l7_config *cfg, struct l7_hdrs *h)
+{
+	uint32_t k = 0;
+
+	for (uint32_t i = 0; i < h->n; i++)
+		if (!proxy_reserved_field(cfg, h->v[i].name, h->v[i].name_len))
+			h->v[k++] = h->v[i];
+	h->n = k;
+}
+
 static int add_forwarding(struct stream *s)
 {
 	const struct l7_config *cfg = s->w->cfg;
@@ -261,16 +289,12 @@ static int add_forwarding(struct stream *s)
 	const char *idh = cfg->tls.identity_header;
 	size_t idlen = strlen(idh);
 	char buf[1024];
-	uint32_t k = 0;
 	int rc = 0;
 
 	/* The identity header is ours alone, whatever the client sent under
-	 * that name (and Early-Data, RFC 8470 §5.1, is for us to say). */
-	for (uint32_t i = 0; i < h->n; i++)
-		if (!(h->v[i].name_len == idlen && memcmp(h->v[i].name, idh, idlen) == 0) &&
-		    !(h->v[i].name_len == 10 && memcmp(h->v[i].name, "early-data", 10) == 0))
-			h->v[k++] = h->v[i];
-	h->n = k;
+	 * that name (and Early-Data, RFC 8470 §5.1, is for us to say);
+	 * trailers are stripped as they come (h1_server.c, h2_server.c). */
+	proxy_strip_reserved(cfg, h);
 	if (s->identity)
 		rc |= hdrs_add(h, &s->arena, idh, idlen, s->identity, strlen(s->identity));
 	if (s->early)

@@ -54,6 +54,8 @@ struct conn;
 	X(tls12_resumed)                                                                           \
 	X(tls_ticket_unknown)                                                                      \
 	X(tls_ticket_renewed)                                                                      \
+	X(tls_ticket_from_future)                                                                  \
+	X(tls_client_cert_expired)                                                                 \
 	X(tls_sni_default)                                                                         \
 	X(tls_handshake_errors)                                                                    \
 	X(tls_client_cert_rejected)                                                                \
@@ -299,6 +301,16 @@ void proxy_log(struct stream *s);
 void proxy_resp_head(struct stream *s);
 
 /* --- cluster.c -------------------------------------------------------------- */
+
+/*
+ * Fields only the proxy may send to a backend: the client identity header
+ * and Early-Data, in any spelling that a backend could take for them
+ * ('_' for '-'). proxy_reserved_field tells one (name lowercase);
+ * proxy_strip_reserved removes them all from h (request headers or
+ * trailers) in place.
+ */
+bool proxy_reserved_field(const struct l7_config *cfg, const char *name, size_t len);
+void proxy_strip_reserved(const struct l7_config *cfg, struct l7_hdrs *h);
 
 int clusters_init(struct worker *w);
 

@@ -157,6 +157,37 @@ static void test_bad(void **s)
 	     "bad.conf:3: forwarded \"trust\": expected one of \"replace\", \"append\""},
 	    {"host = \"a\";\nlisteners = ( { address = \"0.0.0.0:80\"; } );\n",
 	     "missing \"clusters\""},
+	    /* TLS */
+	    {"host = \"a\";\nlisteners = ( { address = \"0.0.0.0:443\"; tls = true;\n"
+	     " client_auth = \"require\"; } );\ntls = { certificate = \"c\"; key = \"k\"; };\n"
+	     "upstream = { backends = [\"10.0.0.1:80\"]; };",
+	     "tls.client_ca (a CA bundle) is needed"},
+	    {"host = \"a\";\nlisteners = ( { address = \"0.0.0.0:80\"; client_auth = \"require\"; "
+	     "} );\n"
+	     "upstream = { backends = [\"10.0.0.1:80\"]; };",
+	     "bad.conf:2: listener 0.0.0.0:80: client_auth needs tls = true"},
+	    {"host = \"a\";\nlisteners = ( { address = \"0.0.0.0:443\"; tls = true; } );\n"
+	     "tls = { certificate = \"c\"; key = \"k\";\n identity_header = \"content-length\"; "
+	     "};\n"
+	     "upstream = { backends = [\"10.0.0.1:80\"]; };",
+	     "bad.conf:4: tls.identity_header \"content-length\" is a field the proxy"},
+	    {"host = \"a\";\nlisteners = ( { address = \"0.0.0.0:443\"; tls = true; } );\n"
+	     "tls = { certificate = \"c\"; key = \"k\"; ticket_secrets = \"s\"; };\n"
+	     "upstream = { backends = [\"10.0.0.1:80\"]; };",
+	     "bad.conf:3: unknown setting \"ticket_secrets\""},
+	    {"host = \"a\";\nlisteners = ( { address = \"0.0.0.0:443\"; tls = true; } );\n"
+	     "tls = { certificate = \"c\"; key = \"k\"; };\n"
+	     "clusters = ( { name = \"w\"; backends = [\"10.0.0.1:80\"]; } );\n"
+	     "routes = ( { cluster = \"w\"; require_client_identity = true; } );",
+	     "route 1 requires a client identity but no listener has client_auth"},
+	    {"host = \"a\";\nlisteners = ( { address = \"0.0.0.0:80\"; } );\n"
+	     "clusters = ( { name = \"w\"; protocol = \"https\"; backends = [\"10.0.0.1:443\"];\n"
+	     " tls = { ca = \"ca.pem\"; }; } );",
+	     "bad.conf:4: cluster \"w\": tls.verify needs tls.sni"},
+	    {"host = \"a\";\nlisteners = ( { address = \"0.0.0.0:80\"; } );\n"
+	     "clusters = ( { name = \"w\"; protocol = \"https\"; backends = [\"10.0.0.1:443\"];\n"
+	     " tls = { verify = false; certificate = \"c\"; }; } );",
+	     "a client certificate needs both tls.certificate and tls.key"},
 	};
 
 	(void)s;

@@ -10,8 +10,11 @@
 
 #include <cmocka.h>
 
+#include "proxy.h"
 #include "ticket.h"
 #include "tls.h"
+
+#include <unistd.h>
 
 static size_t unhex(const char *h, uint8_t *out)
 {
@@ -163,8 +166,20 @@ static void test_ticket_bad_secret(void **st)
 	assert_non_null(strstr(err, "No such file"));
 	free(err);
 	assert_int_equal(ticket_keys_load(&k, "/dev/null", 3600, 0, 0, &err), -1);
-	assert_non_null(strstr(err, "too short"));
+	assert_non_null(strstr(err, "not a regular file"));
 	free(err);
+	{
+		char path[] = "/tmp/test-secret-XXXXXX";
+		int fd = mkstemp(path);
+
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, "short", 5), 5);
+		close(fd);
+		assert_int_equal(ticket_keys_load(&k, path, 3600, 0, 0, &err), -1);
+		assert_non_null(strstr(err, "too short"));
+		free(err);
+		unlink(path);
+	}
 }
 
 /* RFC 6066 §3 server_name bodies. */
@@ -280,6 +295,32 @@ static void test_cert_lookup(void **st)
 	assert_int_equal(hit->rsa, 4);
 }
 
+/* The identity header and Early-Data are the proxy's alone, in any spelling. */
+static void test_reserved_fields(void **st)
+{
+	struct l7_config cfg;
+	struct arena a = {0};
+	struct l7_hdrs h;
+	static const char *const in[] = {
+	    "x-client-identity", "x_client_identity",  "x-client_identity", "early-data",
+	    "early_data",	 "x-client-identityx", "x-client-identit",  "accept"};
+
+	(void)st;
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&h, 0, sizeof(h));
+	strcpy(cfg.tls.identity_header, "x-client-identity");
+	for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++)
+		assert_int_equal(hdrs_add(&h, &a, in[i], strlen(in[i]), "v", 1), 0);
+	proxy_strip_reserved(&cfg, &h);
+	assert_int_equal(h.n, 3);
+	assert_string_equal(h.v[0].name, "x-client-identityx");
+	assert_string_equal(h.v[1].name, "x-client-identit");
+	assert_string_equal(h.v[2].name, "accept");
+	assert_true(proxy_reserved_field(&cfg, "x_client_identity", 17));
+	assert_false(proxy_reserved_field(&cfg, "x-client-identity", 16));
+	arena_free(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -292,6 +333,7 @@ int main(void)
 	    cmocka_unit_test(test_sni_parse_truncated),
 	    cmocka_unit_test(test_client_ecdsa),
 	    cmocka_unit_test(test_cert_lookup),
+	    cmocka_unit_test(test_reserved_fields),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

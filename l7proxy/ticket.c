@@ -71,11 +71,18 @@ int ticket_keys_load(struct ticket_keys *k, const char *path, uint32_t period_s,
 	uint8_t buf[TICKET_SECRET_MAX + 1];
 	const char *why = NULL;
 	ssize_t n = 0, r;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 
 	*err = NULL;
 	if (fd < 0) {
 		why = strerror(errno);
+		goto fail;
+	}
+	/* A FIFO or a device would block or never end: files only. */
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		why = "not a regular file";
+		close(fd);
 		goto fail;
 	}
 	/* Read to the end (bounded): a secret is whole or refused. */

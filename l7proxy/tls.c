@@ -9,6 +9,9 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#ifdef OPENSSL_IS_BORINGSSL
+#include <openssl/aead.h>
+#endif
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 #include <pthread.h>
@@ -239,18 +242,15 @@ static SSL_CTX *base_ctx(char **err)
 
 /* --- session tickets ----------------------------------------------------------------- */
 
+#ifndef OPENSSL_IS_BORINGSSL
 /*
- * Seal with the current period's key; open with any key of the accepted
- * window (ticket.h). A ticket of another period opens but is replaced by
- * a fresh one (return 2); one that is not ours is a full handshake.
+ * OpenSSL: its ticket format (AES-256-CBC + HMAC-SHA256) under the keys
+ * of ticket.h. Seal with the current period's key; open with any key of
+ * the accepted window. A ticket of another period opens but is replaced
+ * by a fresh one (return 2); one that is not ours is a full handshake.
  */
-#ifdef OPENSSL_IS_BORINGSSL
-static int ticket_cb(SSL *ssl, uint8_t *name, uint8_t *iv, EVP_CIPHER_CTX *ectx, HMAC_CTX *hctx,
-		     int enc)
-#else
 static int ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv, EVP_CIPHER_CTX *ectx,
 		     EVP_MAC_CTX *hctx, int enc)
-#endif
 {
 	struct tls_server *s = server_of(ssl);
 	struct ticket_key k;
@@ -273,9 +273,6 @@ static int ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv, EVP_CIPHE
 		if (rc == 2)
 			CONN_STAT(ssl, tls_ticket_renewed);
 	}
-#ifdef OPENSSL_IS_BORINGSSL
-	ok = HMAC_Init_ex(hctx, k.hmac, sizeof(k.hmac), EVP_sha256(), NULL) == 1;
-#else
 	{
 		OSSL_PARAM p[] = {
 		    OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, k.hmac, sizeof(k.hmac)),
@@ -284,7 +281,6 @@ static int ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv, EVP_CIPHE
 		};
 		ok = EVP_MAC_CTX_set_params(hctx, p) == 1;
 	}
-#endif
 	if (ok)
 		ok = enc ? EVP_EncryptInit_ex(ectx, EVP_aes_256_cbc(), NULL, k.aes, iv) == 1
 			 : EVP_DecryptInit_ex(ectx, EVP_aes_256_cbc(), NULL, k.aes, iv) == 1;
@@ -293,6 +289,117 @@ static int ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv, EVP_CIPHE
 		return enc ? -1 : 0;
 	return rc;
 }
+#else
+/*
+ * BoringSSL: tickets sealed with AES-256-GCM-SIV (a repeated random nonce
+ * does not break it) under the period's key, laid out as
+ * ciphertext | tag | nonce | key name, so sealing works in place.
+ *
+ * Opening also mends one thing: BoringSSL refuses a session made "in the
+ * future", which is what a ticket from a host whose clock runs ahead
+ * looks like. Its issue time is brought back to now (the lifetime grows
+ * by at most the clock difference, which the key window bounds).
+ */
+#define TICKET_NONCE 12
+#define TICKET_TAIL  (TICKET_NONCE + 16)
+
+static size_t ticket_overhead(SSL *ssl)
+{
+	(void)ssl;
+	return EVP_AEAD_max_overhead(EVP_aead_aes_256_gcm_siv()) + TICKET_TAIL;
+}
+
+static int ticket_seal(SSL *ssl, uint8_t *out, size_t *out_len, size_t max_out, const uint8_t *in,
+		       size_t in_len)
+{
+	struct tls_server *s = server_of(ssl);
+	const EVP_AEAD *aead = EVP_aead_aes_256_gcm_siv();
+	struct ticket_key k;
+	EVP_AEAD_CTX a;
+	uint8_t nonce[TICKET_NONCE];
+	size_t n = 0;
+	int ok;
+
+	if (!s || max_out < TICKET_TAIL ||
+	    ticket_key_derive(&s->keys, ticket_period(&s->keys, (uint64_t)time(NULL)), &k) ||
+	    RAND_bytes(nonce, sizeof(nonce)) != 1)
+		return 0;
+	ok = EVP_AEAD_CTX_init(&a, aead, k.aes, 32, EVP_AEAD_DEFAULT_TAG_LENGTH, NULL) == 1;
+	if (ok) {
+		ok = EVP_AEAD_CTX_seal(&a, out, &n, max_out - TICKET_TAIL, nonce, sizeof(nonce), in,
+				       in_len, k.name, sizeof(k.name)) == 1;
+		EVP_AEAD_CTX_cleanup(&a);
+	}
+	if (ok) {
+		memcpy(out + n, nonce, sizeof(nonce));
+		memcpy(out + n + sizeof(nonce), k.name, sizeof(k.name));
+		*out_len = n + TICKET_TAIL;
+	}
+	OPENSSL_cleanse(&k, sizeof(k));
+	return ok;
+}
+
+static enum ssl_ticket_aead_result_t ticket_open(SSL *ssl, uint8_t *out, size_t *out_len,
+						 size_t max_out, const uint8_t *in, size_t in_len)
+{
+	struct tls_server *s = server_of(ssl);
+	const EVP_AEAD *aead = EVP_aead_aes_256_gcm_siv();
+	uint64_t now = (uint64_t)time(NULL);
+	uint8_t name[16], nonce[TICKET_NONCE];
+	struct ticket_key k;
+	EVP_AEAD_CTX a;
+	SSL_SESSION *sess;
+	size_t n = 0;
+	int r, ok;
+
+	if (!s || in_len < TICKET_TAIL + EVP_AEAD_max_overhead(aead))
+		return ssl_ticket_aead_ignore_ticket;
+	memcpy(nonce, in + in_len - TICKET_TAIL, sizeof(nonce));
+	memcpy(name, in + in_len - sizeof(name), sizeof(name));
+	r = ticket_key_lookup(&s->keys, name, now, &k);
+	if (r == 0) {
+		CONN_STAT(ssl, tls_ticket_unknown);
+		return ssl_ticket_aead_ignore_ticket;
+	}
+	ok = EVP_AEAD_CTX_init(&a, aead, k.aes, 32, EVP_AEAD_DEFAULT_TAG_LENGTH, NULL) == 1;
+	if (ok) {
+		ok = EVP_AEAD_CTX_open(&a, out, &n, max_out, nonce, sizeof(nonce), in,
+				       in_len - TICKET_TAIL, name, sizeof(name)) == 1;
+		EVP_AEAD_CTX_cleanup(&a);
+	}
+	OPENSSL_cleanse(&k, sizeof(k));
+	if (!ok) {
+		ERR_clear_error();
+		CONN_STAT(ssl, tls_ticket_unknown);
+		return ssl_ticket_aead_ignore_ticket;
+	}
+	if (r == 2)
+		CONN_STAT(ssl, tls_ticket_renewed);
+	*out_len = n;
+	sess = SSL_SESSION_from_bytes(out, n, SSL_get_SSL_CTX(ssl));
+	if (sess && SSL_SESSION_get_time(sess) > now) {
+		uint8_t *b = NULL;
+		size_t blen = 0;
+
+		SSL_SESSION_set_time(sess, now);
+		if (SSL_SESSION_to_bytes_for_ticket(sess, &b, &blen) && blen <= max_out) {
+			memcpy(out, b, blen);
+			*out_len = blen;
+			CONN_STAT(ssl, tls_ticket_from_future);
+		}
+		OPENSSL_free(b);
+	}
+	SSL_SESSION_free(sess);
+	ERR_clear_error();
+	return ssl_ticket_aead_success;
+}
+
+static const SSL_TICKET_AEAD_METHOD ticket_aead = {
+    .max_overhead = ticket_overhead,
+    .seal = ticket_seal,
+    .open = ticket_open,
+};
+#endif
 
 /* --- choosing a certificate ------------------------------------------------------------ */
 
@@ -305,6 +412,8 @@ int l7_tls_sni_parse(const uint8_t *ext, size_t len, char *out, size_t cap)
 {
 	size_t list, off;
 
+	if (cap)
+		out[0] = '\0'; /* nothing usable unless we return 1 */
 	/* RFC 6066 §3: ServerNameList <1..2^16-1> of { NameType; opaque
 	 * HostName<1..2^16-1> }. */
 	if (len < 2 || (list = get16(ext)) != len - 2 || list == 0)
@@ -332,13 +441,11 @@ int l7_tls_sni_parse(const uint8_t *ext, size_t len, char *out, size_t cap)
 			 * picks no certificate: the default serves it. */
 			if (n == 0 || n >= cap)
 				return 0;
-			for (size_t i = 0; i < n; i++) {
-				unsigned char ch = h[i];
-
-				if (!isalnum(ch) && ch != '-' && ch != '.' && ch != '_')
+			for (size_t i = 0; i < n; i++)
+				if (!isalnum(h[i]) && h[i] != '-' && h[i] != '.' && h[i] != '_')
 					return 0;
-				out[i] = (char)tolower(ch);
-			}
+			for (size_t i = 0; i < n; i++)
+				out[i] = (char)tolower(h[i]);
 			out[n] = '\0';
 			return 1;
 		}
@@ -435,8 +542,14 @@ static int choose(SSL *ssl, const uint8_t *sni_ext, size_t sni_len, bool ecdsa)
 
 	if (!s)
 		return -1;
-	if (sni_ext && l7_tls_sni_parse(sni_ext, sni_len, sni, sizeof(sni)) < 0)
-		return -1;
+	if (sni_ext) {
+		int r = l7_tls_sni_parse(sni_ext, sni_len, sni, sizeof(sni));
+
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			sni[0] = '\0';
+	}
 	if (sni[0])
 		n = l7_cert_lookup(s->names, s->n_names, sni);
 	if (!n) {
@@ -539,15 +652,15 @@ static SSL_CTX *server_ctx(const struct l7_config *cfg, X509_STORE *ca, char **e
 	SSL_CTX_set_session_psk_dhe_timeout(ctx, t->session_lifetime_s);
 #endif
 #ifdef OPENSSL_IS_BORINGSSL
-	if (!SSL_CTX_set_tlsext_ticket_key_cb(ctx, ticket_cb)) {
+	SSL_CTX_set_ticket_aead_method(ctx, &ticket_aead);
 #else
 	/* Not the old macro: it casts the callback to the HMAC_CTX kind. */
 	if (!SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb)) {
-#endif
 		SSL_CTX_free(ctx);
 		failf(err, "setting the ticket callback", NULL, NULL);
 		return NULL;
 	}
+#endif
 	if (ca) {
 		STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(ca_file);
 
@@ -868,6 +981,13 @@ int l7_tls_peer_identity(SSL *ssl, char *out, size_t cap)
 	if (SSL_get_verify_result(ssl) != X509_V_OK) {
 		X509_free(x);
 		return 0;
+	}
+	/* A resumed session carries the certificate verified when it began:
+	 * one that has expired since gives no identity any more. */
+	if (X509_cmp_current_time(X509_get0_notAfter(x)) <= 0 ||
+	    X509_cmp_current_time(X509_get0_notBefore(x)) >= 0) {
+		X509_free(x);
+		return -2;
 	}
 	gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
 	for (size_t i = 0; gens && i < (size_t)sk_GENERAL_NAME_num(gens); i++) {

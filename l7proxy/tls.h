@@ -61,7 +61,8 @@ int l7_tls_client_setup(SSL *ssl, const char *sni);
  * URI SAN (a SPIFFE ID, say), else the subject CN. Writes it NUL-ended to
  * out and returns its length; 0 when there is no verified certificate;
  * -1 when the name does not fit cap or has bytes that cannot go into a
- * header (it is then not used).
+ * header; -2 when the certificate (of a resumed session) is no longer
+ * within its validity (no identity in either case).
  */
 int l7_tls_peer_identity(SSL *ssl, char *out, size_t cap);
 
