@@ -257,12 +257,13 @@ static int ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv, EVP_CIPHE
 	uint64_t now = (uint64_t)time(NULL);
 	int rc = 1, ok;
 
+	/* Encrypting, 0 sends no ticket (-1 would fail the handshake). */
 	if (!s)
-		return enc ? -1 : 0;
+		return 0;
 	if (enc) {
 		if (ticket_key_derive(&s->keys, ticket_period(&s->keys, now), &k) ||
 		    RAND_bytes(iv, 16) != 1)
-			return -1;
+			return 0;
 		memcpy(name, k.name, 16);
 	} else {
 		rc = ticket_key_lookup(&s->keys, name, now, &k);
@@ -286,7 +287,7 @@ static int ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv, EVP_CIPHE
 			 : EVP_DecryptInit_ex(ectx, EVP_aes_256_cbc(), NULL, k.aes, iv) == 1;
 	OPENSSL_cleanse(&k, sizeof(k));
 	if (!ok)
-		return enc ? -1 : 0;
+		return 0;
 	return rc;
 }
 #else

@@ -11,8 +11,9 @@
 # keepalive pool to the same nginx backend (13-byte answer).
 #   full:    h2load --h1, CONNS connections of one request each (h2load
 #            never resumes: every handshake is full)
-#   resumed: tests/e2e/tls_resume.py, RESUMES connections one after the
-#            other, each offering the newest ticket once (as browsers do)
+#   resumed: tests/e2e/tls_resume.py, CLIENTS processes at once, each
+#            RESUMES connections one after the other offering the newest
+#            ticket once (as browsers do)
 # CPU is the proxy's user+system time over the run (all its threads and
 # processes): handshakes per CPU-second compare per-core cost on a shared
 # 2-core box where the client runs too. Medians of RUNS runs, the proxies
@@ -22,7 +23,8 @@ REPO=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${1:-$REPO/build}
 RUNS=${2:-3}
 CONNS=${CONNS:-2000}
-RESUMES=${RESUMES:-1500}
+RESUMES=${RESUMES:-600}
+CLIENTS=${CLIENTS:-4}
 OSSL_BUILD=${OSSL_BUILD:-$REPO/build-openssl}
 NS=bencht$$
 DIR=$(mktemp -d /tmp/portico-bench-tls.XXXXXX)
@@ -134,18 +136,26 @@ for ((i = 0; i < RUNS; i++)); do
     [ "$okn" = "$CONNS" ] || echo "warning: $who full handshakes: $okn/$CONNS succeeded" >&2
     R[$who.full]+="$(awk -v n="$okn" -v t=$((c1 - c0)) -v hz="$HZ" 'BEGIN{printf "%.0f", (t > 0 ? n * hz / t : 0)}') "
     c0=$(cpu_ticks "$@")
-    out=$(nsx timeout 120 /usr/bin/python3 "$REPO/tests/e2e/tls_resume.py" --host 127.0.0.1 \
-      --port "${PORT[$who]}" --sni bench.test --ca "$DIR/cert.pem" --count "$RESUMES")
+    cl=()
+    for ((k = 0; k < CLIENTS; k++)); do
+      nsx timeout 120 /usr/bin/python3 "$REPO/tests/e2e/tls_resume.py" --host 127.0.0.1 \
+        --port "${PORT[$who]}" --sni bench.test --ca "$DIR/cert.pem" --count "$RESUMES" > "$DIR/res.$k" &
+      cl+=($!)
+    done
+    wait "${cl[@]}" # not the proxies, which are background jobs too
     c1=$(cpu_ticks "$@")
-    read -r n r < <(/usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["connections"], d["resumed"])' <<<"$out")
+    read -r n r < <(cat "$DIR"/res.* | /usr/bin/python3 -c 'import json,sys
+ds=[json.loads(l) for l in sys.stdin if l.strip()]
+print(sum(d["connections"] for d in ds), sum(d["resumed"] for d in ds))')
     R[$who.res]+="$(awk -v n="$n" -v t=$((c1 - c0)) -v hz="$HZ" 'BEGIN{printf "%.0f", (t > 0 ? n * hz / t : 0)}') "
-    R[$who.ratio]+="$(awk -v r="$r" -v n="$n" 'BEGIN{printf "%.1f", (n > 1 ? 100 * r / (n - 1) : 0)}') "
+    # each client's first connection has nothing to resume
+    R[$who.ratio]+="$(awk -v r="$r" -v n="$n" -v k="$CLIENTS" 'BEGIN{printf "%.1f", (n > k ? 100 * r / (n - k) : 0)}') "
   done
 done
 
 med() { tr ' ' '\n' <<<"${R[$1]}" | grep . | median; }
-printf '# %s runs (median); full: h2load --h1 -c %s -n %s; resumed: %s single-use reconnections\n' \
-  "$RUNS" "$CONNS" "$CONNS" "$RESUMES"
+printf '# %s runs (median); full: h2load --h1 -c %s -n %s; resumed: %s clients x %s single-use reconnections\n' \
+  "$RUNS" "$CONNS" "$CONNS" "$CLIENTS" "$RESUMES"
 printf '%-18s %22s %30s %22s\n' proxy "full hs per CPU-s" "single-use conns per CPU-s" "single-use resumed %"
 for who in "${WHO[@]}"; do
   printf '%-18s %22s %30s %22s\n' "$who" "$(med "$who.full")" "$(med "$who.res")" "$(med "$who.ratio")"
