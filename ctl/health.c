@@ -443,6 +443,21 @@ static void http_step(struct probe *p)
 
 /* --- gRPC health over HTTP/2 ------------------------------------------- */
 
+/* A protobuf varint at m[*i..len) into *v, advancing *i. 0, or -1 if cut short or too long. */
+static int pb_varint(const uint8_t *m, size_t len, size_t *i, uint64_t *v)
+{
+	unsigned shift = 0;
+
+	*v = 0;
+	do {
+		if (*i >= len || shift > 63)
+			return -1;
+		*v |= (uint64_t)(m[*i] & 0x7f) << shift;
+		shift += 7;
+	} while (m[(*i)++] & 0x80);
+	return 0;
+}
+
 /*
  * grpc.health.v1.HealthCheckResponse is one field: `status` (1, varint),
  * SERVING = 1. Parse the protobuf wire format (varint, 64-bit,
@@ -455,24 +470,14 @@ static int health_response_status(const uint8_t *m, size_t len)
 	int status = 0;
 
 	while (i < len) {
-		uint64_t key = 0, v = 0;
-		unsigned shift = 0;
+		uint64_t key, v;
 
-		do {
-			if (i >= len || shift > 63)
-				return -1;
-			key |= (uint64_t)(m[i] & 0x7f) << shift;
-			shift += 7;
-		} while (m[i++] & 0x80);
+		if (pb_varint(m, len, &i, &key))
+			return -1;
 		switch (key & 7) {
 		case 0: /* varint */
-			shift = 0;
-			do {
-				if (i >= len || shift > 63)
-					return -1;
-				v |= (uint64_t)(m[i] & 0x7f) << shift;
-				shift += 7;
-			} while (m[i++] & 0x80);
+			if (pb_varint(m, len, &i, &v))
+				return -1;
 			if (key >> 3 == 1)
 				status = v > 100 ? 100 : (int)v;
 			break;
@@ -482,13 +487,8 @@ static int health_response_status(const uint8_t *m, size_t len)
 			i += 8;
 			break;
 		case 2:
-			shift = 0;
-			do {
-				if (i >= len || shift > 63)
-					return -1;
-				v |= (uint64_t)(m[i] & 0x7f) << shift;
-				shift += 7;
-			} while (m[i++] & 0x80);
+			if (pb_varint(m, len, &i, &v))
+				return -1;
 			if (v > len - i)
 				return -1;
 			i += v;

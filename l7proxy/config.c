@@ -640,7 +640,7 @@ static int parse_tls(config_setting_t *t, struct l7_config *c, const char *file,
 static int parse(config_t *cf, const char *file, struct l7_config *c, char **err)
 {
 	config_setting_t *root = config_root_setting(cf), *tls, *up, *cls;
-	bool need_tls = false;
+	bool need_tls = false, asks = false; /* a TLS listener; one asking for client certs */
 	int rc;
 
 	if ((rc = cfg_str_copy(root, "pop", c->pop, sizeof(c->pop), "pop", false, file, err)) ||
@@ -695,17 +695,17 @@ static int parse(config_t *cf, const char *file, struct l7_config *c, char **err
 		    "a listener has tls = true but there is no tls { certificate; key; }");
 	if (tls && (rc = parse_tls(tls, c, file, err)))
 		return rc;
-	for (size_t i = 0; i < c->n_listeners; i++)
-		if (c->listeners[i].client_auth != L7_CLIENT_AUTH_NONE && !c->tls.client_ca[0])
+	for (size_t i = 0; i < c->n_listeners; i++) {
+		if (c->listeners[i].client_auth == L7_CLIENT_AUTH_NONE)
+			continue;
+		asks = true;
+		if (!c->tls.client_ca[0])
 			return cfg_fail(err, file, tls ? tls : root,
 					"listener %s asks for client certificates: tls.client_ca "
 					"(a CA bundle) is needed to verify them",
 					c->listeners[i].name);
+	}
 	for (size_t i = 0; i < c->n_routes; i++) {
-		bool asks = false;
-
-		for (size_t j = 0; j < c->n_listeners; j++)
-			asks |= c->listeners[j].client_auth != L7_CLIENT_AUTH_NONE;
 		if (c->routes[i].require_identity && !asks)
 			return cfg_fail(err, file, config_lookup(cf, "routes"),
 					"route %zu requires a client identity but no listener has "

@@ -294,15 +294,18 @@ static int ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv, EVP_CIPHE
 /*
  * BoringSSL: tickets sealed with AES-256-GCM-SIV (a repeated random nonce
  * does not break it) under the period's key, laid out as
- * ciphertext | tag | nonce | key name, so sealing works in place.
+ * ciphertext | tag | tail, the tail being issue time (8 bytes, this
+ * host's clock) | nonce | key name and authenticated with the rest, so
+ * sealing works in place.
  *
  * Opening also mends one thing: BoringSSL refuses a session made "in the
  * future", which is what a ticket from a host whose clock runs ahead
- * looks like. Its issue time is brought back to now (the lifetime grows
- * by at most the clock difference, which the key window bounds).
+ * looks like. Only such a ticket (its issue time says so) is parsed and
+ * its session's time brought back to now (the lifetime grows by at most
+ * the clock difference, which the key window bounds).
  */
 #define TICKET_NONCE 12
-#define TICKET_TAIL  (TICKET_NONCE + 16)
+#define TICKET_TAIL  (8 + TICKET_NONCE + 16)
 
 static size_t ticket_overhead(SSL *ssl)
 {
@@ -315,29 +318,52 @@ static int ticket_seal(SSL *ssl, uint8_t *out, size_t *out_len, size_t max_out, 
 {
 	struct tls_server *s = server_of(ssl);
 	const EVP_AEAD *aead = EVP_aead_aes_256_gcm_siv();
+	uint64_t now = (uint64_t)time(NULL);
+	uint8_t tail[TICKET_TAIL];
 	struct ticket_key k;
 	EVP_AEAD_CTX a;
-	uint8_t nonce[TICKET_NONCE];
 	size_t n = 0;
 	int ok;
 
 	if (!s || max_out < TICKET_TAIL ||
-	    ticket_key_derive(&s->keys, ticket_period(&s->keys, (uint64_t)time(NULL)), &k) ||
-	    RAND_bytes(nonce, sizeof(nonce)) != 1)
+	    ticket_key_derive(&s->keys, ticket_period(&s->keys, now), &k) ||
+	    RAND_bytes(tail + 8, TICKET_NONCE) != 1)
 		return 0;
+	for (int i = 0; i < 8; i++)
+		tail[i] = (uint8_t)(now >> (56 - 8 * i));
+	memcpy(tail + 8 + TICKET_NONCE, k.name, sizeof(k.name));
 	ok = EVP_AEAD_CTX_init(&a, aead, k.aes, 32, EVP_AEAD_DEFAULT_TAG_LENGTH, NULL) == 1;
 	if (ok) {
-		ok = EVP_AEAD_CTX_seal(&a, out, &n, max_out - TICKET_TAIL, nonce, sizeof(nonce), in,
-				       in_len, k.name, sizeof(k.name)) == 1;
+		ok = EVP_AEAD_CTX_seal(&a, out, &n, max_out - TICKET_TAIL, tail + 8, TICKET_NONCE,
+				       in, in_len, tail, sizeof(tail)) == 1;
 		EVP_AEAD_CTX_cleanup(&a);
 	}
 	if (ok) {
-		memcpy(out + n, nonce, sizeof(nonce));
-		memcpy(out + n + sizeof(nonce), k.name, sizeof(k.name));
+		memcpy(out + n, tail, sizeof(tail));
 		*out_len = n + TICKET_TAIL;
 	}
 	OPENSSL_cleanse(&k, sizeof(k));
 	return ok;
+}
+
+/* The session in out[0..*out_len) was issued in our future: make it now. */
+static void ticket_unfuture(SSL *ssl, uint8_t *out, size_t *out_len, size_t max_out, uint64_t now)
+{
+	SSL_SESSION *sess = SSL_SESSION_from_bytes(out, *out_len, SSL_get_SSL_CTX(ssl));
+	uint8_t *b = NULL;
+	size_t blen = 0;
+
+	if (sess && SSL_SESSION_get_time(sess) > now) {
+		SSL_SESSION_set_time(sess, now);
+		if (SSL_SESSION_to_bytes_for_ticket(sess, &b, &blen) && blen <= max_out) {
+			memcpy(out, b, blen);
+			*out_len = blen;
+			CONN_STAT(ssl, tls_ticket_from_future);
+		}
+		OPENSSL_free(b);
+	}
+	SSL_SESSION_free(sess);
+	ERR_clear_error();
 }
 
 static enum ssl_ticket_aead_result_t ticket_open(SSL *ssl, uint8_t *out, size_t *out_len,
@@ -345,27 +371,25 @@ static enum ssl_ticket_aead_result_t ticket_open(SSL *ssl, uint8_t *out, size_t 
 {
 	struct tls_server *s = server_of(ssl);
 	const EVP_AEAD *aead = EVP_aead_aes_256_gcm_siv();
-	uint64_t now = (uint64_t)time(NULL);
-	uint8_t name[16], nonce[TICKET_NONCE];
+	uint64_t now = (uint64_t)time(NULL), issued = 0;
+	uint8_t tail[TICKET_TAIL];
 	struct ticket_key k;
 	EVP_AEAD_CTX a;
-	SSL_SESSION *sess;
 	size_t n = 0;
 	int r, ok;
 
 	if (!s || in_len < TICKET_TAIL + EVP_AEAD_max_overhead(aead))
 		return ssl_ticket_aead_ignore_ticket;
-	memcpy(nonce, in + in_len - TICKET_TAIL, sizeof(nonce));
-	memcpy(name, in + in_len - sizeof(name), sizeof(name));
-	r = ticket_key_lookup(&s->keys, name, now, &k);
+	memcpy(tail, in + in_len - TICKET_TAIL, sizeof(tail));
+	r = ticket_key_lookup(&s->keys, tail + 8 + TICKET_NONCE, now, &k);
 	if (r == 0) {
 		CONN_STAT(ssl, tls_ticket_unknown);
 		return ssl_ticket_aead_ignore_ticket;
 	}
 	ok = EVP_AEAD_CTX_init(&a, aead, k.aes, 32, EVP_AEAD_DEFAULT_TAG_LENGTH, NULL) == 1;
 	if (ok) {
-		ok = EVP_AEAD_CTX_open(&a, out, &n, max_out, nonce, sizeof(nonce), in,
-				       in_len - TICKET_TAIL, name, sizeof(name)) == 1;
+		ok = EVP_AEAD_CTX_open(&a, out, &n, max_out, tail + 8, TICKET_NONCE, in,
+				       in_len - TICKET_TAIL, tail, sizeof(tail)) == 1;
 		EVP_AEAD_CTX_cleanup(&a);
 	}
 	OPENSSL_cleanse(&k, sizeof(k));
@@ -377,21 +401,12 @@ static enum ssl_ticket_aead_result_t ticket_open(SSL *ssl, uint8_t *out, size_t 
 	if (r == 2)
 		CONN_STAT(ssl, tls_ticket_renewed);
 	*out_len = n;
-	sess = SSL_SESSION_from_bytes(out, n, SSL_get_SSL_CTX(ssl));
-	if (sess && SSL_SESSION_get_time(sess) > now) {
-		uint8_t *b = NULL;
-		size_t blen = 0;
-
-		SSL_SESSION_set_time(sess, now);
-		if (SSL_SESSION_to_bytes_for_ticket(sess, &b, &blen) && blen <= max_out) {
-			memcpy(out, b, blen);
-			*out_len = blen;
-			CONN_STAT(ssl, tls_ticket_from_future);
-		}
-		OPENSSL_free(b);
-	}
-	SSL_SESSION_free(sess);
-	ERR_clear_error();
+	/* A session is never younger than its ticket: only a ticket issued
+	 * in our future can hold a session from it. */
+	for (int i = 0; i < 8; i++)
+		issued = issued << 8 | tail[i];
+	if (issued > now)
+		ticket_unfuture(ssl, out, out_len, max_out, now);
 	return ssl_ticket_aead_success;
 }
 
@@ -673,6 +688,15 @@ static SSL_CTX *server_ctx(const struct l7_config *cfg, X509_STORE *ca, char **e
 	return ctx;
 }
 
+/* The (first) subject CN of x, borrowed from it, or NULL. */
+static const ASN1_STRING *subject_cn(X509 *x)
+{
+	X509_NAME *sub = X509_get_subject_name(x);
+	int i = sub ? X509_NAME_get_index_by_NID(sub, NID_commonName, -1) : -1;
+
+	return i >= 0 ? X509_NAME_ENTRY_get_data(X509_NAME_get_entry(sub, i)) : NULL;
+}
+
 /* The DNS names a certificate is for (SAN, else CN), as config names would be. */
 static int cert_names(X509 *x, char (**out)[256], size_t *n)
 {
@@ -703,12 +727,9 @@ static int cert_names(X509 *x, char (**out)[256], size_t *n)
 		GENERAL_NAMES_free(gens);
 	}
 	if (!k) {
-		X509_NAME *sub = X509_get_subject_name(x);
-		int i = sub ? X509_NAME_get_index_by_NID(sub, NID_commonName, -1) : -1;
+		const ASN1_STRING *cn = subject_cn(x);
 
-		if (i >= 0) {
-			const ASN1_STRING *cn =
-			    X509_NAME_ENTRY_get_data(X509_NAME_get_entry(sub, i));
+		if (cn) {
 			int len = ASN1_STRING_length(cn);
 			const unsigned char *d = ASN1_STRING_get0_data(cn);
 
@@ -1002,16 +1023,11 @@ int l7_tls_peer_identity(SSL *ssl, char *out, size_t cap)
 	}
 	GENERAL_NAMES_free(gens);
 	if (rc == 0) {
-		X509_NAME *sub = X509_get_subject_name(x);
-		int i = sub ? X509_NAME_get_index_by_NID(sub, NID_commonName, -1) : -1;
+		const ASN1_STRING *cn = subject_cn(x);
 
-		if (i >= 0) {
-			const ASN1_STRING *cn =
-			    X509_NAME_ENTRY_get_data(X509_NAME_get_entry(sub, i));
-
+		if (cn)
 			rc = copy_identity(ASN1_STRING_get0_data(cn), ASN1_STRING_length(cn), out,
 					   cap);
-		}
 	}
 	X509_free(x);
 	if (rc < 0)
