@@ -26,26 +26,9 @@ DIR=$(mktemp -d /tmp/portico-bench.XXXXXX)
 [ "$(id -u)" -eq 0 ] || { echo "bench_proxy: needs root (netns)"; exit 77; }
 command -v h2load >/dev/null || { echo "bench_proxy: needs h2load (nghttp2-client)"; exit 1; }
 
-cleanup() {
-  for p in $(ip netns pids "$NS" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
-  ip netns del "$NS" 2>/dev/null || true
-  rm -rf "$DIR"
-}
-trap cleanup EXIT
-nsx() { ip netns exec "$NS" "$@"; }
-
-ip netns add "$NS"
-nsx ip link set lo up
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-  -subj /CN=bench -keyout "$DIR/key.pem" -out "$DIR/cert.pem" 2>/dev/null
-CIPHERS=ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES256-GCM-SHA384
-
-cat > "$DIR/backend.conf" <<EOC
-user root; worker_processes 1; pid $DIR/backend.pid; error_log $DIR/backend.err;
-events { worker_connections 4096; }
-http { access_log off; keepalive_requests 10000000;
-  server { listen 127.0.0.1:18080 backlog=4096; location / { return 200 "hello, bench\n"; } } }
-EOC
+# shellcheck source=tests/bench/proxy_bench_lib.sh
+. "$REPO/tests/bench/proxy_bench_lib.sh"
+bench_setup bench
 cat > "$DIR/nginx.conf" <<EOC
 user root; worker_processes 1; pid $DIR/nginx.pid; error_log $DIR/nginx.err;
 events { worker_connections 8192; }
@@ -73,19 +56,12 @@ tls = { certificate = "$DIR/cert.pem"; key = "$DIR/key.pem"; };
 upstream = { backends = [ "127.0.0.1:18080" ]; idle_timeout_ms = 60000; };  # nginx keeps idle upstream connections 60 s
 EOC
 
-nsx nginx -c "$DIR/backend.conf"
 nsx nginx -c "$DIR/nginx.conf"
 nsx setsid "$BUILD/l7proxy/l7proxy" -c "$DIR/l7proxy.conf" 2>"$DIR/l7.err" &
 sleep 0.5
 L7PID=$(nsx pgrep -f "l7proxy -c $DIR/l7proxy.conf")
 NGXPIDS="$(cat "$DIR/nginx.pid") $(pgrep -P "$(cat "$DIR/nginx.pid")" | tr '\n' ' ')"
 
-cpu_ticks() { # sum of utime+stime of the given pids, in clock ticks
-  local t=0
-  for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
-  echo "$t"
-}
-HZ=$(getconf CLK_TCK)
 
 # run NAME PORT PIDS... -- H2LOAD ARGS: prints "req_per_s cpu_s requests"
 run() {
@@ -103,7 +79,6 @@ run() {
   echo "$rps $(awk -v t=$((c1 - c0)) -v hz="$HZ" 'BEGIN{printf "%.2f", t/hz}') $ok"
 }
 
-median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 
 declare -A R
 for ((i = 0; i < RUNS; i++)); do

@@ -32,30 +32,11 @@ DIR=$(mktemp -d /tmp/portico-bench-tls.XXXXXX)
 command -v h2load >/dev/null || { echo "bench_tls: needs h2load (nghttp2-client)"; exit 1; }
 command -v haproxy >/dev/null || { echo "bench_tls: needs haproxy"; exit 1; }
 
-cleanup() {
-  [ -n "${KEEP:-}" ] && cp -r "$DIR" /tmp/bench-tls-keep
-  for p in $(ip netns pids "$NS" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
-  ip netns del "$NS" 2>/dev/null || true
-  rm -rf "$DIR"
-}
-trap cleanup EXIT
-nsx() { ip netns exec "$NS" "$@"; }
-
-ip netns add "$NS"
-nsx ip link set lo up
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-  -subj /CN=bench.test -addext subjectAltName=DNS:bench.test \
-  -keyout "$DIR/key.pem" -out "$DIR/cert.pem" 2>/dev/null
+# shellcheck source=tests/bench/proxy_bench_lib.sh
+. "$REPO/tests/bench/proxy_bench_lib.sh"
+bench_setup bench.test
 cat "$DIR/cert.pem" "$DIR/key.pem" > "$DIR/combined.pem"
 head -c 64 /dev/urandom > "$DIR/ticket.secret"
-CIPHERS=ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES256-GCM-SHA384
-
-cat > "$DIR/backend.conf" <<EOC
-user root; worker_processes 1; pid $DIR/backend.pid; error_log $DIR/backend.err;
-events { worker_connections 4096; }
-http { access_log off; keepalive_requests 10000000;
-  server { listen 127.0.0.1:18080 backlog=4096; location / { return 200 "hello, bench\n"; } } }
-EOC
 cat > "$DIR/nginx.conf" <<EOC
 user root; worker_processes 1; pid $DIR/nginx.pid; error_log $DIR/nginx.err;
 events { worker_connections 8192; }
@@ -102,7 +83,6 @@ EOC
 l7conf 18443 > "$DIR/l7.conf"
 l7conf 18444 > "$DIR/l7ossl.conf"
 
-nsx nginx -c "$DIR/backend.conf"
 nsx nginx -c "$DIR/nginx.conf"
 nsx haproxy -f "$DIR/haproxy.cfg" -D
 nsx setsid "$BUILD/l7proxy/l7proxy" -c "$DIR/l7.conf" 2>"$DIR/l7.err" &
@@ -120,9 +100,6 @@ PIDS[nginx]="$(cat "$DIR/nginx.pid") $(pgrep -P "$(cat "$DIR/nginx.pid")" | tr '
 PIDS[haproxy]=$(cat "$DIR/haproxy.pid")
 for w in "${WHO[@]}"; do for p in ${PIDS[$w]}; do [ -e "/proc/$p/stat" ] || { echo "bench_tls: $w is not running (pid $p)"; cat "$DIR"/*.err; exit 1; }; done; done
 
-cpu_ticks() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
-HZ=$(getconf CLK_TCK)
-median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 
 declare -A R
 for ((i = 0; i < RUNS; i++)); do

@@ -30,14 +30,8 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 77
 fi
 
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok - $*"; }
-bad() { failed=$((failed + 1)); echo "not ok - $*"; }
-check() { # check NAME CMD...
-  local name=$1; shift
-  if "$@"; then ok "$name"; else bad "$name"; fi
-}
+# shellcheck source=tests/e2e/tap.sh
+. "$REPO/tests/e2e/tap.sh"
 
 # shellcheck source=tests/e2e/popbox_lib.sh
 . "$REPO/tests/e2e/popbox_lib.sh"

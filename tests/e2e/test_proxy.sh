@@ -63,14 +63,8 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
 HZ=$(getconf CLK_TCK)
 
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok - $*"; }
-bad() { failed=$((failed + 1)); echo "not ok - $*"; }
-check() { # check NAME CMD...
-  local name=$1; shift
-  if "$@"; then ok "$name"; else bad "$name"; fi
-}
+# shellcheck source=tests/e2e/tap.sh
+. "$REPO/tests/e2e/tap.sh"
 
 declare -A PID=() PORT=()
 DIED=()

@@ -39,14 +39,8 @@ fi
 # shellcheck source=tests/e2e/popbox_lib.sh
 . "$REPO/tests/e2e/popbox_lib.sh"
 
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok - $*"; }
-bad() { failed=$((failed + 1)); echo "not ok - $*"; }
-check() { # check NAME CMD...
-  local name=$1; shift
-  if "$@"; then ok "$name"; else bad "$name"; fi
-}
+# shellcheck source=tests/e2e/tap.sh
+. "$REPO/tests/e2e/tap.sh"
 T=$S/tls
 resume() { node client /usr/bin/python3 "$REPO/tests/e2e/tls_resume.py" --ca "$T/ca.pem" "$@"; }
 stat() { # stat HOST COUNTER: a proxy counter

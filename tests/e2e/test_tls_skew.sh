@@ -19,12 +19,8 @@ trap cleanup EXIT
 # its runtime coming first (ASan does not intercept the clock calls).
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}:verify_asan_link_order=0
 
-passed=0
-failed=0
-check() { # check NAME CMD...
-  local name=$1; shift
-  if "$@"; then passed=$((passed + 1)); echo "ok - $name"; else failed=$((failed + 1)); echo "not ok - $name"; fi
-}
+# shellcheck source=tests/e2e/tap.sh
+. "$REPO/tests/e2e/tap.sh"
 
 cd "$DIR"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=skew.test \
