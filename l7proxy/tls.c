@@ -246,8 +246,16 @@ static SSL_CTX *base_ctx(char **err)
 /*
  * OpenSSL: its ticket format (AES-256-CBC + HMAC-SHA256) under the keys
  * of ticket.h. Seal with the current period's key; open with any key of
- * the accepted window. A ticket of another period opens but is replaced
- * by a fresh one (return 2); one that is not ours is a full handshake.
+ * the accepted window; one that is not ours is a full handshake.
+ *
+ * Every ticket that opens is answered with a fresh one (return 2), not
+ * only those of an older period: OpenSSL sends a TLS 1.3 resumption a new
+ * ticket only when asked to renew, or when the ClientHello also carries
+ * the TLS 1.2 session_ticket extension. OpenSSL clients send it, so they
+ * kept resuming; BoringSSL clients (Chrome) do not, and got no ticket on
+ * a resumed connection: every other connection was a full handshake.
+ * Tickets are single-use (RFC 8446 §C.4); a resumption must leave the
+ * client one to offer next time.
  */
 static int ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv, EVP_CIPHER_CTX *ectx,
 		     EVP_MAC_CTX *hctx, int enc)
@@ -288,7 +296,7 @@ static int ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv, EVP_CIPHE
 	OPENSSL_cleanse(&k, sizeof(k));
 	if (!ok)
 		return 0;
-	return rc;
+	return enc ? 1 : 2;
 }
 #else
 /*

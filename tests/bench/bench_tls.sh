@@ -11,8 +11,8 @@
 # keepalive pool to the same nginx backend (13-byte answer).
 #   full:    h2load --h1, CONNS connections of one request each (h2load
 #            never resumes: every handshake is full)
-#   resumed: tests/e2e/tls_resume.py, CLIENTS processes at once, each
-#            RESUMES connections one after the other offering the newest
+#   resumed: tests/bench/tls_resume_load, CLIENTS clients at once making
+#            RESUMES connections in all, each client offering its newest
 #            ticket once (as browsers do)
 # CPU is the proxy's user+system time over the run (all its threads and
 # processes): handshakes per CPU-second compare per-core cost on a shared
@@ -23,14 +23,16 @@ REPO=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${1:-$REPO/build}
 RUNS=${2:-3}
 CONNS=${CONNS:-2000}
-RESUMES=${RESUMES:-600}
-CLIENTS=${CLIENTS:-4}
+RESUMES=${RESUMES:-4000}
+CLIENTS=${CLIENTS:-32}
 OSSL_BUILD=${OSSL_BUILD:-$REPO/build-openssl}
 NS=bencht$$
 DIR=$(mktemp -d /tmp/portico-bench-tls.XXXXXX)
 [ "$(id -u)" -eq 0 ] || { echo "bench_tls: needs root (netns)"; exit 77; }
 command -v h2load >/dev/null || { echo "bench_tls: needs h2load (nghttp2-client)"; exit 1; }
 command -v haproxy >/dev/null || { echo "bench_tls: needs haproxy"; exit 1; }
+LOAD=$BUILD/tests/bench/tls_resume_load
+[ -x "$LOAD" ] || { echo "bench_tls: build $LOAD first"; exit 1; }
 
 # shellcheck source=tests/bench/proxy_bench_lib.sh
 . "$REPO/tests/bench/proxy_bench_lib.sh"
@@ -113,17 +115,13 @@ for ((i = 0; i < RUNS; i++)); do
     [ "$okn" = "$CONNS" ] || echo "warning: $who full handshakes: $okn/$CONNS succeeded" >&2
     R[$who.full]+="$(awk -v n="$okn" -v t=$((c1 - c0)) -v hz="$HZ" 'BEGIN{printf "%.0f", (t > 0 ? n * hz / t : 0)}') "
     c0=$(cpu_ticks "$@")
-    cl=()
-    for ((k = 0; k < CLIENTS; k++)); do
-      nsx timeout 120 /usr/bin/python3 "$REPO/tests/e2e/tls_resume.py" --host 127.0.0.1 \
-        --port "${PORT[$who]}" --sni bench.test --ca "$DIR/cert.pem" --count "$RESUMES" > "$DIR/res.$k" &
-      cl+=($!)
-    done
-    wait "${cl[@]}" # not the proxies, which are background jobs too
+    out=$(nsx timeout 120 "$LOAD" --connect "127.0.0.1:${PORT[$who]}" --sni bench.test --ca "$DIR/cert.pem" \
+      --count "$RESUMES" --concurrency "$CLIENTS")
     c1=$(cpu_ticks "$@")
-    read -r n r < <(cat "$DIR"/res.* | /usr/bin/python3 -c 'import json,sys
-ds=[json.loads(l) for l in sys.stdin if l.strip()]
-print(sum(d["connections"] for d in ds), sum(d["resumed"] for d in ds))')
+    read -r n r e < <(/usr/bin/python3 -c 'import json,sys
+d=json.loads(sys.stdin.read())
+print(d["connections"], d["resumed"], d["errors"])' <<<"$out")
+    [ "$e" = 0 ] || echo "warning: $who resumptions: $e errors ($out)" >&2
     R[$who.res]+="$(awk -v n="$n" -v t=$((c1 - c0)) -v hz="$HZ" 'BEGIN{printf "%.0f", (t > 0 ? n * hz / t : 0)}') "
     # each client's first connection has nothing to resume
     R[$who.ratio]+="$(awk -v r="$r" -v n="$n" -v k="$CLIENTS" 'BEGIN{printf "%.1f", (n > k ? 100 * r / (n - k) : 0)}') "
@@ -131,7 +129,7 @@ print(sum(d["connections"] for d in ds), sum(d["resumed"] for d in ds))')
 done
 
 med() { tr ' ' '\n' <<<"${R[$1]}" | grep . | median; }
-printf '# %s runs (median); full: h2load --h1 -c %s -n %s; resumed: %s clients x %s single-use reconnections\n' \
+printf '# %s runs (median); full: h2load --h1 -c %s -n %s; resumed: %s clients at once, %s single-use connections\n' \
   "$RUNS" "$CONNS" "$CONNS" "$CLIENTS" "$RESUMES"
 printf '%-18s %22s %30s %22s\n' proxy "full hs per CPU-s" "single-use conns per CPU-s" "single-use resumed %"
 for who in "${WHO[@]}"; do
