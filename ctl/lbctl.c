@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * lbctl - drive lbd through its admin API (HTTP/JSON on a Unix socket).
+ * lbctl - drive lbd, and the proxy of an L7 host, through their admin APIs
+ * (HTTP/JSON on Unix sockets).
  *
  * Every subcommand is one row of the table at the bottom; the help text and
  * the dispatch both come from it. Tables by default, --json for scripts.
@@ -18,10 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DEFAULT_SOCKET "/run/portico/lbd.sock"
+#define DEFAULT_SOCKET	     "/run/portico/lbd.sock"
+#define DEFAULT_PROXY_SOCKET "/run/portico/l7proxy.sock"
 
 struct lbctl {
 	const char *socket;
+	const char *proxy_socket; /* upstream and proxy commands */
 	bool json;
 	int argc;
 	char **argv;
@@ -30,8 +33,9 @@ struct lbctl {
 struct command {
 	const char *group, *verb, *args, *help;
 	int (*fn)(struct lbctl *c);
-	int nargs; /* positional arguments required */
-	int opt;   /* and how many more may follow */
+	int nargs;  /* positional arguments required */
+	int opt;    /* and how many more may follow */
+	bool proxy; /* talks to the proxy's socket */
 };
 
 static int die(const char *fmt, const char *arg)
@@ -51,7 +55,9 @@ static int call(struct lbctl *c, const char *method, const char *path, json_t *b
 	rc = admin_call(c->socket, method, path, body, &status, out, &err);
 	json_decref(body);
 	if (rc) {
-		fprintf(stderr, "lbctl: %s (is lbd running? -s/LBCTL_SOCKET)\n", err ? err : "?");
+		fprintf(stderr,
+			"lbctl: %s: %s (is it running? -s/LBCTL_SOCKET, -p/LBCTL_PROXY_SOCKET)\n",
+			c->socket, err ? err : "?");
 		free(err);
 		return 1;
 	}
@@ -458,6 +464,230 @@ static int cmd_shutdown(struct lbctl *c)
 	return 0;
 }
 
+/* --- the proxy of an L7 host ---------------------------------------------- */
+
+static int cmd_proxy_status(struct lbctl *c)
+{
+	json_t *out, *v;
+	const char *k;
+
+	if (call(c, "GET", "/v1/status", NULL, &out))
+		return 1;
+	if (c->json)
+		return print_json(out);
+	json_object_foreach(out, k, v)
+	{
+		if (json_is_string(v))
+			printf("%-18s %s\n", k, json_string_value(v));
+		else if (json_is_integer(v))
+			printf("%-18s %lld\n", k, (long long)json_integer_value(v));
+	}
+	json_decref(out);
+	return 0;
+}
+
+static int cmd_proxy_stats(struct lbctl *c)
+{
+	json_t *out, *v;
+	const char *k;
+
+	if (call(c, "GET", "/v1/stats", NULL, &out))
+		return 1;
+	if (c->json)
+		return print_json(out);
+	printf("%-32s %14s\n", "COUNTER", "VALUE");
+	json_object_foreach(out, k, v) if (json_is_integer(v))
+	    printf("%-32s %14lld\n", k, (long long)json_integer_value(v));
+	json_decref(out);
+	return 0;
+}
+
+static int cmd_proxy_routes(struct lbctl *c)
+{
+	json_t *out, *v;
+	size_t i;
+
+	if (call(c, "GET", "/v1/routes", NULL, &out))
+		return 1;
+	if (c->json)
+		return print_json(out);
+	printf("%-4s %-28s %-24s %-16s %s\n", "#", "AUTHORITY", "PATH PREFIX", "CLUSTER", "FLAGS");
+	json_array_foreach(json_object_get(out, "routes"), i, v)
+	{
+		printf("%-4zu %-28s %-24s %-16s %s%s\n", i,
+		       json_string_value(json_object_get(v, "authority")),
+		       json_string_value(json_object_get(v, "path_prefix")),
+		       json_string_value(json_object_get(v, "cluster")),
+		       json_is_true(json_object_get(v, "require_client_identity")) ? "mtls " : "",
+		       json_is_true(json_object_get(v, "early_data")) ? "0rtt" : "");
+	}
+	json_decref(out);
+	return 0;
+}
+
+static int cmd_proxy_reload(struct lbctl *c)
+{
+	json_t *out;
+
+	if (call(c, "POST", "/v1/reload", NULL, &out))
+		return 1;
+	if (c->json)
+		return print_json(out);
+	json_decref(out);
+	puts("reloaded");
+	return 0;
+}
+
+static void cluster_rows(json_t *cl)
+{
+	json_t *b;
+	size_t i;
+
+	json_array_foreach(json_object_get(cl, "backends"), i, b)
+	{
+		const char *health = json_string_value(json_object_get(b, "health"));
+
+		printf("%-16s %8lld %-28s %6lld %-10s %7lld %6lld %12lld %9lld\n",
+		       json_string_value(json_object_get(cl, "name")),
+		       (long long)json_integer_value(json_object_get(cl, "version")),
+		       json_string_value(json_object_get(b, "address")),
+		       (long long)json_integer_value(json_object_get(b, "weight")),
+		       json_is_true(json_object_get(b, "drain")) ? "drained" : health,
+		       (long long)json_integer_value(json_object_get(b, "active")),
+		       (long long)json_integer_value(json_object_get(b, "connections")),
+		       (long long)json_integer_value(json_object_get(b, "requests")),
+		       (long long)json_integer_value(json_object_get(b, "failures")));
+	}
+	if (!json_array_size(json_object_get(cl, "backends")))
+		printf("%-16s %8lld (no backends)\n",
+		       json_string_value(json_object_get(cl, "name")),
+		       (long long)json_integer_value(json_object_get(cl, "version")));
+}
+
+static int cluster_path(const char *name, const char *suffix, char *buf, size_t len)
+{
+	if (!*name || strchr(name, '/') || strchr(name, '?') || strchr(name, ' ') ||
+	    (size_t)snprintf(buf, len, "/v1/clusters/%s%s", name, suffix) >= len)
+		return die("cluster \"%s\": not a cluster name", name);
+	return 0;
+}
+
+static int cmd_upstream_list(struct lbctl *c)
+{
+	char path[160];
+	json_t *out, *cl;
+	size_t i;
+
+	if (c->argc && cluster_path(c->argv[0], "", path, sizeof(path)))
+		return 1;
+	if (call(c, "GET", c->argc ? path : "/v1/clusters", NULL, &out))
+		return 1;
+	if (c->json)
+		return print_json(out);
+	printf("%-16s %8s %-28s %6s %-10s %7s %6s %12s %9s\n", "CLUSTER", "VERSION", "BACKEND",
+	       "WEIGHT", "STATE", "ACTIVE", "CONNS", "REQUESTS", "FAILURES");
+	if (c->argc)
+		cluster_rows(out);
+	else
+		json_array_foreach(json_object_get(out, "clusters"), i, cl) cluster_rows(cl);
+	json_decref(out);
+	return 0;
+}
+
+static int print_version(struct lbctl *c, json_t *out)
+{
+	if (c->json)
+		return print_json(out);
+	printf("cluster %s: version %lld, %lld backends\n",
+	       json_string_value(json_object_get(out, "cluster")),
+	       (long long)json_integer_value(json_object_get(out, "version")),
+	       (long long)json_integer_value(json_object_get(out, "backends")));
+	json_decref(out);
+	return 0;
+}
+
+static int cmd_upstream_set(struct lbctl *c)
+{
+	char path[160];
+	json_error_t je;
+	json_t *doc, *out;
+
+	if (strcmp(c->argv[1], "-f") != 0)
+		return die("usage: lbctl upstream set CLUSTER -f FILE (%s)", "FILE - reads stdin");
+	if (cluster_path(c->argv[0], "/backends", path, sizeof(path)))
+		return 1;
+	doc = strcmp(c->argv[2], "-") == 0 ? json_loadf(stdin, 0, &je)
+					   : json_load_file(c->argv[2], 0, &je);
+	if (!doc) {
+		fprintf(stderr, "lbctl: %s:%d: %s\n", c->argv[2], je.line, je.text);
+		return 1;
+	}
+	if (call(c, "PUT", path, doc, &out))
+		return 1;
+	return print_version(c, out);
+}
+
+/* add / remove / drain / undrain / weight: one backend. */
+static int backend_change(struct lbctl *c, const char *method, int weight, int drain)
+{
+	char path[160];
+	json_t *body, *out;
+
+	if (cluster_path(c->argv[0], "/backends", path, sizeof(path)))
+		return 1;
+	body = json_pack("{s:s}", "address", c->argv[1]);
+	if (weight > 0)
+		json_object_set_new(body, "weight", json_integer(weight));
+	if (drain >= 0)
+		json_object_set_new(body, "drain", json_boolean(drain));
+	if (call(c, method, path, body, &out))
+		return 1;
+	return print_version(c, out);
+}
+
+static int up_weight_arg(const char *s, int *w)
+{
+	if (weight_arg(s, w))
+		return 1;
+	if (*w < 1)
+		return die("weight \"%s\": must be 1-10000 (drain a backend to stop its traffic)",
+			   s);
+	return 0;
+}
+
+static int cmd_upstream_add(struct lbctl *c)
+{
+	int w = 1;
+
+	if (c->argc > 2 && up_weight_arg(c->argv[2], &w))
+		return 1;
+	return backend_change(c, "POST", w, -1);
+}
+
+static int cmd_upstream_remove(struct lbctl *c)
+{
+	return backend_change(c, "DELETE", 0, -1);
+}
+
+static int cmd_upstream_drain(struct lbctl *c)
+{
+	return backend_change(c, "POST", 0, 1);
+}
+
+static int cmd_upstream_undrain(struct lbctl *c)
+{
+	return backend_change(c, "POST", 0, 0);
+}
+
+static int cmd_upstream_weight(struct lbctl *c)
+{
+	int w;
+
+	if (up_weight_arg(c->argv[2], &w))
+		return 1;
+	return backend_change(c, "POST", w, -1);
+}
+
 static const struct command commands[] = {
     {"vip", "list", "", "list VIPs", cmd_vip_list, 0},
     {"vip", "add", "VIP", "add a VIP (no reals yet)", cmd_vip_add, 1},
@@ -475,12 +705,34 @@ static const struct command commands[] = {
      cmd_bgp_drain, 0, 1},
     {"bgp", "undrain", "[VIPADDR]", "announce again after a drain", cmd_bgp_undrain, 0, 1},
     {"shutdown", NULL, "", "stop lbd: Cease to peers, remove the dataplane", cmd_shutdown, 0},
-    {NULL, NULL, NULL, NULL, NULL, 0, 0},
+    {"proxy", "status", "", "the proxy: version, workers, uptime, reloads", cmd_proxy_status, 0, 0,
+     true},
+    {"proxy", "stats", "", "the proxy's counters, summed over its workers", cmd_proxy_stats, 0, 0,
+     true},
+    {"proxy", "routes", "", "routes in match order", cmd_proxy_routes, 0, 0, true},
+    {"proxy", "reload", "", "reload the proxy's TLS material (kept if invalid)", cmd_proxy_reload,
+     0, 0, true},
+    {"upstream", "list", "[CLUSTER]", "backends: weight, health, in flight, version",
+     cmd_upstream_list, 0, 1, true},
+    {"upstream", "set", "CLUSTER -f FILE", "replace a cluster's backend set (JSON, docs/api.md)",
+     cmd_upstream_set, 3, 0, true},
+    {"upstream", "add", "CLUSTER ADDR:PORT [WEIGHT]", "add a backend (or change its weight)",
+     cmd_upstream_add, 2, 1, true},
+    {"upstream", "remove", "CLUSTER ADDR:PORT", "remove a backend; requests on it finish",
+     cmd_upstream_remove, 2, 0, true},
+    {"upstream", "drain", "CLUSTER ADDR:PORT", "no new requests; in-flight ones finish",
+     cmd_upstream_drain, 2, 0, true},
+    {"upstream", "undrain", "CLUSTER ADDR:PORT", "take requests again", cmd_upstream_undrain, 2, 0,
+     true},
+    {"upstream", "weight", "CLUSTER ADDR:PORT WEIGHT", "set a backend's weight (1-10000)",
+     cmd_upstream_weight, 3, 0, true},
+    {NULL, NULL, NULL, NULL, NULL, 0, 0, false},
 };
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: lbctl [-s SOCKET] [--json] COMMAND [ARGS]\n\ncommands:\n");
+	fprintf(f, "usage: lbctl [-s SOCKET] [-p PROXY_SOCKET] [--json] COMMAND [ARGS]\n\n"
+		   "commands:\n");
 	for (const struct command *c = commands; c->group; c++) {
 		char left[64];
 
@@ -489,26 +741,35 @@ static void usage(FILE *f)
 		fprintf(f, "  %-40s %s\n", left, c->help);
 	}
 	fprintf(f, "\nVIP is ADDR:PORT[/tcp|/udp], IPv6 in brackets: [2001:db8::10]:443/tcp\n"
-		   "SOCKET defaults to $LBCTL_SOCKET or " DEFAULT_SOCKET "\n");
+		   "SOCKET (lbd) defaults to $LBCTL_SOCKET or " DEFAULT_SOCKET "\n"
+		   "PROXY_SOCKET (proxy, upstream) defaults to $LBCTL_PROXY_SOCKET or "
+		   "" DEFAULT_PROXY_SOCKET "\n");
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"socket", required_argument, NULL, 's'},
+	    {"proxy-socket", required_argument, NULL, 'p'},
 	    {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct lbctl c = {.socket = getenv("LBCTL_SOCKET")};
+	struct lbctl c = {.socket = getenv("LBCTL_SOCKET"),
+			  .proxy_socket = getenv("LBCTL_PROXY_SOCKET")};
 	int o;
 
 	if (!c.socket)
 		c.socket = DEFAULT_SOCKET;
-	while ((o = getopt_long(argc, argv, "+s:jh", opts, NULL)) != -1) {
+	if (!c.proxy_socket)
+		c.proxy_socket = DEFAULT_PROXY_SOCKET;
+	while ((o = getopt_long(argc, argv, "+s:p:jh", opts, NULL)) != -1) {
 		switch (o) {
 		case 's':
 			c.socket = optarg;
+			break;
+		case 'p':
+			c.proxy_socket = optarg;
 			break;
 		case 'j':
 			c.json = true;
@@ -544,6 +805,8 @@ int main(int argc, char **argv)
 			continue;
 		c.argc = argc - skip;
 		c.argv = argv + skip;
+		if (cmd->proxy)
+			c.socket = c.proxy_socket;
 		if (c.argc < min || c.argc > max) {
 			fprintf(stderr, "usage: lbctl %s%s%s %s\n", cmd->group,
 				cmd->verb ? " " : "", cmd->verb ? cmd->verb : "", cmd->args);

@@ -1,13 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * cluster.c - a cluster's backends inside one worker: which one takes the
- * next attempt, and passive health.
+ * next attempt, passive health, and the copy of the current backend set.
  *
- * Balancing: round robin over the healthy backends, or least-request with
- * two random choices (pick two healthy backends at random, take the one
- * with fewer streams in flight: nearly as good as the global minimum at a
- * fraction of the cost, and no herd on one backend when several workers
- * decide at once).
+ * Backend sets change at run time (upstream.h). Each worker keeps its own
+ * struct backend_rt per backend (pools, in-flight counts, health) and, when
+ * it sees a new version of the set, matches the new members to the ones it
+ * has by their struct l7_upstream: kept backends keep their connections and
+ * health; new ones start empty; removed ones leave the balancing at once,
+ * close their idle connections, and stay (on cl->retired) until the last
+ * stream naming them and the last connection to them are gone, so requests
+ * in flight finish on the backend they started on.
+ *
+ * Balancing: smooth weighted round robin over the healthy backends that are
+ * not drained, or least-request with two random choices drawn by weight
+ * (take the one with fewer streams in flight per unit of weight: nearly as
+ * good as the global minimum at a fraction of the cost, and no herd on one
+ * backend when several workers decide at once).
  *
  * Passive health: fail_threshold consecutive failures (connect failures,
  * resets, broken responses; not timeouts of a slow backend) take a backend
@@ -20,33 +29,172 @@
 #include "tls.h"
 
 #include <errno.h>
+#include <urcu/urcu-memb.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The counters the API reads: this worker's slot, relaxed stores. */
+#define PUB(be, field, v) __atomic_store_n(&(be)->st->field, (v), __ATOMIC_RELAXED)
+
+static struct backend_rt *backend_new(struct worker *w, struct cluster_rt *cl,
+				      struct l7_upstream *up)
+{
+	struct backend_rt *be = calloc(1, sizeof(*be));
+
+	if (!be)
+		return NULL;
+	l7_upstream_get(up);
+	be->up = up;
+	be->st = &up->st[w->id];
+	be->cl = cl;
+	dlist_init(&be->idle);
+	dlist_init(&be->h2);
+	dlist_init(&be->retired);
+	return be;
+}
+
+static void backend_free(struct backend_rt *be)
+{
+	if (be->tls_session)
+		SSL_SESSION_free(be->tls_session);
+	if (be->removed)
+		dlist_del(&be->retired);
+	l7_upstream_put(be->up);
+	free(be);
+}
+
+static void maybe_free(struct backend_rt *be)
+{
+	if (be->removed && !be->refs && !be->n_conns)
+		backend_free(be);
+}
+
+/* No new requests for be: close what is idle, let the rest finish. */
+static void quiesce(struct backend_rt *be)
+{
+	h1c_pool_fini(be);
+	h2c_pool_retire(be);
+}
+
+static void retire(struct cluster_rt *cl, struct backend_rt *be)
+{
+	be->removed = true;
+	dlist_push(&cl->retired, &be->retired);
+	/* The counters belong to the set now: this worker has nothing more
+	 * on it that the API should show as in flight once it is gone. */
+	be->refs++; /* quiesce may close connections, which may free it */
+	quiesce(be);
+	be->refs--;
+	maybe_free(be);
+}
+
+/* Rebuild cl's backends from set s (inside an RCU read-side section).
+ * All or nothing: on -ENOMEM the old copy stays and the next pick retries. */
+static int rebuild(struct worker *w, struct cluster_rt *cl, const struct l7_upset *s)
+{
+	size_t n = s->n ? s->n : 1;
+	struct backend_rt **nb = calloc(n, sizeof(*nb));
+	uint64_t *cum = calloc(n, sizeof(*cum));
+	unsigned *from = calloc(n, sizeof(*from));
+	uint64_t total = 0;
+	int rc = -ENOMEM;
+
+	if (!nb || !cum || !from)
+		goto out;
+	/* Match first, allocate what is new, and only then take anything
+	 * from the old copy. O(n * m): sets are small and updates rare next
+	 * to requests. */
+	for (size_t i = 0; i < s->n; i++) {
+		from[i] = UINT32_MAX;
+		for (unsigned j = 0; j < cl->n_be; j++)
+			if (cl->be[j]->up == s->m[i].up) {
+				from[i] = j;
+				break;
+			}
+		if (from[i] == UINT32_MAX && !(nb[i] = backend_new(w, cl, s->m[i].up))) {
+			for (size_t k = 0; k < i; k++)
+				if (from[k] == UINT32_MAX)
+					backend_free(nb[k]);
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < s->n; i++) {
+		struct backend_rt *be = nb[i];
+		bool was_taking;
+
+		if (from[i] != UINT32_MAX) {
+			be = nb[i] = cl->be[from[i]];
+			cl->be[from[i]] = NULL;
+		}
+		was_taking = be->weight && !be->drain;
+		be->weight = s->m[i].weight;
+		be->drain = s->m[i].drain;
+		if (be->drain && was_taking)
+			quiesce(be);
+		total += be->drain ? 0 : be->weight;
+		cum[i] = total;
+	}
+	for (unsigned j = 0; j < cl->n_be; j++)
+		if (cl->be[j])
+			retire(cl, cl->be[j]);
+	free(cl->be);
+	free(cl->cum);
+	cl->be = nb;
+	cl->cum = cum;
+	nb = NULL;
+	cum = NULL;
+	cl->n_be = (unsigned)s->n;
+	cl->version = s->version;
+	rc = 0;
+out:
+	free(nb);
+	free(cum);
+	free(from);
+	return rc;
+}
+
+static void cluster_sync(struct worker *w, struct cluster_rt *cl)
+{
+	const struct l7_upset *s;
+
+	urcu_memb_read_lock();
+	s = rcu_dereference(w->ups->cur[cl->idx]);
+	if (s->version != cl->version && rebuild(w, cl, s))
+		log_warn("worker %d: cluster %s: out of memory taking backend set version %llu",
+			 w->id, cl->cfg->name, (unsigned long long)s->version);
+	urcu_memb_read_unlock();
+}
+
+void clusters_sync(struct worker *w)
+{
+	for (size_t i = 0; i < w->cfg->n_clusters; i++)
+		cluster_sync(w, &w->clusters[i]);
+}
 
 int clusters_init(struct worker *w)
 {
 	const struct l7_config *cfg = w->cfg;
 
-	w->clusters = calloc(cfg->n_clusters, sizeof(*w->clusters));
+	w->clusters = calloc(cfg->n_clusters ? cfg->n_clusters : 1, sizeof(*w->clusters));
 	if (!w->clusters)
 		return -ENOMEM;
 	for (size_t i = 0; i < cfg->n_clusters; i++) {
 		struct cluster_rt *cl = &w->clusters[i];
+		int rc;
 
 		cl->cfg = &cfg->clusters[i];
+		cl->idx = i;
 		cl->ssl_ctx = w->up_ssl_ctx ? w->up_ssl_ctx[i] : NULL;
-		cl->be = calloc(cl->cfg->n_backends, sizeof(*cl->be));
-		if (!cl->be)
-			return -ENOMEM;
-		cl->n_be = (unsigned)cl->cfg->n_backends;
+		cl->version = UINT64_MAX; /* no set copied yet */
+		dlist_init(&cl->retired);
+		urcu_memb_read_lock();
+		rc = rebuild(w, cl, rcu_dereference(w->ups->cur[i]));
+		urcu_memb_read_unlock();
+		if (rc)
+			return rc;
 		/* Workers start at different backends. */
-		cl->rr = (unsigned)w->id % cl->n_be;
-		for (unsigned b = 0; b < cl->n_be; b++) {
-			cl->be[b].cfg = &cl->cfg->backends[b];
-			cl->be[b].cl = cl;
-			dlist_init(&cl->be[b].idle);
-			dlist_init(&cl->be[b].h2);
-		}
+		for (unsigned b = 0; b < cl->n_be; b++)
+			cl->be[b]->cw = (int64_t)((b + (unsigned)w->id) % cl->n_be);
 	}
 	return 0;
 }
@@ -56,16 +204,61 @@ void clusters_fini(struct worker *w)
 	for (size_t i = 0; w->clusters && i < w->cfg->n_clusters; i++) {
 		struct cluster_rt *cl = &w->clusters[i];
 
-		for (unsigned b = 0; cl->be && b < cl->n_be; b++) {
-			h1c_pool_fini(&cl->be[b]);
-			h2c_pool_fini(&cl->be[b]);
-			if (cl->be[b].tls_session)
-				SSL_SESSION_free(cl->be[b].tls_session);
+		for (unsigned b = 0; b < cl->n_be; b++) {
+			h1c_pool_fini(cl->be[b]);
+			h2c_pool_fini(cl->be[b]);
+		}
+		/* Connections are closed (their frees happen in loop_fini, but
+		 * they no longer name the backends): free every backend now. */
+		for (unsigned b = 0; b < cl->n_be; b++)
+			backend_free(cl->be[b]);
+		while (!dlist_empty(&cl->retired)) {
+			struct backend_rt *be =
+			    container_of(cl->retired.next, struct backend_rt, retired);
+
+			h1c_pool_fini(be);
+			h2c_pool_fini(be);
+			backend_free(be);
 		}
 		free(cl->be);
+		free(cl->cum);
 	}
 	free(w->clusters);
 	w->clusters = NULL;
+}
+
+void backend_hold(struct backend_rt *be)
+{
+	be->refs++;
+}
+
+void backend_release(struct worker *w, struct backend_rt *be)
+{
+	(void)w;
+	be->refs--;
+	maybe_free(be);
+}
+
+void backend_conn_opened(struct backend_rt *be)
+{
+	be->n_conns++;
+	PUB(be, conns, be->n_conns);
+}
+
+void backend_conn_closed(struct worker *w, struct backend_rt *be)
+{
+	(void)w;
+	be->n_conns--;
+	PUB(be, conns, be->n_conns);
+	maybe_free(be);
+}
+
+void backend_active(struct backend_rt *be, int delta)
+{
+	be->active += (unsigned)delta;
+	PUB(be, active, be->active);
+	if (delta > 0)
+		PUB(be, requests, be->st->requests + 1);
 }
 
 SSL *backend_ssl(struct backend_rt *be)
@@ -88,42 +281,85 @@ SSL *backend_ssl(struct backend_rt *be)
 	return ssl;
 }
 
-static bool healthy(const struct worker *w, const struct backend_rt *be)
+/* Healthy and not drained: may take a new request. */
+static bool takes(const struct worker *w, const struct backend_rt *be)
 {
-	return be->down_until <= w->loop.now_ms;
+	return !be->drain && be->down_until <= w->loop.now_ms;
+}
+
+/* A backend drawn at random in proportion to its weight (drained ones
+ * weigh 0), or NULL when none weighs anything. */
+static struct backend_rt *draw(struct worker *w, const struct cluster_rt *cl)
+{
+	uint64_t total = cl->cum[cl->n_be - 1], r;
+	unsigned lo = 0, hi = cl->n_be - 1;
+
+	if (!total)
+		return NULL;
+	r = worker_rand(w) % total;
+	while (lo < hi) {
+		unsigned mid = lo + (hi - lo) / 2;
+
+		if (cl->cum[mid] > r)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return cl->be[lo];
 }
 
 struct backend_rt *cluster_pick(struct worker *w, struct cluster_rt *cl,
 				const struct backend_rt *skip)
 {
-	unsigned n = cl->n_be, cand[2], k = 0;
+	unsigned n, k = 0;
+	struct backend_rt *cand[2];
 
+	cluster_sync(w, cl);
+	n = cl->n_be;
+	if (!n)
+		return NULL;
 	if (cl->cfg->balance == L7_BALANCE_LEAST_REQUEST && n > 1) {
-		/* Two random draws among the healthy ones (skip avoided while
+		/* Two draws among those taking requests (skip avoided while
 		 * there is another choice). */
 		for (unsigned tries = 0; tries < 4 * n && k < 2; tries++) {
-			unsigned b = (unsigned)(worker_rand(w) % n);
+			struct backend_rt *be = draw(w, cl);
 
-			if (!healthy(w, &cl->be[b]) || (&cl->be[b] == skip) || (k && cand[0] == b))
+			if (!be)
+				break;
+			if (!takes(w, be) || be == skip || (k && cand[0] == be))
 				continue;
-			cand[k++] = b;
+			cand[k++] = be;
 		}
+		/* Fewer in flight per unit of weight wins. */
 		if (k == 2)
-			return cl->be[cand[0]].active <= cl->be[cand[1]].active ? &cl->be[cand[0]]
-										: &cl->be[cand[1]];
+			return (uint64_t)cand[0]->active * cand[1]->weight <=
+				       (uint64_t)cand[1]->active * cand[0]->weight
+				   ? cand[0]
+				   : cand[1];
 		if (k == 1)
-			return &cl->be[cand[0]];
-		/* Few healthy backends: the round-robin scan finds them. */
+			return cand[0];
+		/* Few takers: the scan below finds them. */
 	}
+	/* Smooth weighted round robin (as nginx): each taker gains its
+	 * weight, the richest is chosen and pays the total back. Weights
+	 * 5,1,1 give a a b a c a a, not a a a a a b c. */
 	for (int pass = 0; pass < 2; pass++) {
-		for (unsigned i = 0; i < n; i++) {
-			unsigned b = (cl->rr + i) % n;
-			struct backend_rt *be = &cl->be[b];
+		struct backend_rt *best = NULL;
+		int64_t total = 0;
 
-			if (!healthy(w, be) || (pass == 0 && be == skip && n > 1))
+		for (unsigned i = 0; i < n; i++) {
+			struct backend_rt *be = cl->be[i];
+
+			if (!takes(w, be) || (pass == 0 && be == skip && n > 1))
 				continue;
-			cl->rr = b + 1;
-			return be;
+			be->cw += be->weight;
+			total += be->weight;
+			if (!best || be->cw > best->cw)
+				best = be;
+		}
+		if (best) {
+			best->cw -= total;
+			return best;
 		}
 	}
 	return NULL;
@@ -137,13 +373,15 @@ void backend_report(struct worker *w, struct backend_rt *be, bool ok)
 		be->fails = 0;
 		return;
 	}
+	PUB(be, failures, be->st->failures + 1);
 	be->fails++;
 	if (cc->fail_threshold && be->fails >= cc->fail_threshold && cc->backoff_ms) {
 		be->down_until = w->loop.now_ms + cc->backoff_ms;
+		PUB(be, down_until, be->down_until);
 		be->fails = 0;
 		STAT_INC(w, backend_ejections);
 		log_warn("worker %d: cluster %s: backend %s out for %u ms after %u consecutive "
 			 "failures",
-			 w->id, cc->name, be->cfg->name, cc->backoff_ms, cc->fail_threshold);
+			 w->id, cc->name, be->up->name, cc->backoff_ms, cc->fail_threshold);
 	}
 }

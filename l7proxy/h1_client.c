@@ -113,7 +113,7 @@ static void write_request_head(struct h1c *h)
 	if (s->authority)
 		pipe_write(out, pool, s->authority, s->authority_len);
 	else
-		pipe_write(out, pool, h->be->cfg->name, strlen(h->be->cfg->name));
+		pipe_write(out, pool, h->be->up->name, strlen(h->be->up->name));
 	pipe_write(out, pool, "\r\n", 2);
 	h1_write_fields(out, pool, &s->req.hdrs);
 	/* Framing is ours: a length when it is known (an HTTP/2 request
@@ -309,7 +309,8 @@ static void release(struct h1c *h)
 	struct stream *s = h->s;
 	struct conn *c = h->c;
 	bool reusable = h->req_done && !c->out.len && !c->in.len && !c->rd_eof &&
-			http_should_keep_alive(&h->p) && h->be->n_idle < h->be->cl->cfg->max_idle;
+			http_should_keep_alive(&h->p) && h->be->n_idle < h->be->cl->cfg->max_idle &&
+			!h->be->removed && !h->be->drain;
 
 	h->s = NULL;
 	stream_resp_end(s);
@@ -348,7 +349,7 @@ static bool parse(struct h1c *h)
 		moved |= n > 0;
 		e = HTTP_PARSER_ERRNO(&h->p);
 		if (e != HPE_OK && e != HPE_PAUSED) {
-			log_warn("backend %s: bad response: %s", h->be->cfg->name,
+			log_warn("backend %s: bad response: %s", h->be->up->name,
 				 h->bad_why ? h->bad_why : http_errno_description(e));
 			fail(h, US_FAIL_PROTOCOL, "bad response from the backend");
 			return true;
@@ -442,7 +443,7 @@ static void h1c_error(struct conn *c, int err)
 		return;
 	}
 	if (!h->connected)
-		log_debug("backend %s: connect: %s", h->be->cfg->name, strerror(err));
+		log_debug("backend %s: connect: %s", h->be->up->name, strerror(err));
 	fail(h, failure_kind(h), strerror(err));
 }
 
@@ -474,7 +475,7 @@ static void h1c_timeout(struct conn *c)
 		set_timer(h); /* not due, or the client is the slow one */
 		return;
 	}
-	log_warn("backend %s: no response in %u ms", h->be->cfg->name,
+	log_warn("backend %s: no response in %u ms", h->be->up->name,
 		 h->be->cl->cfg->request_timeout_ms);
 	fail(h, US_FAIL_TIMEOUT, "backend timed out");
 }
@@ -499,8 +500,8 @@ static void h1c_destroy(struct conn *c)
 		stream_us_detach(s);
 		stream_upstream_failed(s, US_FAIL_RESET, "connection closed");
 	}
-	h->be->n_conns--;
 	h1_head_put(&h->w->heads, h->head);
+	backend_conn_closed(h->w, h->be); /* may free be */
 	free(h);
 }
 
@@ -583,7 +584,7 @@ static bool still_open(struct h1c *h)
 int h1c_attach(struct stream *s, struct backend_rt *be)
 {
 	struct worker *w = s->w;
-	const struct l7_backend_cfg *bc = be->cfg;
+	const struct l7_upstream *bc = be->up;
 	struct h1c *h;
 	SSL *ssl;
 	int fd;
@@ -634,7 +635,7 @@ int h1c_attach(struct stream *s, struct backend_rt *be)
 		return -ENOMEM;
 	}
 	h->c->tls_session_slot = &be->tls_session;
-	be->n_conns++;
+	backend_conn_opened(be);
 	STAT_INC(w, upstream_connects);
 	bind_stream(h, s);
 	return 0;

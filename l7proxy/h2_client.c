@@ -259,7 +259,7 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
 		/* Streams above last_stream_id are closed as REFUSED_STREAM by
 		 * nghttp2: never processed, so the policy may retry them. */
 		h->goaway = true;
-		log_debug("backend %s: GOAWAY (error %u, last stream %d)", h->be->cfg->name,
+		log_debug("backend %s: GOAWAY (error %u, last stream %d)", h->be->up->name,
 			  frame->goaway.error_code, frame->goaway.last_stream_id);
 		break;
 	case NGHTTP2_PING:
@@ -407,7 +407,7 @@ static int submit(struct h2c *h, struct stream *s)
 	if (s->authority)
 		h2_nvs_add(&nvs, ":authority", 10, s->authority, s->authority_len);
 	else
-		h2_nvs_add(&nvs, ":authority", 10, h->be->cfg->name, strlen(h->be->cfg->name));
+		h2_nvs_add(&nvs, ":authority", 10, h->be->up->name, strlen(h->be->up->name));
 	h2_nvs_add(&nvs, ":path", 5, s->path, s->path_len);
 	for (uint32_t i = 0; i < s->req.hdrs.n; i++) {
 		const struct l7_hdr *x = &s->req.hdrs.v[i];
@@ -539,7 +539,7 @@ static bool h2c_process(struct conn *c)
 		ssize_t n = nghttp2_session_mem_recv(h->ng, p, len);
 
 		if (n < 0) {
-			log_warn("backend %s: HTTP/2: %s", h->be->cfg->name,
+			log_warn("backend %s: HTTP/2: %s", h->be->up->name,
 				 nghttp2_strerror((int)n));
 			close_conn(h, US_FAIL_PROTOCOL, "HTTP/2 protocol error from the backend");
 			return true;
@@ -565,7 +565,7 @@ static bool h2c_process(struct conn *c)
 		}
 		moved |= c->out.len != before;
 	}
-	if (h->goaway && !h->n_streams) {
+	if (h->goaway && !h->n_streams && !h->n_pending) {
 		conn_close(c);
 		return true;
 	}
@@ -584,7 +584,7 @@ static void h2c_error(struct conn *c, int err)
 	struct h2c *h = c->sess;
 
 	if (!h->connected)
-		log_debug("backend %s: connect: %s", h->be->cfg->name, strerror(err));
+		log_debug("backend %s: connect: %s", h->be->up->name, strerror(err));
 	close_conn(h, h->connected ? US_FAIL_RESET : US_FAIL_CONNECT, strerror(err));
 }
 
@@ -605,8 +605,8 @@ static void h2c_timeout(struct conn *c)
 		return;
 	}
 	if (h->ping_sent_ms && now >= h->ping_sent_ms + cc->ping_timeout_ms) {
-		log_warn("backend %s: no answer to PING in %u ms: connection dead",
-			 h->be->cfg->name, cc->ping_timeout_ms);
+		log_warn("backend %s: no answer to PING in %u ms: connection dead", h->be->up->name,
+			 cc->ping_timeout_ms);
 		close_conn(h, US_FAIL_RESET, "backend connection dead (PING unanswered)");
 		return;
 	}
@@ -630,7 +630,7 @@ static void h2c_ready(struct conn *c)
 	if (c->ssl) {
 		alpn = conn_alpn(c, &len);
 		if (!alpn || len != 2 || memcmp(alpn, "h2", 2) != 0) {
-			log_warn("backend %s: TLS without ALPN h2", h->be->cfg->name);
+			log_warn("backend %s: TLS without ALPN h2", h->be->up->name);
 			close_conn(h, US_FAIL_CONNECT, "backend did not agree to HTTP/2 (ALPN)");
 			return;
 		}
@@ -646,10 +646,10 @@ static void h2c_destroy(struct conn *c)
 
 	dlist_del(&h->link);
 	fail_all(h, h->connected ? US_FAIL_RESET : US_FAIL_CONNECT, "connection closed");
-	h->be->n_conns--;
 	nghttp2_session_del(h->ng);
 	while (!dlist_empty(&h->refs))
 		ref_free(container_of(h->refs.next, struct h2c_ref, link));
+	backend_conn_closed(h->w, h->be); /* may free be */
 	free(h);
 }
 
@@ -667,6 +667,24 @@ void h2c_pool_fini(struct backend_rt *be)
 
 	while ((l = dlist_first(&be->h2)))
 		close_conn(container_of(l, struct h2c, link), US_FAIL_RESET, "shutting down");
+}
+
+void h2c_pool_retire(struct backend_rt *be)
+{
+	for (struct dlist *l = be->h2.next; l != &be->h2; l = l->next) {
+		struct h2c *h = container_of(l, struct h2c, link);
+
+		if (h->goaway)
+			continue;
+		/* No new streams here; close once the open ones are done. A
+		 * GOAWAY says so to the backend (last stream id 0: it opens
+		 * none toward us); ours in flight are not affected. */
+		h->goaway = true;
+		if (h->connected)
+			nghttp2_submit_goaway(h->ng, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, NULL,
+					      0);
+		conn_kick(h->c);
+	}
 }
 
 /* --- what the stream asks of us ---------------------------------------------------- */
@@ -719,7 +737,7 @@ static const struct us_ops h2c_us_ops = {
 
 static struct h2c *connect_new(struct worker *w, struct backend_rt *be, int *err)
 {
-	const struct l7_backend_cfg *bc = be->cfg;
+	const struct l7_upstream *bc = be->up;
 	const struct l7_cluster_cfg *cc = be->cl->cfg;
 	nghttp2_settings_entry iv[] = {
 	    {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
@@ -785,7 +803,7 @@ static struct h2c *connect_new(struct worker *w, struct backend_rt *be, int *err
 		return NULL;
 	}
 	h->c->tls_session_slot = &be->tls_session;
-	be->n_conns++;
+	backend_conn_opened(be);
 	dlist_push(&be->h2, &h->link);
 	STAT_INC(w, upstream_connects);
 	STAT_INC(w, upstream_h2_sessions);

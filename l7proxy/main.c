@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <getopt.h>
 #include <sys/epoll.h>
 #include <pthread.h>
@@ -25,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 struct proxy {
@@ -33,6 +35,8 @@ struct proxy {
 	SSL_CTX *ssl_ctx; /* downstream TLS base context in service */
 	struct worker *workers;
 	unsigned n;
+	struct l7_upstreams *ups; /* the backend sets the workers read */
+	int64_t started;	  /* Unix seconds */
 	uint64_t reloads, reload_failures;
 	char reload_error[512]; /* why the last reload failed, "" if it did not */
 	struct loop loop;	/* the main thread's: signals and the admin API */
@@ -114,6 +118,146 @@ static int api_config(void *ctx, const struct admin_req *req, json_t **out)
 						    cfg->clusters[cfg->routes[i].cluster].name));
 	*out = json_pack("{s:s,s:i,s:o,s:o}", "served_by", cfg->served_by, "workers", (int)p->n,
 			 "clusters", cl, "routes", rt);
+	return 200;
+}
+
+/* GET /v1/status: what runs here. */
+static int api_status(void *ctx, const struct admin_req *req, json_t **out)
+{
+	struct proxy *p = ctx;
+
+	(void)req;
+	*out = json_pack(
+	    "{s:s,s:s,s:s,s:s,s:i,s:I,s:I,s:i,s:s,s:I,s:I,s:I,s:s?}", "role", "l7proxy", "version",
+	    PORTICO_VERSION, "tls_library", OpenSSL_version(OPENSSL_VERSION), "served_by",
+	    p->cfg->served_by, "pid", (int)getpid(), "started", (json_int_t)p->started, "uptime_s",
+	    (json_int_t)(time(NULL) - p->started), "workers", (int)p->n, "config", p->path,
+	    "reloads", (json_int_t)p->reloads, "reload_failures", (json_int_t)p->reload_failures,
+	    "upstream_updates", (json_int_t)p->ups->updates, "last_reload_error",
+	    p->reload_error[0] ? p->reload_error : NULL);
+	return 200;
+}
+
+/* GET /v1/routes: in match order. */
+static int api_routes(void *ctx, const struct admin_req *req, json_t **out)
+{
+	struct proxy *p = ctx;
+	const struct l7_config *cfg = p->cfg;
+	json_t *rt = json_array();
+
+	(void)req;
+	for (size_t i = 0; i < cfg->n_routes; i++) {
+		const struct l7_route_cfg *r = &cfg->routes[i];
+
+		json_array_append_new(rt, json_pack("{s:s,s:s,s:s,s:b,s:b}", "authority",
+						    r->authority[0] ? r->authority : "*",
+						    "path_prefix", r->path_prefix, "cluster",
+						    cfg->clusters[r->cluster].name,
+						    "require_client_identity", r->require_identity,
+						    "early_data", r->early_data));
+	}
+	*out = json_pack("{s:o}", "routes", rt);
+	return 200;
+}
+
+/*
+ * /v1/clusters[/NAME[/backends]]: show clusters, replace a backend set
+ * (PUT), add or change one backend (POST), remove one (DELETE). Every
+ * change is a new versioned set (upstream.h), handed to the workers.
+ */
+static int api_clusters(void *ctx, const struct admin_req *req, json_t **out)
+{
+	struct proxy *p = ctx;
+	char name[64], err[256];
+	const char *tail = req->tail, *slash;
+	bool backends = false;
+	struct l7_upset *next = NULL;
+	int ci;
+
+	if (!tail[0] || strcmp(tail, "/") == 0) {
+		json_t *all = json_array();
+
+		if (strcmp(req->method, "GET") != 0)
+			return admin_error(out, 405, "only GET on /v1/clusters");
+		for (size_t i = 0; i < p->ups->n; i++)
+			json_array_append_new(
+			    all, l7_upstreams_cluster_json(p->ups, i, loop_clock_ms()));
+		*out = json_pack("{s:o}", "clusters", all);
+		return 200;
+	}
+	if (tail[0] == '/')
+		tail++;
+	slash = strchr(tail, '/');
+	if ((size_t)(slash ? slash - tail : (ptrdiff_t)strlen(tail)) >= sizeof(name))
+		return admin_error(out, 404, "no such cluster");
+	snprintf(name, sizeof(name), "%.*s", (int)(slash ? slash - tail : (ptrdiff_t)strlen(tail)),
+		 tail);
+	if (slash) {
+		if (strcmp(slash, "/backends") != 0)
+			return admin_error(out, 404, "no such path");
+		backends = true;
+	}
+	ci = l7_upstreams_find(p->ups, name);
+	if (ci < 0)
+		return admin_error(out, 404, "no such cluster: %s", name);
+	if (strcmp(req->method, "GET") == 0) {
+		*out = l7_upstreams_cluster_json(p->ups, (size_t)ci, loop_clock_ms());
+		return 200;
+	}
+	if (!backends)
+		return admin_error(out, 405, "changes go to /v1/clusters/%s/backends", name);
+	if (!req->body)
+		return admin_error(out, 400, "a JSON body is required");
+	if (strcmp(req->method, "PUT") == 0) {
+		next = l7_upset_parse(p->ups, (size_t)ci, req->body, err, sizeof(err));
+	} else {
+		const json_t *a = json_object_get(req->body, "address");
+		const json_t *w = json_object_get(req->body, "weight");
+		const json_t *d = json_object_get(req->body, "drain");
+		const json_t *v = json_object_get(req->body, "version");
+		bool del = strcmp(req->method, "DELETE") == 0;
+		const char *key;
+		json_t *val;
+
+		json_object_foreach((json_t *)req->body, key, val)
+		{
+			if (strcmp(key, "address") && strcmp(key, "version") &&
+			    (del || (strcmp(key, "weight") && strcmp(key, "drain"))))
+				return admin_error(out, 400, "unknown field \"%s\"", key);
+		}
+		if (!json_is_string(a))
+			return admin_error(out, 400, "address: expected \"ADDR:PORT\"");
+		if (w && (!json_is_integer(w) || json_integer_value(w) < 1 ||
+			  json_integer_value(w) > L7_UP_MAX_WEIGHT))
+			return admin_error(out, 400, "weight: expected an integer from 1 to %d",
+					   L7_UP_MAX_WEIGHT);
+		if (d && !json_is_boolean(d))
+			return admin_error(out, 400, "drain: expected true or false");
+		if (v && (!json_is_integer(v) || json_integer_value(v) < 1))
+			return admin_error(out, 400, "version: expected a positive integer");
+		next =
+		    l7_upset_edit(p->ups, (size_t)ci, json_string_value(a),
+				  w ? (uint32_t)json_integer_value(w) : 0, d ? json_is_true(d) : -1,
+				  del, v ? (uint64_t)json_integer_value(v) : 0, err, sizeof(err));
+		if (!next && del && strstr(err, "is not in cluster")) {
+			p->ups->refused++;
+			return admin_error(out, 404, "%s", err);
+		}
+	}
+	if (!next) {
+		p->ups->refused++;
+		return admin_error(out, 400, "%s", err);
+	}
+	if (l7_upstreams_publish(p->ups, (size_t)ci, next, "api", err, sizeof(err)))
+		return admin_error(out, 409, "%s", err);
+	for (unsigned i = 0; i < p->n; i++)
+		worker_upstreams_changed(&p->workers[i]);
+	log_info("cluster %s: backend set version %llu (%zu backends) from the API", name,
+		 (unsigned long long)l7_upstreams_current(p->ups, (size_t)ci)->version,
+		 l7_upstreams_current(p->ups, (size_t)ci)->n);
+	*out = json_pack("{s:s,s:I,s:i}", "cluster", name, "version",
+			 (json_int_t)l7_upstreams_current(p->ups, (size_t)ci)->version, "backends",
+			 (int)l7_upstreams_current(p->ups, (size_t)ci)->n);
 	return 200;
 }
 
@@ -205,6 +349,13 @@ static int api_reload(void *ctx, const struct admin_req *req, json_t **out)
 }
 
 static const struct admin_route routes[] = {
+    {"GET", "/v1/status", api_status},
+    {"GET", "/v1/routes", api_routes},
+    {"GET", "/v1/clusters", api_clusters},
+    {"GET", "/v1/clusters/*", api_clusters},
+    {"PUT", "/v1/clusters/*", api_clusters},
+    {"POST", "/v1/clusters/*", api_clusters},
+    {"DELETE", "/v1/clusters/*", api_clusters},
     {"GET", "/v1/stats", api_stats},
     {"GET", "/v1/config", api_config},
     {"POST", "/v1/reload", api_reload},
@@ -356,12 +507,14 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	n = cfg.workers ? cfg.workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	px.started = (int64_t)time(NULL);
+	px.ups = l7_upstreams_new(&cfg, n);
 	px.workers = calloc(n, sizeof(*px.workers));
 	threads = calloc(n, sizeof(*threads));
-	if (!px.workers || !threads)
+	if (!px.workers || !threads || !px.ups)
 		goto out_workers;
 	for (unsigned i = 0; i < n; i++) {
-		if (worker_init(&px.workers[i], (int)i, &cfg, ctx, up_ctx, log_fd)) {
+		if (worker_init(&px.workers[i], (int)i, &cfg, px.ups, ctx, up_ctx, log_fd)) {
 			worker_fini(&px.workers[i]);
 			goto out_workers;
 		}
@@ -391,6 +544,7 @@ out_workers:
 	}
 	free(px.workers);
 	free(threads);
+	l7_upstreams_free(px.ups);
 	if (log_fd >= 0)
 		close(log_fd);
 out_ctx:

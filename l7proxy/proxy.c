@@ -160,7 +160,7 @@ void stream_upstream_failed(struct stream *s, enum us_fail why, const char *deta
 		   why == US_FAIL_PROTOCOL))
 		backend_report(w, be, false);
 	if (be)
-		log_debug("backend %s: %s (attempt %u, %s)", be->cfg->name,
+		log_debug("backend %s: %s (attempt %u, %s)", be->up->name,
 			  detail ? detail : "failed", s->attempts,
 			  s->resp.head_done ? "after the response head" : "before a response");
 	if (s->ds_done) {
@@ -202,12 +202,17 @@ static void attempt(struct stream *s, const struct backend_rt *skip)
 		reply(s, 503, GRPC_UNAVAILABLE, "no healthy backend");
 		return;
 	}
+	/* The stream names be until it is freed (the log reads its name);
+	 * a retry names the next one. */
+	backend_hold(be);
+	if (s->backend)
+		backend_release(w, s->backend);
 	s->backend = be;
-	s->backend_name = be->cfg->name;
+	s->backend_name = be->up->name;
 	s->attempts++;
 	rc = l7_proto_h1(cl->cfg->proto) ? h1c_attach(s, be) : h2c_attach(s, be);
 	if (rc == 0) {
-		be->active++;
+		backend_active(be, 1);
 		return;
 	}
 	if (rc == -EAGAIN) {

@@ -28,6 +28,7 @@
 #include "list.h"
 #include "loop.h"
 #include "stream.h"
+#include "upstream.h"
 
 struct worker;
 struct conn;
@@ -193,8 +194,14 @@ struct h1c;
 struct h2c;
 
 struct backend_rt {
-	const struct l7_backend_cfg *cfg;
+	struct l7_upstream *up; /* address and name; a reference of ours */
+	struct l7_up_wstat *st; /* this worker's counters in up (the API reads them) */
 	struct cluster_rt *cl;
+	uint32_t weight;
+	bool drain;	     /* in the set, but takes no new requests */
+	bool removed;	     /* gone from the set: freed once refs and n_conns are 0 */
+	int64_t cw;	     /* smooth weighted round robin: current weight */
+	unsigned refs;	     /* streams naming it (stream.backend) */
 	unsigned active;     /* streams in flight (least-request) */
 	unsigned n_conns;    /* open connections (the limit) */
 	unsigned fails;	     /* consecutive failures */
@@ -203,14 +210,22 @@ struct backend_rt {
 	unsigned n_idle;
 	struct dlist h2;	  /* h2: its connections (h2c) */
 	SSL_SESSION *tls_session; /* the newest TLS session with it, to resume */
+	struct dlist retired;	  /* in cluster_rt.retired once removed */
 };
 
+/*
+ * A cluster inside one worker: a private copy of the current backend set
+ * (upstream.h), brought up to date when the worker sees a new version.
+ */
 struct cluster_rt {
 	const struct l7_cluster_cfg *cfg;
-	struct backend_rt *be;
+	size_t idx;	  /* in the config and in struct l7_upstreams */
+	uint64_t version; /* of the set copied into be[] */
+	struct backend_rt **be;
 	unsigned n_be;
-	unsigned rr;
-	SSL_CTX *ssl_ctx; /* h2 / https: TLS toward the backends, shared by all workers */
+	uint64_t *cum;	      /* cumulative weights, drained ones counting 0 */
+	struct dlist retired; /* removed backends still in use */
+	SSL_CTX *ssl_ctx;     /* h2 / https: TLS toward the backends, shared by all workers */
 };
 
 /* --- the worker -------------------------------------------------------------- */
@@ -228,8 +243,10 @@ struct worker {
 	struct bufpool pool;
 	struct h1_head_cache heads;
 	struct cluster_rt *clusters;
-	uint64_t log_sec; /* the second log_ts was formatted for */
-	char log_ts[24];  /* "2026-11-21T20:48:35" */
+	struct l7_upstreams *ups; /* the backend sets, shared (RCU) */
+	struct loop_io ups_io;	  /* rung after a set changed */
+	uint64_t log_sec;	  /* the second log_ts was formatted for */
+	char log_ts[24];	  /* "2026-11-21T20:48:35" */
 	struct listener *listeners;
 	size_t n_listeners;
 	unsigned n_conns; /* downstream connections open */
@@ -322,13 +339,30 @@ int clusters_init(struct worker *w);
 SSL *backend_ssl(struct backend_rt *be);
 void clusters_fini(struct worker *w);
 
+/* Copy every cluster's current backend set if it changed (the worker's
+ * own thread; also done by cluster_pick). */
+void clusters_sync(struct worker *w);
+
 /* A backend for a new attempt, avoiding skip (may be NULL), or NULL when
- * none is healthy. */
+ * none is healthy and taking requests. */
 struct backend_rt *cluster_pick(struct worker *w, struct cluster_rt *cl,
 				const struct backend_rt *skip);
 
 /* Passive health: the outcome of an attempt on be. */
 void backend_report(struct worker *w, struct backend_rt *be, bool ok);
+
+/* A stream names be / stops naming it. The last release of a removed
+ * backend with no connections left frees it. */
+void backend_hold(struct backend_rt *be);
+void backend_release(struct worker *w, struct backend_rt *be);
+
+/* A connection to be opened / closed (counts toward the limit; the last
+ * close of a removed backend may free it: do not touch be after). */
+void backend_conn_opened(struct backend_rt *be);
+void backend_conn_closed(struct worker *w, struct backend_rt *be);
+
+/* The in-flight count of be changed by delta (+1 / -1). */
+void backend_active(struct backend_rt *be, int delta);
 
 /* --- upstream sessions ----------------------------------------------------- */
 
@@ -344,5 +378,10 @@ int h2c_attach(struct stream *s, struct backend_rt *be);
 /* Close every pooled connection of be (worker shutdown). */
 void h1c_pool_fini(struct backend_rt *be);
 void h2c_pool_fini(struct backend_rt *be);
+
+/* be left the set or is drained: HTTP/2 connections take no new streams
+ * and close once their streams are done. (HTTP/1.1: h1c_pool_fini closes
+ * the idle ones; busy ones are not pooled again, see h1c.) */
+void h2c_pool_retire(struct backend_rt *be);
 
 #endif

@@ -249,7 +249,7 @@ void stream_resp_end(struct stream *s)
 void stream_us_detach(struct stream *s)
 {
 	if (s->backend && s->us)
-		s->backend->active--;
+		backend_active(s->backend, -1);
 	s->us = NULL;
 	s->us_conn = NULL;
 	s->us_id = -1;
@@ -264,6 +264,10 @@ static void finish(struct stream *s)
 	s->freed = true;
 	loop_timer_cancel(&w->loop, &s->deadline);
 	proxy_log(s);
+	if (s->backend) {
+		backend_release(w, s->backend);
+		s->backend = NULL;
+	}
 	pipe_clear(&s->req.body, &w->pool);
 	pipe_clear(&s->resp.body, &w->pool);
 	arena_free(&s->arena);

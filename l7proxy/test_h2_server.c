@@ -36,6 +36,7 @@ static const char *conf = "pop = \"t\"; host = \"h2\"; workers = 1; access_log =
 
 static struct l7_config cfg;
 static struct worker w;
+static struct l7_upstreams *ups;
 static int cfd;		/* the client's end of the socketpair */
 static struct conn *sc; /* the server's connection */
 static size_t max_mem;	/* the session's peak memory during a test */
@@ -236,7 +237,9 @@ static int setup(void **state)
 		if (l7_config_parse(text, "h2.conf", &cfg, &err))
 			fail_msg("%s", err);
 	}
-	assert_int_equal(worker_init(&w, 0, &cfg, NULL, NULL, -1), 0);
+	ups = l7_upstreams_new(&cfg, 1);
+	assert_non_null(ups);
+	assert_int_equal(worker_init(&w, 0, &cfg, ups, NULL, NULL, -1), 0);
 	w.dispatch = test_dispatch;
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
 	cfd = sv[1];
@@ -258,6 +261,8 @@ static int teardown(void **state)
 	close(cfd);
 	loop_run_once(&w.loop, 10);
 	worker_fini(&w);
+	l7_upstreams_free(ups);
+	ups = NULL;
 	nghttp2_hd_deflate_del(deflater);
 	return 0;
 }

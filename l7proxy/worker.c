@@ -25,6 +25,7 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <urcu/urcu-memb.h>
 
 #define ACCEPT_BATCH	 64
 #define EMFILE_PAUSE_MS	 100
@@ -198,6 +199,27 @@ void worker_set_tls(struct worker *w, SSL_CTX *ctx)
 		log_warn("worker %d: tls eventfd: %s", w->id, strerror(errno));
 }
 
+/* A backend set changed: take it now, so removed backends close their
+ * idle connections even on a worker that gets no request. */
+static void on_ups(struct loop_io *io, uint32_t events)
+{
+	struct worker *w = (struct worker *)((char *)io - offsetof(struct worker, ups_io));
+	uint64_t v;
+
+	(void)events;
+	if (read(io->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		log_warn("worker %d: upstream eventfd: %s", w->id, strerror(errno));
+	clusters_sync(w);
+}
+
+void worker_upstreams_changed(struct worker *w)
+{
+	uint64_t one = 1;
+
+	if (write(w->ups_io.fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_warn("worker %d: upstream eventfd: %s", w->id, strerror(errno));
+}
+
 static void on_stop(struct loop_io *io, uint32_t events)
 {
 	struct worker *w = (struct worker *)((char *)io - offsetof(struct worker, stop_io));
@@ -206,8 +228,8 @@ static void on_stop(struct loop_io *io, uint32_t events)
 	loop_stop(&w->loop);
 }
 
-int worker_init(struct worker *w, int id, const struct l7_config *cfg, SSL_CTX *ssl_ctx,
-		SSL_CTX **up_ssl_ctx, int log_fd)
+int worker_init(struct worker *w, int id, const struct l7_config *cfg, struct l7_upstreams *ups,
+		SSL_CTX *ssl_ctx, SSL_CTX **up_ssl_ctx, int log_fd)
 {
 	int rc;
 
@@ -215,6 +237,8 @@ int worker_init(struct worker *w, int id, const struct l7_config *cfg, SSL_CTX *
 	w->loop.epfd = -1; /* loop_fini is safe even if init fails early */
 	w->id = id;
 	w->cfg = cfg;
+	w->ups = ups;
+	w->ups_io.fd = -1;
 	if (ssl_ctx && SSL_CTX_up_ref(ssl_ctx))
 		w->ssl_ctx = ssl_ctx;
 	w->up_ssl_ctx = up_ssl_ctx;
@@ -237,6 +261,11 @@ int worker_init(struct worker *w, int id, const struct l7_config *cfg, SSL_CTX *
 	if (w->tls_io.fd < 0)
 		return -errno;
 	if ((rc = loop_io_watch(&w->loop, &w->tls_io, EPOLLIN)))
+		return rc;
+	w->ups_io = (struct loop_io){.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), .fn = on_ups};
+	if (w->ups_io.fd < 0)
+		return -errno;
+	if ((rc = loop_io_watch(&w->loop, &w->ups_io, EPOLLIN)))
 		return rc;
 	if ((rc = clusters_init(w)) || (rc = h2s_worker_init(w)) || (rc = h2c_worker_init(w)))
 		return rc;
@@ -266,6 +295,8 @@ void *worker_run(void *arg)
 {
 	struct worker *w = arg;
 
+	/* A reader of the backend sets (upstream.h). */
+	urcu_memb_register_thread();
 	w->loop.now_ms = loop_clock_ms();
 	while (!w->loop.stop) {
 		int rc = loop_run_once(&w->loop, 1000);
@@ -283,6 +314,7 @@ void *worker_run(void *arg)
 		 w->st.bad_requests, w->st.h2_goaway_abuse, w->st.upstream_connects,
 		 w->st.upstream_reuses, w->st.upstream_errors, w->st.upstream_timeouts,
 		 w->st.upstream_retries);
+	urcu_memb_unregister_thread();
 	return NULL;
 }
 
@@ -305,6 +337,8 @@ void worker_fini(struct worker *w)
 	loop_io_close(&w->loop, &w->stop_io);
 	if (w->tls_io.fd >= 0)
 		loop_io_close(&w->loop, &w->tls_io);
+	if (w->ups_io.fd >= 0)
+		loop_io_close(&w->loop, &w->ups_io);
 	h2s_worker_fini(w);
 	h2c_worker_fini(w);
 	/* No more iterations (objects may name the freed clusters); the frees

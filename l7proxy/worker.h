@@ -8,13 +8,17 @@
 /*
  * Prepare w (caller-owned memory) to serve cfg: loop, listeners bound with
  * SO_REUSEPORT, cluster state. The worker takes its own reference on
- * ssl_ctx (may be NULL). cfg and up_ssl_ctx (one per cluster, NULL
- * entries for clusters without TLS) are borrowed and must outlive the
- * worker; log_fd (-1 for none) too. Returns 0 or -errno
- * (logged); call worker_fini either way.
+ * ssl_ctx (may be NULL). cfg, ups (the backend sets, made for at least
+ * id + 1 workers) and up_ssl_ctx (one per cluster, NULL entries for
+ * clusters without TLS) are borrowed and must outlive the worker; log_fd
+ * (-1 for none) too. Returns 0 or -errno (logged); call worker_fini
+ * either way.
  */
-int worker_init(struct worker *w, int id, const struct l7_config *cfg, SSL_CTX *ssl_ctx,
-		SSL_CTX **up_ssl_ctx, int log_fd);
+int worker_init(struct worker *w, int id, const struct l7_config *cfg, struct l7_upstreams *ups,
+		SSL_CTX *ssl_ctx, SSL_CTX **up_ssl_ctx, int log_fd);
+
+/* A backend set in ups was replaced: w takes it at once (thread-safe). */
+void worker_upstreams_changed(struct worker *w);
 
 /* The thread body: serves until worker_stop(). arg is the worker. */
 void *worker_run(void *arg);
