@@ -46,6 +46,7 @@ def main():
     ap.add_argument("cluster")
     ap.add_argument("--rate", type=float, default=100)
     ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--count", type=int, default=0, help="stop after this many updates")
     ap.add_argument("--pool", required=True, help="comma-separated ADDR:PORT, in the set at start")
     ap.add_argument("--spare", required=True, help="ADDR:PORT added and removed again and again")
     a = ap.parse_args()
@@ -64,7 +65,7 @@ def main():
     out = {"updates": 0, "refused": 0, "errors": [], "version": 0}
     start = time.monotonic()
     i = 0
-    while time.monotonic() - start < a.seconds:
+    while time.monotonic() - start < a.seconds and not (a.count and i >= a.count):
         method, body = steps[i % len(steps)]
         if method == "PUT":
             body = {"version": out["version"] + 1,
