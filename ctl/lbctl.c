@@ -657,7 +657,7 @@ static int up_weight_arg(const char *s, int *w)
 
 static int cmd_upstream_add(struct lbctl *c)
 {
-	int w = 1;
+	int w = 0; /* none given: 1 for a new backend, an existing one keeps its own */
 
 	if (c->argc > 2 && up_weight_arg(c->argv[2], &w))
 		return 1;
@@ -716,8 +716,8 @@ static const struct command commands[] = {
      cmd_upstream_list, 0, 1, true},
     {"upstream", "set", "CLUSTER -f FILE", "replace a cluster's backend set (JSON, docs/api.md)",
      cmd_upstream_set, 3, 0, true},
-    {"upstream", "add", "CLUSTER ADDR:PORT [WEIGHT]", "add a backend (or change its weight)",
-     cmd_upstream_add, 2, 1, true},
+    {"upstream", "add", "CLUSTER ADDR:PORT [WEIGHT]",
+     "add a backend (weight 1 if new and none given)", cmd_upstream_add, 2, 1, true},
     {"upstream", "remove", "CLUSTER ADDR:PORT", "remove a backend; requests on it finish",
      cmd_upstream_remove, 2, 0, true},
     {"upstream", "drain", "CLUSTER ADDR:PORT", "no new requests; in-flight ones finish",

@@ -178,6 +178,8 @@ int clusters_init(struct worker *w)
 	w->clusters = calloc(cfg->n_clusters ? cfg->n_clusters : 1, sizeof(*w->clusters));
 	if (!w->clusters)
 		return -ENOMEM;
+	for (size_t i = 0; i < cfg->n_clusters; i++)
+		dlist_init(&w->clusters[i].retired); /* clusters_fini walks them all */
 	for (size_t i = 0; i < cfg->n_clusters; i++) {
 		struct cluster_rt *cl = &w->clusters[i];
 		int rc;
@@ -186,7 +188,6 @@ int clusters_init(struct worker *w)
 		cl->idx = i;
 		cl->ssl_ctx = w->up_ssl_ctx ? w->up_ssl_ctx[i] : NULL;
 		cl->version = UINT64_MAX; /* no set copied yet */
-		dlist_init(&cl->retired);
 		urcu_memb_read_lock();
 		rc = rebuild(w, cl, rcu_dereference(w->ups->cur[i]));
 		urcu_memb_read_unlock();
@@ -204,22 +205,28 @@ void clusters_fini(struct worker *w)
 	for (size_t i = 0; w->clusters && i < w->cfg->n_clusters; i++) {
 		struct cluster_rt *cl = &w->clusters[i];
 
+		/* Closing a pool may free a removed backend (its last
+		 * connection): hold every one until all are closed. */
+		for (unsigned b = 0; b < cl->n_be; b++)
+			cl->be[b]->refs++;
+		for (struct dlist *l = cl->retired.next; l && l != &cl->retired; l = l->next)
+			container_of(l, struct backend_rt, retired)->refs++;
 		for (unsigned b = 0; b < cl->n_be; b++) {
 			h1c_pool_fini(cl->be[b]);
 			h2c_pool_fini(cl->be[b]);
+		}
+		for (struct dlist *l = cl->retired.next; l && l != &cl->retired; l = l->next) {
+			struct backend_rt *be = container_of(l, struct backend_rt, retired);
+
+			h1c_pool_fini(be);
+			h2c_pool_fini(be);
 		}
 		/* Connections are closed (their frees happen in loop_fini, but
 		 * they no longer name the backends): free every backend now. */
 		for (unsigned b = 0; b < cl->n_be; b++)
 			backend_free(cl->be[b]);
-		while (!dlist_empty(&cl->retired)) {
-			struct backend_rt *be =
-			    container_of(cl->retired.next, struct backend_rt, retired);
-
-			h1c_pool_fini(be);
-			h2c_pool_fini(be);
-			backend_free(be);
-		}
+		while (cl->retired.next && !dlist_empty(&cl->retired))
+			backend_free(container_of(cl->retired.next, struct backend_rt, retired));
 		free(cl->be);
 		free(cl->cum);
 	}

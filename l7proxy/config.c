@@ -26,6 +26,9 @@ int l7_parse_hostport(const char *s, struct sockaddr_storage *ss, socklen_t *len
 	memset(ss, 0, sizeof(*ss));
 	if (lb_hostport_split(s, strlen(s), host, sizeof(host), portbuf, sizeof(portbuf)))
 		return -EINVAL;
+	/* Digits only: strtol would take " 80" or "\r\n80". */
+	if (!portbuf[0] || strspn(portbuf, "0123456789") != strlen(portbuf))
+		return -EINVAL;
 	port = lb_port_parse(portbuf);
 	if (port < 0 || lb_addr_parse(host, &a))
 		return -EINVAL;

@@ -869,7 +869,12 @@ static void flush_pending(struct h2c *h)
 		int rc;
 
 		unpend(h, s);
-		rc = room(h) ? submit(h, s) : h2c_attach(s, h->be);
+		/* No room here: another connection, but never a new one to a
+		 * backend that left the set or is drained (the stream is
+		 * retried on another backend instead). */
+		rc = room(h)			      ? submit(h, s)
+		     : h->be->removed || h->be->drain ? -ESHUTDOWN
+						      : h2c_attach(s, h->be);
 		if (rc == 0)
 			continue;
 		stream_us_detach(s);

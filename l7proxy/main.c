@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <time.h>
+#include <urcu/urcu-memb.h>
 #include <unistd.h>
 
 struct proxy {
@@ -233,8 +234,9 @@ static int api_clusters(void *ctx, const struct admin_req *req, json_t **out)
 					   L7_UP_MAX_WEIGHT);
 		if (d && !json_is_boolean(d))
 			return admin_error(out, 400, "drain: expected true or false");
-		if (v && (!json_is_integer(v) || json_integer_value(v) < 1))
-			return admin_error(out, 400, "version: expected a positive integer");
+		if (v && (!json_is_integer(v) || json_integer_value(v) < 1 ||
+			  (uint64_t)json_integer_value(v) > L7_UP_MAX_VERSION))
+			return admin_error(out, 400, "version: expected an integer from 1 to 2^53");
 		next =
 		    l7_upset_edit(p->ups, (size_t)ci, json_string_value(a),
 				  w ? (uint32_t)json_integer_value(w) : 0, d ? json_is_true(d) : -1,
@@ -451,7 +453,7 @@ int main(int argc, char **argv)
 	SSL_CTX *ctx = NULL, **up_ctx = NULL;
 	unsigned n = 0, started = 0;
 	int c, log_fd = -1, rc = 1;
-	bool check = false;
+	bool check = false, rcu_registered = false;
 	char *err = NULL, msg[512];
 	sigset_t mask;
 
@@ -513,6 +515,9 @@ int main(int argc, char **argv)
 	threads = calloc(n, sizeof(*threads));
 	if (!px.workers || !threads || !px.ups)
 		goto out_workers;
+	/* worker_init copies the sets inside RCU read sections. */
+	urcu_memb_register_thread();
+	rcu_registered = true;
 	for (unsigned i = 0; i < n; i++) {
 		if (worker_init(&px.workers[i], (int)i, &cfg, px.ups, ctx, up_ctx, log_fd)) {
 			worker_fini(&px.workers[i]);
@@ -524,6 +529,8 @@ int main(int argc, char **argv)
 		}
 		started++;
 	}
+	urcu_memb_unregister_thread();
+	rcu_registered = false;
 	px.n = started;
 	px.ssl_ctx = ctx;
 	ctx = NULL; /* px owns it now; the workers hold references of their own */
@@ -536,6 +543,8 @@ int main(int argc, char **argv)
 	serve_admin(&px, &mask);
 	rc = 0;
 out_workers:
+	if (rcu_registered)
+		urcu_memb_unregister_thread();
 	for (unsigned i = 0; i < started; i++)
 		worker_stop(&px.workers[i]);
 	for (unsigned i = 0; i < started; i++) {

@@ -135,6 +135,10 @@ static void test_parse_errors(void **state)
 	     "backends[0]: unknown field \"port\""},
 	    {"{\"version\": 9, \"backends\": [\"[2001:db8::1]:80\", \"[2001:db8:0::1]:80\"]}",
 	     "listed twice"},
+	    {"{\"version\": 9007199254740993, \"backends\": []}", "version: expected"},
+	    {"{\"cluster\": \"api\", \"version\": 9, \"backends\": []}", "another cluster"},
+	    {"{\"cluster\": 7, \"version\": 9, \"backends\": []}", "another cluster"},
+	    {"{\"version\": 9, \"backends\": [\"10.0.0.1: 80\"]}", "backends[0].address"},
 	};
 	char err[256];
 
@@ -145,6 +149,21 @@ static void test_parse_errors(void **state)
 		if (!strstr(err, cases[i].err))
 			fail_msg("%s: \"%s\" does not say \"%s\"", cases[i].doc, err, cases[i].err);
 	}
+}
+
+static void test_canonical_names(void **state)
+{
+	struct l7_upset *s;
+	char err[256];
+
+	(void)state;
+	s = parse(
+	    "{\"cluster\": \"web\", \"version\": 99, \"backends\": [\"[2001:DB8:0::7]:080\"]}", err,
+	    sizeof(err));
+	if (!s)
+		fail_msg("%s", err);
+	assert_string_equal(s->m[0].up->name, "[2001:db8::7]:80");
+	l7_upset_free(s);
 }
 
 static void test_edit(void **state)
@@ -208,8 +227,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_initial_sets), cmocka_unit_test(test_parse_and_publish),
-	    cmocka_unit_test(test_parse_errors), cmocka_unit_test(test_edit),
-	    cmocka_unit_test(test_json),
+	    cmocka_unit_test(test_parse_errors), cmocka_unit_test(test_canonical_names),
+	    cmocka_unit_test(test_edit),	 cmocka_unit_test(test_json),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

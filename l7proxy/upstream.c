@@ -13,6 +13,7 @@
 #include "addr.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -43,8 +44,27 @@ void l7_upstream_put(struct l7_upstream *up)
 		free(up);
 }
 
+/* The canonical spelling of an address: 10.0.5.2:8080, [2001:db8::5]:443
+ * (what the API shows and the Host of requests that carry none). */
+static void addr_name(const struct sockaddr_storage *ss, char *out, size_t len)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+
+		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+		snprintf(out, len, "%s:%u", host, ntohs(s4->sin_port));
+	} else {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+		snprintf(out, len, "[%s]:%u", host, ntohs(s6->sin6_port));
+	}
+}
+
 static struct l7_upstream *upstream_new(const struct sockaddr_storage *ss, socklen_t len,
-					const char *name, unsigned n_workers)
+					unsigned n_workers)
 {
 	struct l7_upstream *up;
 
@@ -55,7 +75,7 @@ static struct l7_upstream *upstream_new(const struct sockaddr_storage *ss, sockl
 	up->refs = 1;
 	up->addr = *ss;
 	up->addr_len = len;
-	snprintf(up->name, sizeof(up->name), "%s", name);
+	addr_name(ss, up->name, sizeof(up->name));
 	up->n_workers = n_workers;
 	return up;
 }
@@ -111,7 +131,7 @@ struct l7_upstreams *l7_upstreams_new(const struct l7_config *cfg, unsigned n_wo
 		u->cur[ci] = s;
 		for (size_t b = 0; b < cc->n_backends; b++) {
 			s->m[b].up = upstream_new(&cc->backends[b].addr, cc->backends[b].addr_len,
-						  cc->backends[b].name, n_workers);
+						  n_workers);
 			if (!s->m[b].up)
 				goto fail;
 			s->m[b].weight = 1;
@@ -217,7 +237,7 @@ static int parse_member(const struct l7_upstreams *u, const struct l7_upset *cur
 	up = find_up(cur, &ss, len, NULL);
 	if (up)
 		l7_upstream_get(up);
-	else if (!(up = upstream_new(&ss, len, addr, u->n_workers))) {
+	else if (!(up = upstream_new(&ss, len, u->n_workers))) {
 		errf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -228,8 +248,9 @@ static int parse_member(const struct l7_upstreams *u, const struct l7_upset *cur
 
 static int parse_version(const json_t *v, uint64_t *out, char *err, size_t errlen)
 {
-	if (!json_is_integer(v) || json_integer_value(v) < 0) {
-		errf(err, errlen, "version: expected a non-negative integer");
+	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+	    (uint64_t)json_integer_value(v) > L7_UP_MAX_VERSION) {
+		errf(err, errlen, "version: expected an integer from 0 to 2^53");
 		return -1;
 	}
 	*out = (uint64_t)json_integer_value(v);
@@ -256,6 +277,16 @@ struct l7_upset *l7_upset_parse(const struct l7_upstreams *u, size_t ci, const j
 			errf(err, errlen, "unknown field \"%s\"", key);
 			return NULL;
 		}
+	}
+	/* A document that names its cluster must be applied to that one
+	 * (a file for web sent to api by mistake changes nothing). */
+	if (json_object_get(doc, "cluster") &&
+	    (!json_is_string(json_object_get(doc, "cluster")) ||
+	     strcmp(json_string_value(json_object_get(doc, "cluster")),
+		    u->cfg->clusters[ci].name))) {
+		errf(err, errlen, "cluster: the document is for another cluster than %s",
+		     u->cfg->clusters[ci].name);
+		return NULL;
 	}
 	if (!json_is_array(list)) {
 		errf(err, errlen, "backends: expected an array");
@@ -309,6 +340,10 @@ struct l7_upset *l7_upset_edit(const struct l7_upstreams *u, size_t ci, const ch
 		errf(err, errlen, "weight: expected an integer from 1 to %d", L7_UP_MAX_WEIGHT);
 		return NULL;
 	}
+	if (version > L7_UP_MAX_VERSION || (!version && cur->version >= L7_UP_MAX_VERSION)) {
+		errf(err, errlen, "version: at most 2^53");
+		return NULL;
+	}
 	found = find_up(cur, &ss, len, &at) != NULL;
 	if (remove && !found) {
 		errf(err, errlen, "backend %s is not in cluster %s", addr,
@@ -340,7 +375,7 @@ struct l7_upset *l7_upset_edit(const struct l7_upstreams *u, size_t ci, const ch
 		o++;
 	}
 	if (!found) {
-		s->m[o].up = upstream_new(&ss, len, addr, u->n_workers);
+		s->m[o].up = upstream_new(&ss, len, u->n_workers);
 		if (!s->m[o].up) {
 			s->n = o;
 			l7_upset_free(s);

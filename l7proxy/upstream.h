@@ -27,6 +27,8 @@
 
 #define L7_UP_MAX_BACKENDS 4096
 #define L7_UP_MAX_WEIGHT   10000
+/* Versions stay exact in any JSON reader (2^53), and leave room above. */
+#define L7_UP_MAX_VERSION (1ULL << 53)
 
 /* One worker's counters for one backend, written by that worker only
  * (relaxed atomics: the API reads them from another thread). A cache line
@@ -43,7 +45,7 @@ struct l7_upstream {
 	unsigned refs; /* atomic */
 	struct sockaddr_storage addr;
 	socklen_t addr_len;
-	char name[64]; /* "10.0.5.2:8080", "[2001:db8::5]:443" */
+	char name[64]; /* canonical: "10.0.5.2:8080", "[2001:db8::5]:443" */
 	unsigned n_workers;
 	struct l7_up_wstat st[]; /* one per worker */
 };
