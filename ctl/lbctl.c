@@ -525,19 +525,6 @@ static int cmd_proxy_routes(struct lbctl *c)
 	return 0;
 }
 
-static int cmd_proxy_reload(struct lbctl *c)
-{
-	json_t *out;
-
-	if (call(c, "POST", "/v1/reload", NULL, &out))
-		return 1;
-	if (c->json)
-		return print_json(out);
-	json_decref(out);
-	puts("reloaded");
-	return 0;
-}
-
 static void cluster_rows(json_t *cl)
 {
 	json_t *b;
@@ -710,8 +697,8 @@ static const struct command commands[] = {
     {"proxy", "stats", "", "the proxy's counters, summed over its workers", cmd_proxy_stats, 0, 0,
      true},
     {"proxy", "routes", "", "routes in match order", cmd_proxy_routes, 0, 0, true},
-    {"proxy", "reload", "", "reload the proxy's TLS material (kept if invalid)", cmd_proxy_reload,
-     0, 0, true},
+    {"proxy", "reload", "", "reload the proxy's TLS material (kept if invalid)", cmd_reload, 0, 0,
+     true},
     {"upstream", "list", "[CLUSTER]", "backends: weight, health, in flight, version",
      cmd_upstream_list, 0, 1, true},
     {"upstream", "set", "CLUSTER -f FILE", "replace a cluster's backend set (JSON, docs/api.md)",
