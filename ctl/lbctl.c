@@ -316,17 +316,23 @@ static int cmd_stats(struct lbctl *c)
 	return 0;
 }
 
+/* lbd's or the proxy's /v1/status: one "key value" line per scalar. */
 static int cmd_status(struct lbctl *c)
 {
-	json_t *out;
+	json_t *out, *v;
 	const char *k;
-	json_t *v;
 
 	if (call(c, "GET", "/v1/status", NULL, &out))
 		return 1;
 	if (c->json)
 		return print_json(out);
-	json_object_foreach(out, k, v) printf("%-10s %s\n", k, json_string_value(v));
+	json_object_foreach(out, k, v)
+	{
+		if (json_is_string(v))
+			printf("%-18s %s\n", k, json_string_value(v));
+		else if (json_is_integer(v))
+			printf("%-18s %lld\n", k, (long long)json_integer_value(v));
+	}
 	json_decref(out);
 	return 0;
 }
@@ -465,26 +471,6 @@ static int cmd_shutdown(struct lbctl *c)
 }
 
 /* --- the proxy of an L7 host ---------------------------------------------- */
-
-static int cmd_proxy_status(struct lbctl *c)
-{
-	json_t *out, *v;
-	const char *k;
-
-	if (call(c, "GET", "/v1/status", NULL, &out))
-		return 1;
-	if (c->json)
-		return print_json(out);
-	json_object_foreach(out, k, v)
-	{
-		if (json_is_string(v))
-			printf("%-18s %s\n", k, json_string_value(v));
-		else if (json_is_integer(v))
-			printf("%-18s %lld\n", k, (long long)json_integer_value(v));
-	}
-	json_decref(out);
-	return 0;
-}
 
 static int cmd_proxy_stats(struct lbctl *c)
 {
@@ -692,8 +678,7 @@ static const struct command commands[] = {
      cmd_bgp_drain, 0, 1},
     {"bgp", "undrain", "[VIPADDR]", "announce again after a drain", cmd_bgp_undrain, 0, 1},
     {"shutdown", NULL, "", "stop lbd: Cease to peers, remove the dataplane", cmd_shutdown, 0},
-    {"proxy", "status", "", "the proxy: version, workers, uptime, reloads", cmd_proxy_status, 0, 0,
-     true},
+    {"proxy", "status", "", "the proxy: version, workers, uptime, reloads", cmd_status, 0, 0, true},
     {"proxy", "stats", "", "the proxy's counters, summed over its workers", cmd_proxy_stats, 0, 0,
      true},
     {"proxy", "routes", "", "routes in match order", cmd_proxy_routes, 0, 0, true},

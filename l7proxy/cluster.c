@@ -239,9 +239,8 @@ void backend_hold(struct backend_rt *be)
 	be->refs++;
 }
 
-void backend_release(struct worker *w, struct backend_rt *be)
+void backend_release(struct backend_rt *be)
 {
-	(void)w;
 	be->refs--;
 	maybe_free(be);
 }
@@ -252,9 +251,8 @@ void backend_conn_opened(struct backend_rt *be)
 	PUB(be, conns, be->n_conns);
 }
 
-void backend_conn_closed(struct worker *w, struct backend_rt *be)
+void backend_conn_closed(struct backend_rt *be)
 {
-	(void)w;
 	be->n_conns--;
 	PUB(be, conns, be->n_conns);
 	maybe_free(be);

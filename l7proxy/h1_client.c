@@ -501,7 +501,7 @@ static void h1c_destroy(struct conn *c)
 		stream_upstream_failed(s, US_FAIL_RESET, "connection closed");
 	}
 	h1_head_put(&h->w->heads, h->head);
-	backend_conn_closed(h->w, h->be); /* may free be */
+	backend_conn_closed(h->be); /* may free be */
 	free(h);
 }
 

@@ -649,7 +649,7 @@ static void h2c_destroy(struct conn *c)
 	nghttp2_session_del(h->ng);
 	while (!dlist_empty(&h->refs))
 		ref_free(container_of(h->refs.next, struct h2c_ref, link));
-	backend_conn_closed(h->w, h->be); /* may free be */
+	backend_conn_closed(h->be); /* may free be */
 	free(h);
 }
 

@@ -173,6 +173,7 @@ static int api_clusters(void *ctx, const struct admin_req *req, json_t **out)
 	const char *tail = req->tail, *slash;
 	bool backends = false;
 	struct l7_upset *next = NULL;
+	const struct l7_upset *cur;
 	int ci;
 
 	if (!tail[0] || strcmp(tail, "/") == 0) {
@@ -254,12 +255,11 @@ static int api_clusters(void *ctx, const struct admin_req *req, json_t **out)
 		return admin_error(out, 409, "%s", err);
 	for (unsigned i = 0; i < p->n; i++)
 		worker_upstreams_changed(&p->workers[i]);
+	cur = l7_upstreams_current(p->ups, (size_t)ci);
 	log_info("cluster %s: backend set version %llu (%zu backends) from the API", name,
-		 (unsigned long long)l7_upstreams_current(p->ups, (size_t)ci)->version,
-		 l7_upstreams_current(p->ups, (size_t)ci)->n);
-	*out = json_pack("{s:s,s:I,s:i}", "cluster", name, "version",
-			 (json_int_t)l7_upstreams_current(p->ups, (size_t)ci)->version, "backends",
-			 (int)l7_upstreams_current(p->ups, (size_t)ci)->n);
+		 (unsigned long long)cur->version, cur->n);
+	*out = json_pack("{s:s,s:I,s:i}", "cluster", name, "version", (json_int_t)cur->version,
+			 "backends", (int)cur->n);
 	return 200;
 }
 

@@ -206,7 +206,7 @@ static void attempt(struct stream *s, const struct backend_rt *skip)
 	 * a retry names the next one. */
 	backend_hold(be);
 	if (s->backend)
-		backend_release(w, s->backend);
+		backend_release(s->backend);
 	s->backend = be;
 	s->backend_name = be->up->name;
 	s->attempts++;

@@ -354,12 +354,12 @@ void backend_report(struct worker *w, struct backend_rt *be, bool ok);
 /* A stream names be / stops naming it. The last release of a removed
  * backend with no connections left frees it. */
 void backend_hold(struct backend_rt *be);
-void backend_release(struct worker *w, struct backend_rt *be);
+void backend_release(struct backend_rt *be);
 
 /* A connection to be opened / closed (counts toward the limit; the last
  * close of a removed backend may free it: do not touch be after). */
 void backend_conn_opened(struct backend_rt *be);
-void backend_conn_closed(struct worker *w, struct backend_rt *be);
+void backend_conn_closed(struct backend_rt *be);
 
 /* The in-flight count of be changed by delta (+1 / -1). */
 void backend_active(struct backend_rt *be, int delta);

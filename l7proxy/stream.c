@@ -265,7 +265,7 @@ static void finish(struct stream *s)
 	loop_timer_cancel(&w->loop, &s->deadline);
 	proxy_log(s);
 	if (s->backend) {
-		backend_release(w, s->backend);
+		backend_release(s->backend);
 		s->backend = NULL;
 	}
 	pipe_clear(&s->req.body, &w->pool);

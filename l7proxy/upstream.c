@@ -88,9 +88,7 @@ static bool same_addr(const struct l7_upstream *up, const struct sockaddr_storag
 
 static struct l7_upset *set_alloc(size_t n)
 {
-	struct l7_upset *s = calloc(1, sizeof(*s) + n * sizeof(s->m[0]));
-
-	return s;
+	return calloc(1, sizeof(struct l7_upset) + n * sizeof(struct l7_member));
 }
 
 void l7_upset_free(struct l7_upset *s)
