@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "http_admin.h"
+#include "addr.h"
 #include "list.h"
 
 #include <errno.h>
@@ -181,22 +182,49 @@ static const char *status_text(int status)
 	}
 }
 
-/* The whole reply, head and JSON body, in one malloc'd buffer. */
-static char *render(int status, json_t *body, size_t *len)
+void admin_reply_text(const struct admin_req *req, const char *type, char *body, size_t len)
 {
-	char *text = body ? json_dumps(body, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
-	size_t blen = text ? strlen(text) + 1 : 0;
+	free(req->text->body);
+	*req->text = (struct admin_text){.body = body, .len = len, .type = type};
+}
+
+/* The whole reply, head and body (the JSON one, or txt's if it has one), in
+ * one malloc'd buffer. */
+static char *render(int status, json_t *body, const struct admin_text *txt, size_t *len)
+{
+	char *json = !txt->body && body ? json_dumps(body, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+	const char *type = txt->body ? txt->type : "application/json";
+	const char *b = txt->body ? txt->body : json ? json : "";
+	size_t blen = txt->body ? txt->len : json ? strlen(json) : 0;
+	bool nl = json != NULL;
 	char *out = NULL;
 	int n;
 
 	n = asprintf(&out,
-		     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
-		     "Content-Length: %zu\r\nConnection: close\r\n\r\n%s%s",
-		     status, status_text(status), blen, text ? text : "", text ? "\n" : "");
-	free(text);
-	if (n < 0)
+		     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
+		     "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+		     status, status_text(status), type, blen + nl);
+	if (n < 0) {
+		free(json);
 		return NULL;
-	*len = (size_t)n;
+	}
+	/* The body may hold NULs in principle and is large: append it raw. */
+	{
+		char *all = realloc(out, (size_t)n + blen + nl + 1);
+
+		if (!all) {
+			free(out);
+			free(json);
+			return NULL;
+		}
+		memcpy(all + n, b, blen);
+		if (nl)
+			all[n + blen] = '\n';
+		all[n + blen + nl] = '\0';
+		out = all;
+	}
+	free(json);
+	*len = (size_t)n + blen + nl;
 	return out;
 }
 
@@ -238,7 +266,9 @@ struct admin_client {
 struct admin_server {
 	struct loop_io io;
 	struct loop *loop;
-	char path[108];
+	char path[108]; /* "" on TCP */
+	dev_t dev;	/* the socket file's, to remove only our own */
+	ino_t ino;
 	const struct admin_route *routes;
 	void *ctx;
 	struct admin_client *clients;
@@ -270,7 +300,8 @@ static void client_close(struct admin_client *c)
 static void dispatch(struct admin_client *c, int parse_rc)
 {
 	struct admin_server *s = c->srv;
-	struct admin_req req = {0};
+	struct admin_text txt = {0};
+	struct admin_req req = {.text = &txt};
 	const struct admin_route *r;
 	bool path_known = false;
 	json_t *out = NULL;
@@ -305,7 +336,8 @@ static void dispatch(struct admin_client *c, int parse_rc)
 	else
 		status = r->fn(s->ctx, &req, &out);
 reply:
-	c->out = render(status, out, &c->out_len);
+	c->out = render(status, out, &txt, &c->out_len);
+	free(txt.body);
 	json_decref(out);
 	json_decref(req.body);
 	if (!c->out) {
@@ -422,15 +454,42 @@ static void on_accept(struct loop_io *io, uint32_t events)
 	loop_io_watch(s->loop, &s->io, 0);
 }
 
-struct admin_server *admin_server_new(struct loop *l, const char *path,
-				      const struct admin_route *routes, void *ctx)
+/* A listening TCP socket on "IP:PORT" / "[IPv6]:PORT", or -errno. */
+static int listen_tcp(const char *addr)
+{
+	char host[LB_ADDR_STRLEN + 1], port[8];
+	struct sockaddr_storage ss;
+	struct lb_addr a;
+	unsigned sl;
+	int fd, p, one = 1;
+
+	if (lb_hostport_split(addr, strlen(addr), host, sizeof(host), port, sizeof(port)) ||
+	    lb_addr_parse(host, &a) || (p = lb_port_parse(port)) < 0)
+		return -EINVAL;
+	sl = lb_addr_sockaddr(&a, (uint16_t)p, &ss);
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 64) < 0) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+static struct admin_server *server_new(struct loop *l, const char *path, const char *tcp,
+				       const struct admin_route *routes, void *ctx)
 {
 	struct admin_server *s = calloc(1, sizeof(*s));
+	struct stat st;
 	int fd;
 
 	if (!s)
 		return NULL;
-	fd = admin_listen(path);
+	fd = path ? admin_listen(path) : listen_tcp(tcp);
 	if (fd < 0) {
 		free(s);
 		errno = -fd;
@@ -438,7 +497,13 @@ struct admin_server *admin_server_new(struct loop *l, const char *path,
 	}
 	s->io = (struct loop_io){.fd = fd, .fn = on_accept};
 	s->loop = l;
-	snprintf(s->path, sizeof(s->path), "%s", path);
+	if (path) {
+		snprintf(s->path, sizeof(s->path), "%s", path);
+		if (stat(path, &st) == 0) {
+			s->dev = st.st_dev;
+			s->ino = st.st_ino;
+		}
+	}
 	s->routes = routes;
 	s->ctx = ctx;
 	if (loop_io_watch(l, &s->io, EPOLLIN)) {
@@ -452,27 +517,43 @@ struct admin_server *admin_server_new(struct loop *l, const char *path,
 	return s;
 }
 
+struct admin_server *admin_server_new(struct loop *l, const char *path,
+				      const struct admin_route *routes, void *ctx)
+{
+	return server_new(l, path, NULL, routes, ctx);
+}
+
+struct admin_server *admin_server_new_tcp(struct loop *l, const char *addr,
+					  const struct admin_route *routes, void *ctx)
+{
+	return server_new(l, NULL, addr, routes, ctx);
+}
+
 void admin_server_free(struct admin_server *s)
 {
+	struct stat st;
+
 	if (!s)
 		return;
 	while (s->clients)
 		client_close(s->clients);
 	loop_io_close(s->loop, &s->io);
-	unlink(s->path);
+	/* A successor that took over binds its own socket at the same path
+	 * before we go: leave its file alone. */
+	if (s->path[0] && stat(s->path, &st) == 0 && st.st_dev == s->dev && st.st_ino == s->ino)
+		unlink(s->path);
 	loop_free_later(s->loop, s);
 }
 
-int admin_call(const char *sock_path, const char *method, const char *path, json_t *body,
-	       int *status, json_t **out, char **err)
+/* One exchange; on success *m holds the reply's body (caller frees). */
+static int exchange(const char *sock_path, const char *method, const char *path, json_t *body,
+		    int *status, struct msg *m, char **err)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	char *text = NULL, *req = NULL;
-	struct msg m = {0};
 	http_parser parser;
 	int fd = -1, rc;
 
-	*out = NULL;
 	if (strlen(sock_path) >= sizeof(sun.sun_path)) {
 		rc = -ENAMETOOLONG;
 		goto out;
@@ -495,15 +576,10 @@ int admin_call(const char *sock_path, const char *method, const char *path, json
 	rc = write_all(fd, req, strlen(req));
 	if (rc)
 		goto out;
-	rc = read_msg(fd, HTTP_RESPONSE, &parser, &m);
+	rc = read_msg(fd, HTTP_RESPONSE, &parser, m);
 	if (rc)
 		goto out;
 	*status = parser.status_code;
-	if (m.body_len) {
-		*out = json_loadb(m.body, m.body_len, 0, NULL);
-		if (!*out)
-			rc = -EBADMSG;
-	}
 out:
 	if (rc && err && asprintf(err, "admin socket %s: %s", sock_path, strerror(-rc)) < 0)
 		*err = NULL;
@@ -511,6 +587,43 @@ out:
 		close(fd);
 	free(text);
 	free(req);
+	return rc;
+}
+
+int admin_call(const char *sock_path, const char *method, const char *path, json_t *body,
+	       int *status, json_t **out, char **err)
+{
+	struct msg m = {0};
+	int rc;
+
+	*out = NULL;
+	rc = exchange(sock_path, method, path, body, status, &m, err);
+	if (!rc && m.body_len) {
+		*out = json_loadb(m.body, m.body_len, 0, NULL);
+		if (!*out) {
+			rc = -EBADMSG;
+			if (err && asprintf(err, "admin socket %s: the reply is not JSON",
+					    sock_path) < 0)
+				*err = NULL;
+		}
+	}
 	free(m.body);
 	return rc;
+}
+
+int admin_get_text(const char *sock_path, const char *path, int *status, char **text,
+		   size_t *len, char **err)
+{
+	struct msg m = {0};
+	int rc = exchange(sock_path, "GET", path, NULL, status, &m, err);
+
+	if (rc) {
+		free(m.body);
+		return rc;
+	}
+	if (!m.body && !(m.body = calloc(1, 1)))
+		return -ENOMEM;
+	*text = m.body;
+	*len = m.body_len;
+	return 0;
 }

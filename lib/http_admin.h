@@ -24,11 +24,19 @@
 #define ADMIN_IO_TIMEOUT_MS 2000
 #define ADMIN_MAX_CLIENTS   16
 
+/* A reply that is not JSON (the Prometheus exposition, say). */
+struct admin_text {
+	char *body; /* malloc'd; the server frees it */
+	size_t len;
+	const char *type; /* Content-Type, a static string */
+};
+
 struct admin_req {
 	const char *method; /* "GET", "POST", "PUT", "DELETE" */
 	char path[ADMIN_MAX_PATH];
-	const char *tail; /* path after a prefix route's '*', else "" */
-	json_t *body;	  /* parsed JSON body or NULL; borrowed */
+	const char *tail;	   /* path after a prefix route's '*', else "" */
+	json_t *body;		   /* parsed JSON body or NULL; borrowed */
+	struct admin_text *text; /* see admin_reply_text */
 };
 
 /*
@@ -43,6 +51,13 @@ struct admin_route {
 	const char *path; /* exact, or a prefix ending in '*' */
 	admin_handler_fn fn;
 };
+
+/*
+ * Reply with body (malloc'd, ownership passes to the server) as content
+ * type instead of JSON; the handler returns the status and leaves *out
+ * NULL. Replaces an earlier text reply of the same request.
+ */
+void admin_reply_text(const struct admin_req *req, const char *type, char *body, size_t len);
 
 /* {"error": msg}; returns status so handlers can `return admin_error(...)`. */
 int admin_error(json_t **out, int status, const char *fmt, ...)
@@ -65,7 +80,19 @@ struct admin_server;
 struct admin_server *admin_server_new(struct loop *l, const char *path,
 				      const struct admin_route *routes, void *ctx);
 
-/* Close the socket (and remove its file) and every client. NULL is fine. */
+/*
+ * The same server on a TCP socket bound to addr ("IP:PORT", "[IPv6]:PORT"),
+ * for what a scraper must reach over the network: give it read-only routes
+ * only, since TCP has no file permissions. NULL with errno set on failure.
+ */
+struct admin_server *admin_server_new_tcp(struct loop *l, const char *addr,
+					  const struct admin_route *routes, void *ctx);
+
+/*
+ * Close the socket and every client, and remove the socket's file unless
+ * another process has bound a new socket there since (a successor taking
+ * over). NULL is fine.
+ */
 void admin_server_free(struct admin_server *s);
 
 /*
@@ -76,5 +103,12 @@ void admin_server_free(struct admin_server *s);
  */
 int admin_call(const char *sock_path, const char *method, const char *path, json_t *body,
 	       int *status, json_t **reply, char **err);
+
+/*
+ * As admin_call for a GET whose reply is not JSON: *text is the body
+ * (malloc'd, NUL-terminated, caller frees), *len its length.
+ */
+int admin_get_text(const char *sock_path, const char *path, int *status, char **text,
+		   size_t *len, char **err);
 
 #endif
