@@ -602,8 +602,8 @@ int admin_call(const char *sock_path, const char *method, const char *path, json
 		*out = json_loadb(m.body, m.body_len, 0, NULL);
 		if (!*out) {
 			rc = -EBADMSG;
-			if (err && asprintf(err, "admin socket %s: the reply is not JSON",
-					    sock_path) < 0)
+			if (err &&
+			    asprintf(err, "admin socket %s: the reply is not JSON", sock_path) < 0)
 				*err = NULL;
 		}
 	}
@@ -611,8 +611,8 @@ int admin_call(const char *sock_path, const char *method, const char *path, json
 	return rc;
 }
 
-int admin_get_text(const char *sock_path, const char *path, int *status, char **text,
-		   size_t *len, char **err)
+int admin_get_text(const char *sock_path, const char *path, int *status, char **text, size_t *len,
+		   char **err)
 {
 	struct msg m = {0};
 	int rc = exchange(sock_path, "GET", path, NULL, status, &m, err);

@@ -34,8 +34,8 @@ struct admin_text {
 struct admin_req {
 	const char *method; /* "GET", "POST", "PUT", "DELETE" */
 	char path[ADMIN_MAX_PATH];
-	const char *tail;	   /* path after a prefix route's '*', else "" */
-	json_t *body;		   /* parsed JSON body or NULL; borrowed */
+	const char *tail;	 /* path after a prefix route's '*', else "" */
+	json_t *body;		 /* parsed JSON body or NULL; borrowed */
 	struct admin_text *text; /* see admin_reply_text */
 };
 
@@ -108,7 +108,7 @@ int admin_call(const char *sock_path, const char *method, const char *path, json
  * As admin_call for a GET whose reply is not JSON: *text is the body
  * (malloc'd, NUL-terminated, caller frees), *len its length.
  */
-int admin_get_text(const char *sock_path, const char *path, int *status, char **text,
-		   size_t *len, char **err);
+int admin_get_text(const char *sock_path, const char *path, int *status, char **text, size_t *len,
+		   char **err);
 
 #endif
