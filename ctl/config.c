@@ -5,15 +5,18 @@
 #include "vipspec.h"
 
 #include <errno.h>
+#include <http_parser.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define DEFAULT_ADMIN_SOCKET "/run/portico/lbd.sock"
 #define DEFAULT_PIN_DIR	     "/sys/fs/bpf/portico/" /* + the interface */
 #define MAX_BGP_NEIGHBORS    16
+#define DEFAULT_PROXY_SOCKET "/run/portico/l7proxy.sock"
 
 static const char *const hc_kinds[] = {"none", "tcp", "http", "grpc"};
 
@@ -449,12 +452,121 @@ static int parse_vip_addrs(config_t *cf, struct lbd_config *out, const char *fil
 	return 0;
 }
 
+/* A URL field's text, or "" when it is absent. */
+static void url_part(const char *url, const struct http_parser_url *u,
+		     enum http_parser_url_fields f, char *dst, size_t cap)
+{
+	size_t n = u->field_set & (1 << f) ? u->field_data[f].len : 0;
+
+	snprintf(dst, cap, "%.*s", (int)n, n ? url + u->field_data[f].off : "");
+}
+
+/*
+ * Role l7: the "upstreams" group, where lbd pulls the proxy's backend sets
+ * from. The URL is split with http-parser's URL parser; only http and
+ * https, no credentials in it (they would land in logs and the API).
+ */
+static int parse_upstreams(config_t *cf, struct lbd_config *out, const char *file, char **err)
+{
+	static const char *const keys[] = {"url",	   "interval_ms", "timeout_ms",
+					   "proxy_socket", "ca_file",	  NULL};
+	config_setting_t *g = config_lookup(cf, "upstreams"), *us;
+	struct lbd_upstreams_cfg *c = &out->upstreams;
+	struct http_parser_url u;
+	char scheme[8], query[1024];
+	int rc;
+
+	if (!g)
+		return 0;
+	if (!config_setting_is_group(g))
+		return cfg_fail(err, file, g, "\"upstreams\" must be a group { url = ...; }");
+	if (out->role != LBD_ROLE_L7)
+		return cfg_fail(err, file, g, "\"upstreams\" is for role \"l7\"");
+	if ((rc = cfg_known(g, keys, "upstreams", file, err)) ||
+	    (rc = cfg_str_copy(g, "url", c->url, sizeof(c->url), "", true, file, err)) ||
+	    (rc = cfg_uint(g, "interval_ms", &c->interval_ms, 5000, 100, 3600000, file, err)) ||
+	    (rc = cfg_uint(g, "timeout_ms", &c->timeout_ms, 2000, 50, 60000, file, err)) ||
+	    (rc = cfg_str_copy(g, "proxy_socket", c->proxy_socket, sizeof(c->proxy_socket),
+			       DEFAULT_PROXY_SOCKET, false, file, err)) ||
+	    (rc = cfg_str_copy(g, "ca_file", c->ca_file, sizeof(c->ca_file), "", false, file, err)))
+		return rc;
+	us = config_setting_get_member(g, "url");
+	http_parser_url_init(&u);
+	if (http_parser_parse_url(c->url, strlen(c->url), 0, &u) ||
+	    !(u.field_set & (1 << UF_SCHEMA)) || !(u.field_set & (1 << UF_HOST)))
+		return cfg_fail(err, file, us,
+				"upstreams: url \"%s\": expected http://HOST[:PORT]/PATH or "
+				"https://...",
+				c->url);
+	url_part(c->url, &u, UF_SCHEMA, scheme, sizeof(scheme));
+	if (strcasecmp(scheme, "http") && strcasecmp(scheme, "https"))
+		return cfg_fail(err, file, us,
+				"upstreams: url \"%s\": the scheme must be http or https", c->url);
+	if (u.field_set & (1 << UF_USERINFO))
+		return cfg_fail(err, file, us,
+				"upstreams: url \"%s\": credentials in the URL are not supported",
+				c->url);
+	c->https = strcasecmp(scheme, "https") == 0;
+	url_part(c->url, &u, UF_HOST, c->host, sizeof(c->host));
+	if (!c->host[0] || u.field_data[UF_HOST].len >= sizeof(c->host))
+		return cfg_fail(err, file, us, "upstreams: url \"%s\": bad host", c->url);
+	c->port = u.field_set & (1 << UF_PORT) ? u.port : c->https ? 443 : 80;
+	if (!c->port)
+		return cfg_fail(err, file, us, "upstreams: url \"%s\": port 0", c->url);
+	url_part(c->url, &u, UF_PATH, c->target, sizeof(c->target));
+	url_part(c->url, &u, UF_QUERY, query, sizeof(query));
+	if (!c->target[0])
+		strcpy(c->target, "/");
+	/* Path and query are a piece of the URL, so they fit where it did; the
+	 * fragment is for the client alone and never sent (RFC 3986 3.5). */
+	if (query[0])
+		snprintf(c->target + strlen(c->target), sizeof(c->target) - strlen(c->target),
+			 "?%s", query);
+	if (c->timeout_ms > c->interval_ms)
+		return cfg_fail(err, file, config_setting_get_member(g, "timeout_ms"),
+				"upstreams: timeout_ms %u is longer than interval_ms %u",
+				c->timeout_ms, c->interval_ms);
+	if (c->ca_file[0] && !c->https)
+		return cfg_fail(err, file, config_setting_get_member(g, "ca_file"),
+				"upstreams: ca_file is for an https url");
+	if (!c->proxy_socket[0])
+		return cfg_fail(err, file, config_setting_get_member(g, "proxy_socket"),
+				"upstreams: proxy_socket must not be empty");
+	c->enabled = true;
+	return 0;
+}
+
+/*
+ * metrics_listen: "IP:PORT" or "[IPv6]:PORT" where GET /metrics is also
+ * served over TCP (absent or "": only on the admin socket). An address,
+ * never a name: checked here so a typo is an error naming its line, not
+ * a failed bind at start.
+ */
+static int parse_metrics_listen(const config_setting_t *root, struct lbd_config *out,
+				const char *file, char **err)
+{
+	char host[LB_ADDR_STRLEN + 1], port[8];
+	const char *s = out->metrics_listen;
+	struct lb_addr a;
+	int rc = cfg_str_copy(root, "metrics_listen", out->metrics_listen,
+			      sizeof(out->metrics_listen), "", false, file, err);
+
+	if (rc || !*s)
+		return rc;
+	if (lb_hostport_split(s, strlen(s), host, sizeof(host), port, sizeof(port)) ||
+	    lb_addr_parse(host, &a) || lb_port_parse(port) < 0)
+		return cfg_fail(err, file, config_setting_get_member(root, "metrics_listen"),
+				"metrics_listen \"%s\": expected IP:PORT or [IPv6]:PORT", s);
+	return 0;
+}
+
 static int parse(config_t *cf, const char *file, struct lbd_config *out, char **err)
 {
 	static const char *const keys[] = {
 	    "role",	"pop",		 "host",      "interface", "admin_socket",
 	    "xdp_mode", "ring_size",	 "hash_seed", "pin_dir",   "conn_table_size",
-	    "vips",	"vip_addresses", "bgp",	      NULL};
+	    "vips",	"vip_addresses", "bgp",	      "upstreams", "metrics_listen",
+	    NULL};
 	config_setting_t *root = config_root_setting(cf);
 	const char *role = NULL, *mode = NULL;
 	int rc;
@@ -479,7 +591,8 @@ static int parse(config_t *cf, const char *file, struct lbd_config *out, char **
 	    (rc = cfg_str_copy(root, "host", out->host, sizeof(out->host), "", false, file, err)) ||
 	    (rc = cfg_str_copy(root, "pin_dir", out->pin_dir, sizeof(out->pin_dir), "", false, file,
 			       err)) ||
-	    (rc = cfg_str(root, "xdp_mode", &mode, false, file, err)))
+	    (rc = cfg_str(root, "xdp_mode", &mode, false, file, err)) ||
+	    (rc = parse_metrics_listen(root, out, file, err)))
 		return rc;
 	/* One dataplane per interface: pins default to a directory named
 	 * after it. "" turns pinning off. */
@@ -500,7 +613,7 @@ static int parse(config_t *cf, const char *file, struct lbd_config *out, char **
 		return cfg_fail(err, file, config_lookup(cf, "ring_size"),
 				"ring_size %u is not prime", out->ring_size);
 	if ((rc = parse_vips(cf, out, file, err)) || (rc = parse_vip_addrs(cf, out, file, err)) ||
-	    (rc = parse_bgp(cf, out, file, err)))
+	    (rc = parse_bgp(cf, out, file, err)) || (rc = parse_upstreams(cf, out, file, err)))
 		return rc;
 	if (out->role == LBD_ROLE_L4LB && out->n_vip_addrs)
 		return cfg_fail(err, file, config_lookup(cf, "vip_addresses"),

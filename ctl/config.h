@@ -76,12 +76,32 @@ struct lbd_bgp_cfg {
 	size_t n_neighbors;
 };
 
+/*
+ * Role l7: where lbd pulls the proxy's backend sets from, the "upstreams"
+ * group (docs/configuration.md). The URL is split here, at load time, so a
+ * bad one is a config error naming its line.
+ */
+struct lbd_upstreams_cfg {
+	bool enabled;
+	char url[1024]; /* as written: for messages and the API */
+	bool https;
+	char host[256];		/* a name, or an address literal without brackets */
+	uint16_t port;		/* the URL's, or 80 / 443 */
+	char target[1024];	/* path and query: what the GET asks for */
+	uint32_t interval_ms;	/* from the start of one poll to the next */
+	uint32_t timeout_ms;	/* for the whole fetch: resolve, connect, TLS, answer */
+	char proxy_socket[108]; /* the l7proxy's admin socket */
+	char ca_file[256];	/* https: trust anchors ("" = the system store) */
+};
+
 struct lbd_config {
 	enum lbd_role role;
 	char pop[64];
 	char host[64];
 	char interface[16];
 	char admin_socket[108];
+	/* "IP:PORT" where GET /metrics is also served, over TCP ("" = none) */
+	char metrics_listen[64];
 	int xdp_generic; /* 1: generic (skb) XDP instead of native */
 	uint32_t ring_size;
 	uint32_t hash_seed;
@@ -92,6 +112,7 @@ struct lbd_config {
 	size_t n_vips;
 	struct lb_addr *vip_addrs; /* role l7: addresses to serve on lo */
 	size_t n_vip_addrs;
+	struct lbd_upstreams_cfg upstreams; /* role l7 */
 };
 
 #define LBD_WEIGHT_MAX 10000

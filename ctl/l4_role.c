@@ -892,8 +892,16 @@ static int api_bgp_drain(void *ctx, const struct admin_req *req, json_t **out)
 	return 200;
 }
 
+void lbd_l4_parts(struct lbd *d, struct l4lb **lb, struct health **hc, struct bgp_speaker **bgp)
+{
+	*lb = LB(d);
+	*hc = L4(d)->health;
+	*bgp = L4(d)->bgp;
+}
+
 static const struct admin_route l4_routes[] = {
     {"GET", "/v1/status", lbd_api_status},
+    {"GET", "/metrics", lbd_api_metrics},
     {"POST", "/v1/reload", lbd_api_reload},
     {"POST", "/v1/shutdown", lbd_api_shutdown},
     {"GET", "/v1/vips", api_vip_list},

@@ -12,6 +12,7 @@
 #include "lbd.h"
 #include "log.h"
 #include "netlink.h"
+#include "upstream_pull.h"
 
 #include <bpf/libbpf.h>
 #include <errno.h>
@@ -26,6 +27,7 @@ struct l7_state {
 	struct bpf_tc_hook hook;
 	struct bpf_tc_opts opts;
 	int ncpus;
+	struct upull *pull; /* the "upstreams" group: backend sets for the proxy */
 };
 
 static int lo_sync(const struct lbd_config *cur, const struct lbd_config *next)
@@ -51,6 +53,33 @@ static int lo_sync(const struct lbd_config *cur, const struct lbd_config *next)
 		}
 	}
 	return 0;
+}
+
+/* Start pulling backend sets if the config asks for it. 0 or -errno. */
+static int pull_start(struct lbd *d, struct l7_state *s)
+{
+	char *err = NULL;
+
+	if (!d->cfg.upstreams.enabled)
+		return 0;
+	s->pull = upull_new(&d->loop, &d->cfg.upstreams, &err);
+	if (!s->pull) {
+		int rc = -errno;
+
+		log_err("%s", err ? err : strerror(-rc));
+		free(err);
+		return rc;
+	}
+	upull_start(s->pull);
+	return 0;
+}
+
+/* Compared field by field: a changed group restarts the poller. */
+static bool pull_cfg_equal(const struct lbd_upstreams_cfg *a, const struct lbd_upstreams_cfg *b)
+{
+	return a->enabled == b->enabled && !strcmp(a->url, b->url) &&
+	       a->interval_ms == b->interval_ms && a->timeout_ms == b->timeout_ms &&
+	       !strcmp(a->proxy_socket, b->proxy_socket) && !strcmp(a->ca_file, b->ca_file);
 }
 
 static int l7_start(struct lbd *d)
@@ -90,17 +119,42 @@ static int l7_start(struct lbd *d)
 		return rc;
 	log_info("decap attached to %s ingress, %zu VIP addresses on lo", d->cfg.interface,
 		 d->cfg.n_vip_addrs);
-	return 0;
+	return pull_start(d, s);
 }
 
 static int l7_apply(struct lbd *d, struct lbd_config *next, char **err)
 {
+	struct l7_state *s = d->role_state;
+	struct upull *pull = NULL;
+	bool repull = !pull_cfg_equal(&d->cfg.upstreams, &next->upstreams);
+	int rc;
+
 	if (strcmp(next->interface, d->cfg.interface)) {
 		if (asprintf(err, "%s: interface needs a restart", d->config_path) < 0)
 			*err = NULL;
 		return -EINVAL;
 	}
-	return lo_sync(&d->cfg, next);
+	/* The new poller is made (its CA loaded) before anything changes,
+	 * so a bad ca_file leaves the running state alone. It starts from
+	 * nothing, harmlessly: it asks the proxy its versions before sending
+	 * any set. */
+	if (repull && next->upstreams.enabled &&
+	    !(pull = upull_new(&d->loop, &next->upstreams, err)))
+		return -errno;
+	rc = lo_sync(&d->cfg, next);
+	if (rc) {
+		upull_free(pull);
+		return rc;
+	}
+	if (repull) {
+		upull_free(s->pull);
+		s->pull = pull;
+		if (pull)
+			upull_start(pull);
+		else
+			log_info("upstreams: no longer pulling");
+	}
+	return 0;
 }
 
 static void l7_stop(struct lbd *d, bool teardown)
@@ -110,6 +164,7 @@ static void l7_stop(struct lbd *d, bool teardown)
 	(void)teardown;
 	if (!s)
 		return;
+	upull_free(s->pull);
 	lo_sync(&d->cfg, NULL);
 	if (s->opts.prog_fd) {
 		s->opts.prog_fd = 0;
@@ -155,11 +210,45 @@ static int api_stats(void *ctx, const struct admin_req *req, json_t **out)
 	return 200;
 }
 
+int lbd_l7_decap_stats(struct lbd *d, struct lb_counter out[LB_DCNT_MAX])
+{
+	struct l7_state *s = d->role_state;
+
+	for (uint32_t i = 0; i < LB_DCNT_MAX; i++) {
+		struct lb_counter vals[s->ncpus];
+		int rc = bpf_map__lookup_elem(s->skel->maps.decap_counters, &i, sizeof(i), vals,
+					      sizeof(vals), 0);
+
+		if (rc)
+			return rc;
+		out[i] = (struct lb_counter){0};
+		for (int c = 0; c < s->ncpus; c++) {
+			out[i].packets += vals[c].packets;
+			out[i].bytes += vals[c].bytes;
+		}
+	}
+	return 0;
+}
+
+/* GET /v1/upstreams: the pulled backend sets (upstream_pull.h). */
+static int api_upstreams(void *ctx, const struct admin_req *req, json_t **out)
+{
+	struct lbd *d = ctx;
+	struct l7_state *s = d->role_state;
+
+	(void)req;
+	if (!s->pull)
+		return admin_error(out, 404,
+				   "not pulling backend sets: no \"upstreams\" group in %s",
+				   d->config_path);
+	*out = upull_json(s->pull);
+	return 200;
+}
+
 static const struct admin_route l7_routes[] = {
-    {"GET", "/v1/status", lbd_api_status},
-    {"POST", "/v1/reload", lbd_api_reload},
-    {"GET", "/v1/stats", api_stats},
-    {NULL, NULL, NULL},
+    {"GET", "/v1/status", lbd_api_status},   {"GET", "/metrics", lbd_api_metrics},
+    {"POST", "/v1/reload", lbd_api_reload},  {"GET", "/v1/stats", api_stats},
+    {"GET", "/v1/upstreams", api_upstreams}, {NULL, NULL, NULL},
 };
 
 const struct lbd_role_ops lbd_l7_role = {

@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #define DEFAULT_SOCKET	     "/run/portico/lbd.sock"
 #define DEFAULT_PROXY_SOCKET "/run/portico/l7proxy.sock"
@@ -470,7 +472,140 @@ static int cmd_shutdown(struct lbctl *c)
 	return 0;
 }
 
+/* The Prometheus page as lbd serves it, unchanged (also with --json: it
+ * is text, for promtool or a look by eye). */
+static int cmd_metrics(struct lbctl *c)
+{
+	char *err = NULL, *text = NULL;
+	size_t len;
+	int status, rc;
+
+	rc = admin_get_text(c->socket, "/metrics", &status, &text, &len, &err);
+	if (rc) {
+		fprintf(stderr, "lbctl: %s: %s (is it running? -s/LBCTL_SOCKET)\n", c->socket,
+			err ? err : "?");
+		free(err);
+		return 1;
+	}
+	if (status != 200) {
+		fprintf(stderr, "lbctl: metrics: HTTP %d: %s\n", status, text);
+		free(text);
+		return 1;
+	}
+	fwrite(text, 1, len, stdout);
+	free(text);
+	return 0;
+}
+
+/* An integer member as text, "-" when it is null or absent. */
+static const char *int_or_dash(json_t *o, const char *key, char *buf, size_t len)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (!json_is_integer(v))
+		return "-";
+	snprintf(buf, len, "%lld", (long long)json_integer_value(v));
+	return buf;
+}
+
+/* What lbd pulls for the proxy (GET /v1/upstreams): the poller, then one
+ * row per cluster; --json adds the counters. */
+static int cmd_pull(struct lbctl *c)
+{
+	char b1[24], b2[24], b3[24];
+	json_t *out, *v;
+	const char *k;
+
+	if (call(c, "GET", "/v1/upstreams", NULL, &out))
+		return 1;
+	if (c->json)
+		return print_json(out);
+	json_object_foreach(out, k, v)
+	{
+		if (json_is_string(v))
+			printf("%-18s %s\n", k, json_string_value(v));
+		else if (json_is_integer(v))
+			printf("%-18s %lld\n", k, (long long)json_integer_value(v));
+	}
+	printf("\n%-24s %10s %10s %10s  %-16s %s\n", "CLUSTER", "DOCUMENT", "APPLIED", "PROXY",
+	       "STATE", "ERROR");
+	json_object_foreach(json_object_get(out, "clusters"), k, v)
+	{
+		const char *e = json_string_value(json_object_get(v, "error"));
+
+		printf("%-24s %10s %10s %10s  %-16s %s\n", k,
+		       int_or_dash(v, "document_version", b1, sizeof(b1)),
+		       int_or_dash(v, "applied_version", b2, sizeof(b2)),
+		       int_or_dash(v, "proxy_version", b3, sizeof(b3)),
+		       json_string_value(json_object_get(v, "state")), e ? e : "");
+	}
+	json_decref(out);
+	return 0;
+}
+
 /* --- the proxy of an L7 host ---------------------------------------------- */
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * Start a binary upgrade and follow it: the socket answers from the new
+ * process once it serves (it binds the socket anew), or the old one says
+ * why the new one failed. Bounded: the proxy gives a successor 30 s.
+ */
+static int cmd_proxy_upgrade(struct lbctl *c)
+{
+	uint64_t t0 = now_ms();
+	json_t *out;
+	int old_pid, new_pid;
+
+	if (call(c, "POST", "/v1/upgrade", NULL, &out))
+		return 1;
+	old_pid = (int)json_integer_value(json_object_get(out, "old_pid"));
+	new_pid = (int)json_integer_value(json_object_get(out, "new_pid"));
+	json_decref(out);
+	while (now_ms() - t0 < 35000) {
+		int status, pid, up;
+		json_t *st = NULL;
+
+		usleep(20000);
+		if (admin_call(c->socket, "GET", "/v1/status", NULL, &status, &st, NULL) ||
+		    status != 200) {
+			json_decref(st);
+			continue; /* between the two sockets */
+		}
+		pid = (int)json_integer_value(json_object_get(st, "pid"));
+		up = (int)json_integer_value(json_object_get(st, "upgrade_pid"));
+		if (pid == new_pid) {
+			if (c->json)
+				print_json(st);
+			else
+				printf("upgraded: pid %d took over from pid %d in %llu ms; pid %d "
+				       "drains\n",
+				       new_pid, old_pid, (unsigned long long)(now_ms() - t0),
+				       old_pid);
+			json_decref(st);
+			return 0;
+		}
+		if (pid == old_pid && up != new_pid) {
+			json_t *e = json_object_get(st, "last_upgrade_error");
+
+			fprintf(stderr, "lbctl: upgrade failed: %s\n",
+				json_is_string(e) ? json_string_value(e)
+						  : "the new process exited");
+			json_decref(st);
+			return 1;
+		}
+		json_decref(st);
+	}
+	fprintf(stderr, "lbctl: upgrade: pid %d did not take over in 35 s\n", new_pid);
+	return 1;
+}
 
 static int cmd_proxy_stats(struct lbctl *c)
 {
@@ -678,10 +813,16 @@ static const struct command commands[] = {
      cmd_bgp_drain, 0, 1},
     {"bgp", "undrain", "[VIPADDR]", "announce again after a drain", cmd_bgp_undrain, 0, 1},
     {"shutdown", NULL, "", "stop lbd: Cease to peers, remove the dataplane", cmd_shutdown, 0},
+    {"metrics", NULL, "", "lbd's Prometheus metrics, as a scraper gets them", cmd_metrics, 0},
+    {"pull", NULL, "", "l7: backend sets lbd pulls for the proxy: URL, versions, state", cmd_pull,
+     0},
     {"proxy", "status", "", "the proxy: version, workers, uptime, reloads", cmd_status, 0, 0, true},
     {"proxy", "stats", "", "the proxy's counters, summed over its workers", cmd_proxy_stats, 0, 0,
      true},
     {"proxy", "routes", "", "routes in match order", cmd_proxy_routes, 0, 0, true},
+    {"proxy", "upgrade", "",
+     "start the installed binary; it takes the sockets over, this one drains", cmd_proxy_upgrade, 0,
+     0, true},
     {"proxy", "reload", "", "reload the proxy's TLS material (kept if invalid)", cmd_reload, 0, 0,
      true},
     {"upstream", "list", "[CLUSTER]", "backends: weight, health, in flight, version",

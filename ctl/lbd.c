@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * lbd - the PoP control daemon. Reads its config, brings up its role
- * (l4lb or l7), serves the admin API on a Unix socket and reloads on
+ * (l4lb or l7), serves the admin API on a Unix socket (and GET /metrics
+ * on a TCP address if metrics_listen says so) and reloads on
  * SIGHUP (or POST /v1/reload). SIGINT/SIGTERM stop lbd: an l4lb with a
  * pin_dir leaves its pinned dataplane forwarding (and its BGP routes held
  * by graceful restart) for the next lbd to adopt; without one, and on POST
@@ -10,6 +11,7 @@
 #include "lbd.h"
 #include "list.h"
 #include "log.h"
+#include "sdnotify.h"
 #include "netlink.h"
 
 #include <errno.h>
@@ -46,6 +48,13 @@ static int mkdir_parent(const char *path)
 	return 0;
 }
 
+/* What a scraper reaches over TCP (metrics_listen): the metrics only,
+ * since TCP has no file permissions to guard the rest of the API. */
+static const struct admin_route metrics_routes[] = {
+    {"GET", "/metrics", lbd_api_metrics},
+    {NULL, NULL, NULL},
+};
+
 static void on_tick(struct loop_timer *t)
 {
 	struct lbd *d = container_of(t, struct lbd, tick);
@@ -75,6 +84,18 @@ static void on_signal(struct loop_io *io, uint32_t events)
 	}
 }
 
+/* systemd's watchdog: fed from the loop itself, so a loop that stopped
+ * turning (a handler stuck) stops feeding it. */
+static struct loop_timer watchdog;
+static uint64_t watchdog_ms;
+static struct loop *watchdog_loop;
+
+static void watchdog_tick(struct loop_timer *t)
+{
+	sd_notifyf("WATCHDOG=1");
+	loop_timer_in(watchdog_loop, t, watchdog_tick, watchdog_ms / 2);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -85,6 +106,7 @@ int main(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	struct lbd d = {.config_path = "/etc/portico/lbd.conf"};
+	struct admin_server *metrics = NULL;
 	int c, rc;
 	bool check = false;
 	char *err = NULL;
@@ -159,11 +181,29 @@ int main(int argc, char **argv)
 		rc = 1;
 		goto out_role;
 	}
+	if (d.cfg.metrics_listen[0]) {
+		metrics = admin_server_new_tcp(&d.loop, d.cfg.metrics_listen, metrics_routes, &d);
+		if (!metrics) {
+			log_err("metrics_listen %s: %s", d.cfg.metrics_listen, strerror(errno));
+			rc = 1;
+			goto out_admin;
+		}
+		log_info("metrics on http://%s/metrics", d.cfg.metrics_listen);
+	}
 	if (d.role->tick)
 		loop_timer_in(&d.loop, &d.tick, on_tick, LBD_TICK_MS);
 	log_info("role %s up, admin API on %s", d.role->name, d.cfg.admin_socket);
+	sd_notifyf("READY=1\nSTATUS=role %s up", d.role->name);
+	watchdog_loop = &d.loop;
+	watchdog_ms = sd_watchdog_ms();
+	if (watchdog_ms)
+		loop_timer_in(&d.loop, &watchdog, watchdog_tick, watchdog_ms / 2);
 	loop_run(&d.loop);
+	sd_notifyf("STOPPING=1");
+	loop_timer_cancel(&d.loop, &watchdog);
 	rc = 0;
+	admin_server_free(metrics);
+out_admin:
 	admin_server_free(d.admin);
 out_role:
 	loop_timer_cancel(&d.loop, &d.tick);

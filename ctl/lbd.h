@@ -64,6 +64,17 @@ int lbd_api_status(void *ctx, const struct admin_req *req, json_t **out);
 int lbd_api_reload(void *ctx, const struct admin_req *req, json_t **out);
 /* POST /v1/shutdown: answer, then stop and tear the dataplane down. */
 int lbd_api_shutdown(void *ctx, const struct admin_req *req, json_t **out);
+/* GET /metrics: the Prometheus text exposition of the role's state
+ * (docs/api.md, "Metrics"); on the admin socket and metrics_listen. */
+int lbd_api_metrics(void *ctx, const struct admin_req *req, json_t **out);
+
+/* What the metrics read of the roles' private state. l4lb: its balancer,
+ * checks and BGP speaker (borrowed; *bgp NULL without a bgp section). */
+struct health;
+struct bgp_speaker;
+void lbd_l4_parts(struct lbd *d, struct l4lb **lb, struct health **hc, struct bgp_speaker **bgp);
+/* l7: the decap program's counters summed over CPUs; 0 or -errno. */
+int lbd_l7_decap_stats(struct lbd *d, struct lb_counter out[LB_DCNT_MAX]);
 
 /* Reload the config file; keeps the running config on any error. 0, or
  * -errno with a malloc'd message in *err (-EIO: the rollback failed too,

@@ -12,7 +12,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
 #include <errno.h>
+#include <linux/if_ether.h>
+#include <netinet/ip.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -233,6 +238,141 @@ static void test_stats_and_reload(void **s)
 	assert_int_equal(n_reals(), 2);
 }
 
+/* --- GET /metrics ------------------------------------------------------------ */
+
+/* The page, checked for the shape a scraper needs (caller frees). */
+static char *metrics(void)
+{
+	char *text = NULL, *line, *save = NULL, *copy, family[128] = "";
+	char *seen[128];
+	size_t len, n_seen = 0;
+	int status;
+
+	assert_int_equal(admin_get_text(sock, "/metrics", &status, &text, &len, NULL), 0);
+	assert_int_equal(status, 200);
+	assert_int_equal(strlen(text), len);
+	assert_true(len > 0 && text[len - 1] == '\n');
+	/* Every family is announced once, before its samples, and its
+	 * samples follow it without another family in between. */
+	copy = strdup(text);
+	for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char name[128];
+
+		if (sscanf(line, "# TYPE %127s", name) == 1) {
+			for (size_t i = 0; i < n_seen; i++)
+				if (strcmp(seen[i], name) == 0)
+					fail_msg("family %s twice", name);
+			assert_true(n_seen < 128);
+			seen[n_seen++] = strdup(name);
+			snprintf(family, sizeof(family), "%s", name);
+			continue;
+		}
+		if (line[0] == '#')
+			continue;
+		snprintf(name, sizeof(name), "%s", line);
+		name[strcspn(name, "{ ")] = '\0';
+		if (strcmp(name, family))
+			fail_msg("sample %s outside its family (after %s)", line, family);
+	}
+	for (size_t i = 0; i < n_seen; i++)
+		free(seen[i]);
+	free(copy);
+	return text;
+}
+
+/* The value of one series (the exact text before the value), or -1. */
+static long long value_of(const char *page, const char *series)
+{
+	size_t n = strlen(series);
+
+	for (const char *p = page; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (strncmp(p, series, n) == 0 && p[n] == ' ')
+			return strtoll(p + n + 1, NULL, 10);
+	return -1;
+}
+
+/* Run n TCP SYNs to the VIP through the XDP program, as if they came in
+ * on lbt0. */
+static void send_to_vip(int n)
+{
+	struct {
+		struct ethhdr eth;
+		struct iphdr ip;
+		struct tcphdr tcp;
+	} __attribute__((packed)) pkt = {0};
+	unsigned char out[256];
+	struct l4lb *lb;
+	struct health *hc;
+	struct bgp_speaker *bgp;
+	uint32_t sum = 0;
+	const uint8_t *ip = (const uint8_t *)&pkt + sizeof(pkt.eth);
+
+	pkt.eth.h_proto = htons(ETH_P_IP);
+	memcpy(pkt.eth.h_source, "\x02\0\0\0\0\x01", 6);
+	memcpy(pkt.eth.h_dest, "\x02\0\0\0\0\x02", 6);
+	pkt.ip = (struct iphdr){.version = 4,
+				.ihl = 5,
+				.tot_len = htons(sizeof(pkt.ip) + sizeof(pkt.tcp)),
+				.ttl = 64,
+				.protocol = IPPROTO_TCP};
+	inet_pton(AF_INET, "198.51.100.7", &pkt.ip.saddr);
+	inet_pton(AF_INET, "192.0.2.10", &pkt.ip.daddr);
+	for (size_t i = 0; i < sizeof(pkt.ip); i += 2) /* RFC 1071 */
+		sum += (uint32_t)ip[i] << 8 | ip[i + 1];
+	sum = (sum & 0xffff) + (sum >> 16);
+	pkt.ip.check = htons((uint16_t) ~((sum & 0xffff) + (sum >> 16)));
+	pkt.tcp = (struct tcphdr){
+	    .source = htons(40000), .dest = htons(80), .doff = 5, .syn = 1, .window = htons(1024)};
+	lbd_l4_parts(&d, &lb, &hc, &bgp);
+	for (int i = 0; i < n; i++) {
+		struct xdp_md ctx = {.data_end = sizeof(pkt), .ingress_ifindex = d.ifindex};
+		LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = &pkt, .data_size_in = sizeof(pkt),
+			    .data_out = out, .data_size_out = sizeof(out), .ctx_in = &ctx,
+			    .ctx_size_in = sizeof(ctx), .repeat = 1);
+
+		pkt.tcp.source = htons((uint16_t)(40000 + i)); /* a new flow each */
+		assert_int_equal(bpf_prog_test_run_opts(l4lb_prog_fd(lb), &opts), 0);
+	}
+}
+
+static void test_metrics(void **s)
+{
+	static const char *const vip = "portico_lbd_vip_packets_total{vip=\"192.0.2.10:80/tcp\"}";
+	static const char *const rx = "portico_lbd_xdp_rx_packets_total";
+	const char *r;
+	char *page;
+	long long v0, rx0;
+
+	(void)s;
+	page = metrics();
+	assert_non_null(strstr(page, "# TYPE portico_lbd_vip_packets_total counter\n"));
+	assert_non_null(strstr(page, "# HELP portico_lbd_vip_packets_total "));
+	assert_non_null(strstr(page,
+			       "\nportico_build_info{daemon=\"lbd\",version=\"" PORTICO_VERSION
+			       "\",role=\"l4lb\"} 1\n"));
+	assert_non_null(strstr(page, "\nportico_lbd_real_weight{vip=\"192.0.2.10:80/tcp\",real="
+				     "\"10.1.0.2\"} 1\n"));
+	assert_non_null(strstr(page, "\nportico_lbd_xdp_dropped_packets_total{reason=\"fib\"} "));
+	assert_true(value_of(page, "portico_lbd_start_time_seconds") > 1600000000);
+	/* No bgp group: no BGP families. */
+	assert_null(strstr(page, "portico_lbd_bgp_"));
+	v0 = value_of(page, vip);
+	rx0 = value_of(page, rx);
+	assert_true(v0 >= 0 && rx0 >= 0);
+	free(page);
+
+	send_to_vip(3);
+	page = metrics();
+	assert_int_equal(value_of(page, vip), v0 + 3);
+	assert_true(value_of(page, rx) >= rx0 + 3);
+	free(page);
+
+	/* The reply's type is the exposition format's. */
+	r = raw("GET /metrics HTTP/1.1\r\n\r\n");
+	assert_non_null(strstr(r, "HTTP/1.1 200"));
+	assert_non_null(strstr(r, "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"));
+}
+
 static int setup(void **s)
 {
 	char *err = NULL;
@@ -284,6 +424,7 @@ int main(void)
 	    cmocka_unit_test(test_bad_input_changes_nothing),
 	    cmocka_unit_test(test_malformed_requests),
 	    cmocka_unit_test(test_stats_and_reload),
+	    cmocka_unit_test(test_metrics),
 	};
 
 	if (geteuid() != 0) {
