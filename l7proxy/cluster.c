@@ -23,6 +23,12 @@
  * out for backoff_ms; any response head brings the count back to zero.
  * When every backend is out, requests fail fast with "no healthy backend"
  * rather than queueing behind a dead cluster.
+ *
+ * Active health (probe.h, the main thread's probes) is a flag per backend
+ * read on each pick: a backend the probes have down takes no new request,
+ * like a drained one, and its connections stay. A backend is used when
+ * active health does not have it down and passive health does not have
+ * it out. When active health leaves nothing, it is ignored (fail open).
  */
 #include "log.h"
 #include "proxy.h"
@@ -286,10 +292,12 @@ SSL *backend_ssl(struct backend_rt *be)
 	return ssl;
 }
 
-/* Healthy and not drained: may take a new request. */
-static bool takes(const struct worker *w, const struct backend_rt *be)
+/* Healthy and not drained: may take a new request. Active health counts
+ * unless panic (no backend passes it and the rest: see cluster_pick). */
+static bool takes(const struct worker *w, const struct backend_rt *be, bool panic)
 {
-	return !be->drain && be->down_until <= w->loop.now_ms;
+	return !be->drain && be->down_until <= w->loop.now_ms &&
+	       (panic || l7_upstream_active_ok(be->up));
 }
 
 /* A backend drawn at random in proportion to its weight (drained ones
@@ -313,14 +321,12 @@ static struct backend_rt *draw(struct worker *w, const struct cluster_rt *cl)
 	return cl->be[lo];
 }
 
-struct backend_rt *cluster_pick(struct worker *w, struct cluster_rt *cl,
-				const struct backend_rt *skip)
+static struct backend_rt *pick(struct worker *w, struct cluster_rt *cl,
+			       const struct backend_rt *skip, bool panic)
 {
-	unsigned n, k = 0;
+	unsigned n = cl->n_be, k = 0;
 	struct backend_rt *cand[2];
 
-	cluster_sync(w, cl);
-	n = cl->n_be;
 	if (!n)
 		return NULL;
 	if (cl->cfg->balance == L7_BALANCE_LEAST_REQUEST && n > 1) {
@@ -331,7 +337,7 @@ struct backend_rt *cluster_pick(struct worker *w, struct cluster_rt *cl,
 
 			if (!be)
 				break;
-			if (!takes(w, be) || be == skip || (k && cand[0] == be))
+			if (!takes(w, be, panic) || be == skip || (k && cand[0] == be))
 				continue;
 			cand[k++] = be;
 		}
@@ -355,7 +361,7 @@ struct backend_rt *cluster_pick(struct worker *w, struct cluster_rt *cl,
 		for (unsigned i = 0; i < n; i++) {
 			struct backend_rt *be = cl->be[i];
 
-			if (!takes(w, be) || (pass == 0 && be == skip && n > 1))
+			if (!takes(w, be, panic) || (pass == 0 && be == skip && n > 1))
 				continue;
 			be->cw += be->weight;
 			total += be->weight;
@@ -368,6 +374,25 @@ struct backend_rt *cluster_pick(struct worker *w, struct cluster_rt *cl,
 		}
 	}
 	return NULL;
+}
+
+struct backend_rt *cluster_pick(struct worker *w, struct cluster_rt *cl,
+				const struct backend_rt *skip)
+{
+	struct backend_rt *be;
+
+	cluster_sync(w, cl);
+	be = pick(w, cl, skip, false);
+	/* Fail open, as Envoy's panic mode: when active health leaves no
+	 * backend, balance as if there were no probes (drain and passive
+	 * health still apply). Probes that fail everywhere at once more
+	 * often mean a broken check, or a network problem between this
+	 * proxy and the backends, than a whole cluster down; and if it is
+	 * down, the requests fail as they would have anyway. The second
+	 * scan costs only when nothing was found. */
+	if (!be)
+		be = pick(w, cl, skip, true);
+	return be;
 }
 
 void backend_report(struct worker *w, struct backend_rt *be, bool ok)

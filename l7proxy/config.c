@@ -225,6 +225,117 @@ static int parse_cluster_tls(config_setting_t *g, struct l7_cluster_cfg *cl, con
 	return 0;
 }
 
+static bool authority_ok(const char *a);
+
+/* A path or a gRPC service name we put on the wire: visible ASCII only, so
+ * no space, CR or LF can end the request line or a header early. */
+static bool visible_ascii(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 0x7f)
+			return false;
+	return true;
+}
+
+/* interval_ms / timeout_ms, also spelt interval / timeout; not both. */
+static int health_ms(config_setting_t *h, const char *name, const char *alias, uint32_t *out,
+		     uint32_t def, uint32_t min, uint32_t max, const char *file, char **err)
+{
+	config_setting_t *a = config_setting_get_member(h, alias);
+
+	if (a && config_setting_get_member(h, name))
+		return cfg_fail(err, file, a, "health: %s and %s are the same setting: keep one",
+				name, alias);
+	return cfg_uint(h, a ? alias : name, out, def, min, max, file, err);
+}
+
+/*
+ * The optional health = { type = "http"|"grpc"; ... } group of a cluster:
+ * active probes (probe.h). Ranges: a probe must end before the next one
+ * starts (timeout < interval), so a backend never has two in flight.
+ */
+static int parse_cluster_health(config_setting_t *g, struct l7_cluster_cfg *cl, const char *file,
+				char **err)
+{
+	static const char *const keys[] = {"type",    "path",	     "expect",	 "host",
+					   "service", "interval_ms", "interval", "timeout_ms",
+					   "timeout", "rise",	     "fall",	 NULL};
+	static const char *const types[] = {"http", "grpc"};
+	config_setting_t *h = config_setting_get_member(g, "health");
+	struct l7_health_cfg *k = &cl->health;
+	unsigned type;
+	int rc;
+
+	k->type = L7_HEALTH_NONE;
+	if (!h)
+		return 0;
+	if (!config_setting_is_group(h))
+		return cfg_fail(err, file, h,
+				"cluster \"%s\": health must be a group { type = \"http\"; ... }",
+				cl->name);
+	if (!config_setting_get_member(h, "type"))
+		return cfg_fail(err, file, h,
+				"cluster \"%s\": health needs type = \"http\" or \"grpc\"",
+				cl->name);
+	if ((rc = cfg_known(h, keys, "health", file, err)) ||
+	    (rc = cfg_enum(h, "type", types, 2, 0, &type, file, err)) ||
+	    (rc = cfg_str_copy(h, "path", k->path, sizeof(k->path), "/", false, file, err)) ||
+	    (rc = cfg_uint(h, "expect", &k->expect, 200, 100, 599, file, err)) ||
+	    (rc = cfg_str_copy(h, "host", k->host, sizeof(k->host), "", false, file, err)) ||
+	    (rc = cfg_str_copy(h, "service", k->service, sizeof(k->service), "", false, file,
+			       err)) ||
+	    (rc = health_ms(h, "interval_ms", "interval", &k->interval_ms, 2000, 100, 3600000, file,
+			    err)) ||
+	    (rc = health_ms(h, "timeout_ms", "timeout", &k->timeout_ms, 1000, 10, 600000, file,
+			    err)) ||
+	    (rc = cfg_uint(h, "rise", &k->rise, 2, 1, 100, file, err)) ||
+	    (rc = cfg_uint(h, "fall", &k->fall, 3, 1, 100, file, err)))
+		return rc;
+	k->type = type == 0 ? L7_HEALTH_HTTP : L7_HEALTH_GRPC;
+	if (k->timeout_ms >= k->interval_ms)
+		return cfg_fail(err, file, h,
+				"cluster \"%s\": health timeout (%u ms) must be below the interval "
+				"(%u ms)",
+				cl->name, k->timeout_ms, k->interval_ms);
+	if (k->host[0] && (k->host[0] == '*' || !authority_ok(k->host)))
+		return cfg_fail(err, file, config_setting_get_member(h, "host"),
+				"cluster \"%s\": health host \"%s\": expected a host name or "
+				"ADDR[:PORT]",
+				cl->name, k->host);
+	if (k->type == L7_HEALTH_HTTP) {
+		if (config_setting_get_member(h, "service"))
+			return cfg_fail(err, file, config_setting_get_member(h, "service"),
+					"cluster \"%s\": health service is for type \"grpc\"",
+					cl->name);
+		if (k->path[0] != '/' || !visible_ascii(k->path))
+			return cfg_fail(err, file, config_setting_get_member(h, "path"),
+					"cluster \"%s\": health path \"%s\" must start with '/' "
+					"and have no space or control character",
+					cl->name, k->path);
+		return 0;
+	}
+	if (config_setting_get_member(h, "path") || config_setting_get_member(h, "expect"))
+		return cfg_fail(err, file,
+				config_setting_get_member(h, "path")
+				    ? config_setting_get_member(h, "path")
+				    : config_setting_get_member(h, "expect"),
+				"cluster \"%s\": health path and expect are for type \"http\" "
+				"(grpc must answer SERVING)",
+				cl->name);
+	if (!visible_ascii(k->service))
+		return cfg_fail(err, file, config_setting_get_member(h, "service"),
+				"cluster \"%s\": health service \"%s\" has a space or control "
+				"character",
+				cl->name, k->service);
+	/* gRPC is HTTP/2 only (gRPC's PROTOCOL-HTTP2). */
+	if (l7_proto_h1(cl->proto))
+		return cfg_fail(err, file, config_setting_get_member(h, "type"),
+				"cluster \"%s\": health type \"grpc\" needs protocol \"h2c\" or "
+				"\"h2\", not \"%s\"",
+				cl->name, l7_proto_name(cl->proto));
+	return 0;
+}
+
 static int parse_clusters(config_t *cf, struct l7_config *c, const char *file, char **err)
 {
 	static const char *const protos[] = {"http1", "h2c", "h2", "https"};
@@ -269,7 +380,8 @@ static int parse_clusters(config_t *cf, struct l7_config *c, const char *file, c
 		what[strlen(what) - 1] = '\0';
 		if ((rc = parse_backends(g, cl, what, file, err)) ||
 		    (rc = parse_cluster_limits(g, cl, file, err)) ||
-		    (rc = parse_cluster_tls(g, cl, file, err)))
+		    (rc = parse_cluster_tls(g, cl, file, err)) ||
+		    (rc = parse_cluster_health(g, cl, file, err)))
 			return rc;
 	}
 	return 0;
@@ -652,8 +764,34 @@ static int parse(config_t *cf, const char *file, struct l7_config *c, char **err
 			       file, err)) ||
 	    (rc = cfg_str_copy(root, "admin_socket", c->admin_socket, sizeof(c->admin_socket), "",
 			       false, file, err)) ||
-	    (rc = cfg_uint(root, "workers", &c->workers, 0, 0, 1024, file, err)))
+	    (rc = cfg_uint(root, "workers", &c->workers, 0, 0, 1024, file, err)) ||
+	    (rc = cfg_uint(root, "drain_timeout_ms", &c->drain_timeout_ms, 30000, 0, 3600000, file,
+			   err)) ||
+	    (rc = cfg_str_copy(root, "metrics_listen", c->metrics_listen, sizeof(c->metrics_listen),
+			       "", false, file, err)))
 		return rc;
+	{
+		char fmt[8];
+
+		if ((rc = cfg_str_copy(root, "access_log_format", fmt, sizeof(fmt), "text", false,
+				       file, err)))
+			return rc;
+		if (strcmp(fmt, "text") && strcmp(fmt, "json"))
+			return cfg_fail(
+			    err, file, config_setting_get_member(root, "access_log_format"),
+			    "access_log_format \"%s\": expected \"text\" or \"json\"", fmt);
+		c->access_log_json = strcmp(fmt, "json") == 0;
+	}
+	if (c->metrics_listen[0]) {
+		struct sockaddr_storage ss;
+		socklen_t sl;
+
+		if (l7_parse_hostport(c->metrics_listen, &ss, &sl))
+			return cfg_fail(err, file,
+					config_setting_get_member(root, "metrics_listen"),
+					"metrics_listen \"%s\": expected IP:PORT or [IPv6]:PORT",
+					c->metrics_listen);
+	}
 	if (!name_ok(c->pop))
 		return cfg_fail(err, file, config_setting_get_member(root, "pop"),
 				"pop \"%s\": use letters, digits, '.', '_', '-' (it goes into "

@@ -61,6 +61,25 @@ enum l7_balance {
 	L7_BALANCE_LEAST_REQUEST, /* the less loaded of two random choices */
 };
 
+/* Active health checks of a cluster's backends (probe.h). */
+enum l7_health_type {
+	L7_HEALTH_NONE, /* no probes: passive health only */
+	L7_HEALTH_HTTP, /* GET path over the cluster's protocol; the status must be expect */
+	L7_HEALTH_GRPC, /* grpc.health.v1.Health/Check(service) must say SERVING */
+};
+
+struct l7_health_cfg {
+	enum l7_health_type type;
+	char path[256];	      /* http: request path, starts with '/' */
+	char host[256];	      /* Host / :authority; "" = the backend's address */
+	char service[128];    /* grpc: HealthCheckRequest.service ("" = the server) */
+	uint32_t expect;      /* http: the status that passes */
+	uint32_t interval_ms; /* probe start to probe start */
+	uint32_t timeout_ms;  /* < interval_ms: one probe in flight at a time */
+	uint32_t rise;	      /* consecutive passes that bring a down backend back */
+	uint32_t fall;	      /* consecutive failures that take a backend down */
+};
+
 struct l7_cluster_cfg {
 	char name[64];
 	enum l7_proto proto;
@@ -82,6 +101,7 @@ struct l7_cluster_cfg {
 	char tls_cert[256];	     /* h2/https: client certificate (mTLS), "" = none */
 	char tls_key[256];
 	bool tls_verify;
+	struct l7_health_cfg health; /* type L7_HEALTH_NONE without a health group */
 };
 
 struct l7_route_cfg {
@@ -148,7 +168,10 @@ struct l7_config {
 	char served_by[130];  /* "pop/host", the X-Served-By value */
 	unsigned workers;     /* 0 = one per online CPU */
 	char access_log[256]; /* path, "-" for stderr, "" for none */
+	bool access_log_json; /* access_log_format = "json" (else "text") */
 	char admin_socket[108];
+	uint32_t drain_timeout_ms; /* SIGTERM / upgrade: in-flight work gets this long */
+	char metrics_listen[64];   /* "IP:PORT" serving GET /metrics over TCP, "" = none */
 	struct l7_tls_cfg tls;
 	struct l7_listener_cfg *listeners;
 	size_t n_listeners;

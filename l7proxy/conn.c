@@ -164,8 +164,10 @@ void conn_close(struct conn *c)
 	pipe_clear(&c->in, &w->pool);
 	pipe_clear(&c->out, &w->pool);
 	loop_io_close(&w->loop, &c->io);
-	if (c->counted)
+	if (c->counted) {
+		dlist_del(&c->w_link);
 		worker_conn_closed(w);
+	}
 	loop_free_later(&w->loop, c);
 }
 
@@ -598,6 +600,7 @@ struct conn *conn_accept(struct worker *w, int fd, const struct sockaddr_storage
 	if (!c)
 		return NULL;
 	c->counted = true;
+	dlist_push(&w->conns, &c->w_link);
 	w->n_conns++;
 	STAT_INC(w, accepted);
 	STAT_INC(w, conns_open);

@@ -50,9 +50,18 @@ struct h1s {
 	bool resp_head_sent;
 	bool resp_chunked;
 	bool resp_no_body;
-	bool closing; /* no more requests on this connection */
+	bool closing;  /* no more requests on this connection */
+	bool draining; /* the worker drains: the next response says close */
 	uint64_t head_start_ms, body_ms, idle_since_ms;
 };
+
+/*
+ * While the worker drains, a keepalive connection left idle this long is
+ * closed. Not at once: a client that just got a response sends its next
+ * request right away, and answering that one with "Connection: close"
+ * loses nothing, where closing under it would fail it.
+ */
+#define DRAIN_IDLE_MS 1000
 
 static const struct ds_ops h1s_ds_ops;
 
@@ -163,7 +172,7 @@ static int on_headers_complete(http_parser *p)
 	h->http10 = p->http_major == 1 && p->http_minor == 0;
 	/* HTTP/1.0 clients get one request per connection: simpler framing
 	 * rules, and they are rare enough at the edge. */
-	h->keepalive = !h->http10 && http_should_keep_alive(p) && !h->closing;
+	h->keepalive = !h->http10 && http_should_keep_alive(p) && !h->closing && !h->draining;
 	if (p->http_major != 1)
 		return reject(h, 505, NULL);
 	if ((why = h1_head_check(hd)))
@@ -367,7 +376,7 @@ static bool write_head(struct h1s *h, struct stream *s)
 		else
 			h->resp_chunked = true;
 	}
-	if (h->closing)
+	if (h->closing || h->draining)
 		h->keepalive = false;
 	if (pipe_printf(&c->out, pool, "HTTP/1.1 %d %s\r\n", status, h1_reason(status)) < 0)
 		return false;
@@ -446,6 +455,21 @@ static bool write_response(struct h1s *h)
 
 /* --- the session -------------------------------------------------------- */
 
+/* When an idle keepalive connection is closed. */
+static uint64_t idle_deadline(const struct h1s *h)
+{
+	uint64_t at = h->idle_since_ms + h->w->cfg->client.idle_timeout_ms;
+
+	if (h->draining) {
+		uint64_t from =
+		    h->idle_since_ms > h->w->drain_ms ? h->idle_since_ms : h->w->drain_ms;
+
+		if (from + DRAIN_IDLE_MS < at)
+			at = from + DRAIN_IDLE_MS;
+	}
+	return at;
+}
+
 static void set_timer(struct h1s *h)
 {
 	const struct l7_client_cfg *k = &h->w->cfg->client;
@@ -455,7 +479,7 @@ static void set_timer(struct h1s *h)
 	if (c->out.len && !c->wr_ready)
 		at = c->last_write_ms + k->send_timeout_ms;
 	else if (h->state == H1S_IDLE && !c->in.len)
-		at = h->idle_since_ms + k->idle_timeout_ms;
+		at = idle_deadline(h);
 	else if (h->state == H1S_HEAD || (h->state == H1S_IDLE && c->in.len))
 		at = h->head_start_ms + k->header_timeout_ms;
 	else if (h->state == H1S_BODY && h->s && stream_body_room(h->s, &h->s->req))
@@ -530,7 +554,7 @@ static void h1s_timeout(struct conn *c)
 	switch (h->state) {
 	case H1S_IDLE:
 		if (!c->in.len) {
-			if (now < h->idle_since_ms + k->idle_timeout_ms)
+			if (now < idle_deadline(h))
 				goto rearm;
 			conn_close(c);
 			return;
@@ -582,12 +606,28 @@ static void h1s_ready(struct conn *c)
 	(void)c;
 }
 
+/* The request in progress (if any) completes with "Connection: close"; a
+ * response whose head already promised keepalive leaves the connection
+ * idle, closed after DRAIN_IDLE_MS unless a request comes first. */
+static void h1s_drain(struct conn *c)
+{
+	struct h1s *h = c->sess;
+
+	h->draining = true;
+	if (h->state == H1S_HEAD || h->state == H1S_BODY ||
+	    (h->state == H1S_DONE && !h->resp_head_sent))
+		h->keepalive = false;
+	set_timer(h);
+	conn_kick(c);
+}
+
 static const struct conn_ops h1s_conn_ops = {
     .process = h1s_process,
     .error = h1s_error,
     .timeout = h1s_timeout,
     .ready = h1s_ready,
     .destroy = h1s_destroy,
+    .drain = h1s_drain,
 };
 
 /* --- what the stream asks of us ------------------------------------------ */
@@ -636,6 +676,7 @@ void h1s_start(struct conn *c)
 	h->c = c;
 	h->w = c->w;
 	h->idle_since_ms = h->head_start_ms = c->w->loop.now_ms;
+	h->draining = c->w->draining; /* it finished its handshake during a drain */
 	http_parser_init(&h->p, HTTP_REQUEST);
 	h->p.data = h;
 	conn_set_session(c, &h1s_conn_ops, h);

@@ -54,6 +54,7 @@
 #define G_SMALL_WU	 1
 #define G_INVALID	 5
 #define SMALL_WU_BYTES	 1024
+#define WU_CREDIT_MAX	 64
 
 struct h2s {
 	struct conn *c;
@@ -69,12 +70,28 @@ struct h2s {
 	bool settings_seen;
 	bool draining; /* shutdown notice sent */
 	bool final_goaway;
+	unsigned wu_credit; /* small WINDOW_UPDATEs our DATA frames account for */
 	uint64_t drain_ms;
 	uint64_t idle_since_ms, last_rx_ms, ping_sent_ms, hdr_pending_ms, timer_at;
 	size_t mem; /* bytes nghttp2 holds for this session */
 };
 
 static const struct ds_ops h2s_ds_ops;
+
+/*
+ * End the connection gracefully: first a GOAWAY that only announces the
+ * end (RFC 9113 §6.8), the final one a tick later (tick()) once requests
+ * in flight on the wire have arrived; the connection closes when its
+ * streams are done. Used to recycle a connection and to drain the worker.
+ */
+static void begin_goaway(struct h2s *h)
+{
+	if (h->draining || h->done)
+		return;
+	h->draining = true;
+	h->drain_ms = h->w->loop.now_ms;
+	nghttp2_submit_shutdown_notice(h->ng);
+}
 
 static const struct conn_ops h2s_conn_ops;
 
@@ -343,15 +360,8 @@ static void request_head(struct h2s *h, struct stream *s, bool end)
 		return;
 	}
 	h->w->dispatch(s);
-	if (h->w->cfg->h2.max_requests && h->requests >= h->w->cfg->h2.max_requests &&
-	    !h->draining) {
-		/* Recycle the connection gracefully: first a GOAWAY that only
-		 * announces the end (RFC 9113 §6.8), the final one a tick later
-		 * once requests in flight on the wire have arrived. */
-		h->draining = true;
-		h->drain_ms = h->w->loop.now_ms;
-		nghttp2_submit_shutdown_notice(h->ng);
-	}
+	if (h->w->cfg->h2.max_requests && h->requests >= h->w->cfg->h2.max_requests)
+		begin_goaway(h);
 }
 
 static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *ud)
@@ -400,10 +410,27 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
 	case NGHTTP2_PRIORITY:
 		glitch(h, G_PRIORITY, "PRIORITY frames");
 		break;
-	case NGHTTP2_WINDOW_UPDATE:
-		if (frame->window_update.window_size_increment < SMALL_WU_BYTES)
-			glitch(h, G_SMALL_WU, "tiny WINDOW_UPDATE frames");
+	case NGHTTP2_WINDOW_UPDATE: {
+		int32_t inc = frame->window_update.window_size_increment;
+		int32_t win =
+		    frame->hd.stream_id
+			? nghttp2_session_get_stream_remote_window_size(ng, frame->hd.stream_id)
+			: nghttp2_session_get_remote_window_size(ng);
+
+		if (inc >= SMALL_WU_BYTES)
+			break;
+		/* gRPC clients acknowledge each small message with a small
+		 * increment while the window stays wide open: free, as long
+		 * as DATA we sent accounts for it. Costly are increments that
+		 * reopen a window kept nearly shut (we would cut tiny DATA
+		 * frames) and ones acknowledging nothing (a flood). */
+		if (h->wu_credit && !(win >= 0 && win - inc < SMALL_WU_BYTES)) {
+			h->wu_credit--;
+			break;
+		}
+		glitch(h, G_SMALL_WU, "tiny WINDOW_UPDATE frames");
 		break;
+	}
 	default:
 		break;
 	}
@@ -482,6 +509,10 @@ static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *
 		break;
 	case NGHTTP2_HEADERS:
 	case NGHTTP2_DATA:
+		/* Up to a stream and a connection WINDOW_UPDATE per frame. */
+		if (frame->hd.type == NGHTTP2_DATA && frame->hd.length &&
+		    h->wu_credit < WU_CREDIT_MAX)
+			h->wu_credit += 2;
 		/* A complete response while the client still sends: ask it to
 		 * stop (RFC 9113 §8.1), and stop buffering what comes. */
 		if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
@@ -874,12 +905,19 @@ static void h2s_ready(struct conn *c)
 	(void)c;
 }
 
+static void h2s_drain(struct conn *c)
+{
+	begin_goaway(c->sess);
+	conn_kick(c);
+}
+
 static const struct conn_ops h2s_conn_ops = {
     .process = h2s_process,
     .error = h2s_error,
     .timeout = h2s_timeout,
     .ready = h2s_ready,
     .destroy = h2s_destroy,
+    .drain = h2s_drain,
 };
 
 int h2s_start(struct conn *c)
@@ -919,6 +957,8 @@ int h2s_start(struct conn *c)
 	setsockopt(c->io.fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &(int){64 * 1024}, sizeof(int));
 	STAT_INC(w, h2_sessions);
 	conn_set_session(c, &h2s_conn_ops, h);
+	if (w->draining)
+		begin_goaway(h); /* it finished its handshake during a drain */
 	conn_kick(c);
 	return 0;
 }

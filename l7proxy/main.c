@@ -4,14 +4,20 @@
  * hosts.
  *
  * main() loads the config, builds the TLS contexts, makes sure no other
- * process listens on our ports, starts one worker per core, and then
- * serves the admin socket (counters as JSON) until SIGINT/SIGTERM.
- * Everything on the request path is in the workers.
+ * process listens on our ports (or takes the listening sockets over from
+ * the process it upgrades, takeover.h), starts one worker per core, and
+ * then serves the admin socket and signals: SIGHUP reloads, SIGTERM and
+ * SIGINT drain (a second one stops at once), SIGUSR2 starts a binary
+ * upgrade. Everything on the request path is in the workers.
  */
 #include "http_admin.h"
 #include "list.h"
 #include "listener.h"
 #include "log.h"
+#include "probe.h"
+#include "prom.h"
+#include "sdnotify.h"
+#include "takeover.h"
 #include "tls.h"
 #include "worker.h"
 
@@ -19,13 +25,17 @@
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <getopt.h>
+#include <limits.h>
 #include <sys/epoll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <urcu/urcu-memb.h>
 #include <unistd.h>
@@ -37,19 +47,42 @@ struct proxy {
 	struct worker *workers;
 	unsigned n;
 	struct l7_upstreams *ups; /* the backend sets the workers read */
+	struct l7_probes *probes; /* active health checks of ups, run in loop */
 	int64_t started;	  /* Unix seconds */
 	uint64_t reloads, reload_failures;
 	char reload_error[512]; /* why the last reload failed, "" if it did not */
 	struct loop loop;	/* the main thread's: signals and the admin API */
 	struct loop_io sig_io;
+	char exe[PATH_MAX]; /* this binary's path as started: an upgrade runs what is there now */
+	char cfg_abs[PATH_MAX]; /* the config's absolute path, for the successor */
+	bool verbose;
+	int log_fd; /* the access log the workers write, -1 if none */
+	uint64_t log_reopens;
+	int takeover_fd; /* started by an upgrade: the predecessor's end, else -1 */
+	bool draining;	 /* SIGTERM or handed over: workers finish and stop */
+	uint64_t drain_started_ms;
+	struct loop_timer drain_timer; /* polls the workers while they drain */
+	pid_t upgrade_pid;	       /* a successor starting, 0 if none */
+	struct loop_io upgrade_io;     /* its answer comes here */
+	struct loop_timer upgrade_timer;
+	uint64_t upgrades;
+	char upgrade_error[256];	 /* why the last upgrade failed, "" if it did not */
+	uint64_t watchdog_ms;		 /* systemd's watchdog interval, 0 if none */
+	struct admin_server *metrics;	 /* GET /metrics over TCP (metrics_listen) */
+	struct loop_timer metrics_retry; /* binding it again, while a predecessor holds it */
+	struct loop_timer watchdog_timer;
 };
+
+/* How long a successor may take to say it serves. */
+#define UPGRADE_TIMEOUT_MS 30000
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: l7proxy [-c CONFIG] [--check] [-v]\n"
 		   "  -c, --config FILE  config file (default /etc/portico/l7proxy.conf)\n"
 		   "      --check        validate the config (and load the certificates), exit\n"
-		   "  -v, --verbose      debug logging\n");
+		   "  -v, --verbose      debug logging\n"
+		   "(--takeover-fd N is for the proxy's own upgrade: see docs/operations.md)\n");
 }
 
 static int open_log(const char *path)
@@ -129,13 +162,15 @@ static int api_status(void *ctx, const struct admin_req *req, json_t **out)
 
 	(void)req;
 	*out = json_pack(
-	    "{s:s,s:s,s:s,s:s,s:i,s:I,s:I,s:i,s:s,s:I,s:I,s:I,s:s?}", "role", "l7proxy", "version",
-	    PORTICO_VERSION, "tls_library", OpenSSL_version(OPENSSL_VERSION), "served_by",
-	    p->cfg->served_by, "pid", (int)getpid(), "started", (json_int_t)p->started, "uptime_s",
-	    (json_int_t)(time(NULL) - p->started), "workers", (int)p->n, "config", p->path,
-	    "reloads", (json_int_t)p->reloads, "reload_failures", (json_int_t)p->reload_failures,
-	    "upstream_updates", (json_int_t)p->ups->updates, "last_reload_error",
-	    p->reload_error[0] ? p->reload_error : NULL);
+	    "{s:s,s:s,s:s,s:s,s:i,s:I,s:I,s:i,s:s,s:I,s:I,s:I,s:s?,s:b,s:i,s:I,s:s?}", "role",
+	    "l7proxy", "version", PORTICO_VERSION, "tls_library", OpenSSL_version(OPENSSL_VERSION),
+	    "served_by", p->cfg->served_by, "pid", (int)getpid(), "started", (json_int_t)p->started,
+	    "uptime_s", (json_int_t)(time(NULL) - p->started), "workers", (int)p->n, "config",
+	    p->path, "reloads", (json_int_t)p->reloads, "reload_failures",
+	    (json_int_t)p->reload_failures, "upstream_updates", (json_int_t)p->ups->updates,
+	    "last_reload_error", p->reload_error[0] ? p->reload_error : NULL, "draining",
+	    p->draining, "upgrade_pid", (int)p->upgrade_pid, "upgrades", (json_int_t)p->upgrades,
+	    "last_upgrade_error", p->upgrade_error[0] ? p->upgrade_error : NULL);
 	return 200;
 }
 
@@ -255,6 +290,7 @@ static int api_clusters(void *ctx, const struct admin_req *req, json_t **out)
 		return admin_error(out, 409, "%s", err);
 	for (unsigned i = 0; i < p->n; i++)
 		worker_upstreams_changed(&p->workers[i]);
+	l7_probes_sync(p->probes); /* new backends get probes, removed ones lose theirs */
 	cur = l7_upstreams_current(p->ups, (size_t)ci);
 	log_info("cluster %s: backend set version %llu (%zu backends) from the API", name,
 		 (unsigned long long)cur->version, cur->n);
@@ -338,6 +374,212 @@ static int reload_tls(struct proxy *p)
 	return 0;
 }
 
+/* --- drain, upgrade, systemd ---------------------------------------------- */
+
+static void drain_poll(struct loop_timer *t)
+{
+	struct proxy *p = container_of(t, struct proxy, drain_timer);
+	unsigned left = 0;
+
+	for (unsigned i = 0; i < p->n; i++)
+		left += !worker_finished(&p->workers[i]);
+	/* Workers cut what is left at the deadline themselves; the margin is
+	 * for one that cannot even do that. */
+	if (!left || loop_clock_ms() > p->drain_started_ms + p->cfg->drain_timeout_ms + 5000) {
+		if (left)
+			log_warn("drain: %u workers did not finish in time; stopping them", left);
+		loop_stop(&p->loop);
+		return;
+	}
+	loop_timer_in(&p->loop, &p->drain_timer, drain_poll, 50);
+}
+
+/*
+ * Stop accepting and let the workers finish what is in flight, then
+ * leave the main loop (main() stops and joins the workers). why is for
+ * the log.
+ */
+static void start_drain(struct proxy *p, const char *why)
+{
+	if (p->draining)
+		return;
+	p->draining = true;
+	p->drain_started_ms = loop_clock_ms();
+	log_info("draining (%s): no new connections; requests in flight get up to %u ms", why,
+		 p->cfg->drain_timeout_ms);
+	for (unsigned i = 0; i < p->n; i++)
+		worker_drain(&p->workers[i]);
+	loop_timer_in(&p->loop, &p->drain_timer, drain_poll, 50);
+}
+
+static void upgrade_end(struct proxy *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* The upgrade is over, with an error (fmt) or not (NULL). */
+static void upgrade_end(struct proxy *p, const char *fmt, ...)
+{
+	loop_timer_cancel(&p->loop, &p->upgrade_timer);
+	if (p->upgrade_io.fd >= 0)
+		loop_io_close(&p->loop, &p->upgrade_io);
+	p->upgrade_io.fd = -1;
+	if (fmt) {
+		va_list ap;
+
+		va_start(ap, fmt);
+		vsnprintf(p->upgrade_error, sizeof(p->upgrade_error), fmt, ap);
+		va_end(ap);
+		log_err("upgrade: %s; this process keeps serving", p->upgrade_error);
+		/* Reaped by the SIGCHLD handler once it is gone. */
+		if (p->upgrade_pid > 0)
+			kill(p->upgrade_pid, SIGKILL);
+	}
+	p->upgrade_pid = 0;
+}
+
+static void on_upgrade_reply(struct loop_io *io, uint32_t events)
+{
+	struct proxy *p = container_of(io, struct proxy, upgrade_io);
+	char buf[64];
+	ssize_t n;
+
+	(void)events;
+	n = recv(io->fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n > 0) {
+		buf[n] = '\0';
+		if (strncmp(buf, "ready ", 6) == 0) {
+			pid_t pid = p->upgrade_pid;
+
+			p->upgrades++;
+			p->upgrade_error[0] = '\0';
+			upgrade_end(p, NULL);
+			log_info("upgrade: pid %d serves now; this process drains", (int)pid);
+			/* The successor binds the metrics port once we let go. */
+			admin_server_free(p->metrics);
+			p->metrics = NULL;
+			start_drain(p, "handed over to the new process");
+			return;
+		}
+	}
+	upgrade_end(p, "the new process (pid %d) exited before it served; see its log",
+		    (int)p->upgrade_pid);
+}
+
+static void on_upgrade_timeout(struct loop_timer *t)
+{
+	struct proxy *p = container_of(t, struct proxy, upgrade_timer);
+
+	upgrade_end(p, "the new process (pid %d) was not ready within %d ms; killed it",
+		    (int)p->upgrade_pid, UPGRADE_TIMEOUT_MS);
+}
+
+/*
+ * Start the binary at p->exe (the installed one: a package upgrade has
+ * replaced it) with our config, and hand it every listening socket. It
+ * answers once it serves; then we drain. Returns 0 (started) or an HTTP
+ * status with the reason in p->upgrade_error.
+ */
+static int start_upgrade(struct proxy *p)
+{
+	char fdarg[16];
+	char *argv[8];
+	int sp[2], *fds, argc = 0, rc;
+	size_t n = 0;
+	sigset_t none;
+	pid_t pid;
+
+	if (p->draining || p->upgrade_pid) {
+		snprintf(p->upgrade_error, sizeof(p->upgrade_error), "%s",
+			 p->draining ? "draining already" : "an upgrade is in progress");
+		return 409;
+	}
+	fds = calloc((size_t)p->n * p->cfg->n_listeners + 1, sizeof(*fds));
+	if (!fds || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
+		snprintf(p->upgrade_error, sizeof(p->upgrade_error), "%s", strerror(errno));
+		free(fds);
+		return 500;
+	}
+	/* Workers close listeners only when draining, which we are not. */
+	for (unsigned i = 0; i < p->n; i++)
+		for (size_t j = 0; j < p->workers[i].n_listeners; j++)
+			fds[n++] = worker_listen_fd(&p->workers[i], j);
+	snprintf(fdarg, sizeof(fdarg), "%d", sp[1]);
+	argv[argc++] = p->exe;
+	argv[argc++] = "-c";
+	argv[argc++] = p->cfg_abs;
+	if (p->verbose)
+		argv[argc++] = "-v";
+	argv[argc++] = "--takeover-fd";
+	argv[argc++] = fdarg;
+	argv[argc] = NULL;
+	sigemptyset(&none);
+	pid = fork();
+	if (pid == 0) {
+		/* Only async-signal-safe calls until exec. The successor must
+		 * not start with our blocked signals or without its end. */
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		fcntl(sp[1], F_SETFD, 0);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(sp[1]);
+	if (pid < 0) {
+		snprintf(p->upgrade_error, sizeof(p->upgrade_error), "fork: %s", strerror(errno));
+		close(sp[0]);
+		free(fds);
+		return 500;
+	}
+	p->upgrade_pid = pid;
+	p->upgrade_io = (struct loop_io){.fd = sp[0], .fn = on_upgrade_reply};
+	rc = takeover_send(sp[0], fds, n);
+	free(fds);
+	if (rc || loop_io_watch(&p->loop, &p->upgrade_io, EPOLLIN)) {
+		upgrade_end(p, "handing over the sockets: %s", strerror(rc ? -rc : errno));
+		return 500;
+	}
+	loop_timer_in(&p->loop, &p->upgrade_timer, on_upgrade_timeout, UPGRADE_TIMEOUT_MS);
+	log_info("upgrade: started %s as pid %d with %zu listening sockets", p->exe, (int)pid, n);
+	return 0;
+}
+
+/* POST /v1/upgrade: as SIGUSR2. 202: the new process starts; GET
+ * /v1/status on the socket answers from it once it serves. */
+static int api_upgrade(void *ctx, const struct admin_req *req, json_t **out)
+{
+	struct proxy *p = ctx;
+	int status;
+
+	(void)req;
+	status = start_upgrade(p);
+	if (status)
+		return admin_error(out, status, "%s", p->upgrade_error);
+	*out = json_pack("{s:i,s:i}", "old_pid", (int)getpid(), "new_pid", (int)p->upgrade_pid);
+	return 202;
+}
+
+/* systemd's watchdog: alive means every worker still turns its loop
+ * (each does at least once a second) or has finished. */
+static void watchdog_tick(struct loop_timer *t)
+{
+	struct proxy *p = container_of(t, struct proxy, watchdog_timer);
+	uint64_t now = loop_clock_ms(), stale = p->watchdog_ms > 5000 ? p->watchdog_ms : 5000;
+	bool alive = true;
+
+	for (unsigned i = 0; i < p->n; i++) {
+		uint64_t hb = __atomic_load_n(&p->workers[i].heartbeat_ms, __ATOMIC_RELAXED);
+
+		if (!worker_finished(&p->workers[i]) && hb + stale < now) {
+			log_err("watchdog: worker %u has not turned its loop for %llu ms", i,
+				(unsigned long long)(now - hb));
+			alive = false;
+		}
+	}
+	if (alive)
+		sd_notifyf("WATCHDOG=1");
+	loop_timer_in(&p->loop, &p->watchdog_timer, watchdog_tick, p->watchdog_ms / 2);
+}
+
 /* POST /v1/reload: as SIGHUP, and says how it went. */
 static int api_reload(void *ctx, const struct admin_req *req, json_t **out)
 {
@@ -350,6 +592,186 @@ static int api_reload(void *ctx, const struct admin_req *req, json_t **out)
 	return 200;
 }
 
+/* --- Prometheus ------------------------------------------------------------ */
+
+/* Counters that have families of their own below, or are gauges. */
+static bool counter_has_family(const char *name)
+{
+	static const char *const own[] = {"conns_open",	     "tls13_full",	"tls13_resumed",
+					  "tls12_full",	     "tls12_resumed",	"upstream_connects",
+					  "upstream_reuses", "upstream_errors", NULL};
+
+	for (size_t i = 0; own[i]; i++)
+		if (strcmp(name, own[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Each backend of each cluster's current set (the API thread is the sets'
+ * only writer, so it reads them without a read-side section). */
+static void metrics_backends(struct proxy *p, struct prom_buf *b)
+{
+	static const struct {
+		const char *name, *help;
+		enum prom_type type;
+	} fam[] = {
+	    {"portico_l7_backend_requests_total", "Attempts sent to the backend.", PROM_COUNTER},
+	    {"portico_l7_backend_failures_total",
+	     "Attempts to the backend that failed (connect, reset, timeout, protocol).",
+	     PROM_COUNTER},
+	    {"portico_l7_backend_active_requests", "Requests in flight on the backend.",
+	     PROM_GAUGE},
+	    {"portico_l7_backend_connections", "Open connections to the backend.", PROM_GAUGE},
+	    {"portico_l7_backend_up",
+	     "1 if the backend takes new requests: not drained, not down by active or passive "
+	     "health on any worker.",
+	     PROM_GAUGE},
+	    {"portico_l7_backend_weight", "The backend's weight in its cluster's set.", PROM_GAUGE},
+	};
+	uint64_t now = loop_clock_ms();
+
+	for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
+		prom_family(b, fam[f].name, fam[f].type, fam[f].help);
+		for (size_t ci = 0; ci < p->ups->n; ci++) {
+			const struct l7_upset *set = l7_upstreams_current(p->ups, ci);
+			const char *cl = p->cfg->clusters[ci].name;
+
+			for (size_t i = 0; set && i < set->n; i++) {
+				const struct l7_member *mb = &set->m[i];
+				const struct l7_upstream *up = mb->up;
+				uint64_t v = 0;
+				bool down = mb->drain || !l7_upstream_active_ok(up);
+
+				for (unsigned w = 0; w < up->n_workers; w++) {
+					const struct l7_up_wstat *st = &up->st[w];
+
+					switch (f) {
+					case 0:
+						v += __atomic_load_n(&st->requests,
+								     __ATOMIC_RELAXED);
+						break;
+					case 1:
+						v += __atomic_load_n(&st->failures,
+								     __ATOMIC_RELAXED);
+						break;
+					case 2:
+						v += __atomic_load_n(&st->active, __ATOMIC_RELAXED);
+						break;
+					case 3:
+						v += __atomic_load_n(&st->conns, __ATOMIC_RELAXED);
+						break;
+					default:
+						down |= __atomic_load_n(&st->down_until,
+									__ATOMIC_RELAXED) > now;
+					}
+				}
+				if (f == 4)
+					v = !down;
+				else if (f == 5)
+					v = mb->weight;
+				prom_sample_u64(b, PROM_LABELS("cluster", cl, "backend", up->name),
+						v);
+			}
+		}
+	}
+	prom_family(b, "portico_l7_backend_set_version", PROM_GAUGE,
+		    "Version of the cluster's backend set in service.");
+	for (size_t ci = 0; ci < p->ups->n; ci++) {
+		const struct l7_upset *set = l7_upstreams_current(p->ups, ci);
+
+		prom_sample_u64(b, PROM_LABELS("cluster", p->cfg->clusters[ci].name),
+				set ? set->version : 0);
+	}
+}
+
+/* GET /metrics: the Prometheus text exposition (docs/api.md, "Metrics"). */
+static int api_metrics(void *ctx, const struct admin_req *req, json_t **out)
+{
+	struct proxy *p = ctx;
+	struct prom_buf b;
+	size_t buffered = 0, len;
+	uint64_t conns = 0;
+	char *text;
+
+	prom_init(&b);
+	prom_family(&b, "portico_build_info", PROM_GAUGE,
+		    "The running build: always 1, the facts are in the labels.");
+	prom_sample_u64(&b,
+			PROM_LABELS("daemon", "l7proxy", "version", PORTICO_VERSION, "tls_library",
+				    OpenSSL_version(OPENSSL_VERSION)),
+			1);
+	prom_family(&b, "portico_l7_start_time_seconds", PROM_GAUGE,
+		    "When the process started (Unix seconds).");
+	prom_sample_u64(&b, PROM_NO_LABELS, (uint64_t)p->started);
+	prom_family(&b, "portico_l7_draining", PROM_GAUGE,
+		    "1 while the process drains (SIGTERM, or handed over by an upgrade).");
+	prom_sample_u64(&b, PROM_NO_LABELS, p->draining);
+	prom_family(&b, "portico_l7_reloads_total", PROM_COUNTER, "Reloads by outcome.");
+	prom_sample_u64(&b, PROM_LABELS("result", "ok"), p->reloads);
+	prom_sample_u64(&b, PROM_LABELS("result", "failed"), p->reload_failures);
+	prom_family(&b, "portico_l7_upstream_updates_total", PROM_COUNTER,
+		    "Backend-set updates by outcome (API and pulled).");
+	prom_sample_u64(&b, PROM_LABELS("result", "applied"), p->ups->updates);
+	prom_sample_u64(&b, PROM_LABELS("result", "refused"), p->ups->refused);
+
+	for (unsigned i = 0; i < p->n; i++) {
+		conns += WORKER_STAT(&p->workers[i], conns_open);
+		buffered +=
+		    __atomic_load_n(&p->workers[i].pool.in_use, __ATOMIC_RELAXED) * BLK_SIZE;
+	}
+	prom_family(&b, "portico_l7_connections_open", PROM_GAUGE, "Client connections open.");
+	prom_sample_u64(&b, PROM_NO_LABELS, conns);
+	prom_family(&b, "portico_l7_buffered_bytes", PROM_GAUGE,
+		    "Bytes of buffer blocks in use (request and response bodies in flight).");
+	prom_sample_u64(&b, PROM_NO_LABELS, buffered);
+
+	prom_family(&b, "portico_l7_tls_handshakes_total", PROM_COUNTER,
+		    "Completed TLS handshakes by protocol version and full/resumed.");
+#define SUM(name)                                                                                  \
+	({                                                                                         \
+		uint64_t s_ = 0;                                                                   \
+		for (unsigned i_ = 0; i_ < p->n; i_++)                                             \
+			s_ += WORKER_STAT(&p->workers[i_], name);                                  \
+		s_;                                                                                \
+	})
+	prom_sample_u64(&b, PROM_LABELS("version", "TLSv1.3", "resumption", "full"),
+			SUM(tls13_full));
+	prom_sample_u64(&b, PROM_LABELS("version", "TLSv1.3", "resumption", "resumed"),
+			SUM(tls13_resumed));
+	prom_sample_u64(&b, PROM_LABELS("version", "TLSv1.2", "resumption", "full"),
+			SUM(tls12_full));
+	prom_sample_u64(&b, PROM_LABELS("version", "TLSv1.2", "resumption", "resumed"),
+			SUM(tls12_resumed));
+	prom_family(&b, "portico_l7_upstream_connections_total", PROM_COUNTER,
+		    "Backend connections by what became of an attempt: opened, reused (a pooled "
+		    "one), failed.");
+	prom_sample_u64(&b, PROM_LABELS("result", "opened"), SUM(upstream_connects));
+	prom_sample_u64(&b, PROM_LABELS("result", "reused"), SUM(upstream_reuses));
+	prom_sample_u64(&b, PROM_LABELS("result", "failed"), SUM(upstream_errors));
+	prom_family(&b, "portico_l7_events_total", PROM_COUNTER,
+		    "Everything else the workers count, by event (docs/api.md lists them).");
+#define X(name)                                                                                    \
+	if (!counter_has_family(#name))                                                            \
+		prom_sample_u64(&b, PROM_LABELS("event", #name), SUM(name));
+	WORKER_COUNTERS(X)
+#undef X
+#undef SUM
+	metrics_backends(p, &b);
+	l7m_render(&b, p->cfg, p->workers, p->n);
+	text = prom_finish(&b, &len);
+	if (!text)
+		return admin_error(out, 500, "metrics: %s", strerror(errno));
+	admin_reply_text(req, "text/plain; version=0.0.4; charset=utf-8", text, len);
+	return 200;
+}
+
+/* What a scraper reaches over TCP (metrics_listen): nothing that changes
+ * anything. */
+static const struct admin_route metrics_routes[] = {
+    {"GET", "/metrics", api_metrics},
+    {NULL, NULL, NULL},
+};
+
 static const struct admin_route routes[] = {
     {"GET", "/v1/status", api_status},
     {"GET", "/v1/routes", api_routes},
@@ -361,6 +783,8 @@ static const struct admin_route routes[] = {
     {"GET", "/v1/stats", api_stats},
     {"GET", "/v1/config", api_config},
     {"POST", "/v1/reload", api_reload},
+    {"POST", "/v1/upgrade", api_upgrade},
+    {"GET", "/metrics", api_metrics},
     {NULL, NULL, NULL},
 };
 
@@ -393,6 +817,32 @@ fail:
 	return -1;
 }
 
+/*
+ * SIGUSR1 (logrotate): open the access log's path again and put the new
+ * file under the descriptor number the workers write to. dup2 swaps it
+ * atomically, so no worker needs telling and no line is split or lost;
+ * lines written before land in the old (renamed) file.
+ */
+static void reopen_log(struct proxy *p)
+{
+	int fd;
+
+	if (p->log_fd < 0 || strcmp(p->cfg->access_log, "-") == 0)
+		return;
+	fd = open_log(p->cfg->access_log);
+	if (fd < 0) {
+		log_err("reopening the access log %s: %s; still writing the old file",
+			p->cfg->access_log, strerror(errno));
+		return;
+	}
+	if (dup2(fd, p->log_fd) < 0)
+		log_err("reopening the access log: dup2: %s", strerror(errno));
+	else
+		p->log_reopens++;
+	close(fd);
+	log_info("access log %s reopened", p->cfg->access_log);
+}
+
 static void on_signal(struct loop_io *io, uint32_t events)
 {
 	struct proxy *p = container_of(io, struct proxy, sig_io);
@@ -401,12 +851,51 @@ static void on_signal(struct loop_io *io, uint32_t events)
 	(void)events;
 	if (read(io->fd, &si, sizeof(si)) != sizeof(si))
 		return;
-	if (si.ssi_signo == SIGHUP) {
+	switch (si.ssi_signo) {
+	case SIGHUP:
 		reload_tls(p);
 		return;
+	case SIGUSR2:
+		start_upgrade(p);
+		return;
+	case SIGUSR1:
+		reopen_log(p);
+		return;
+	case SIGCHLD:
+		/* A successor that failed (its own log says why). */
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			;
+		return;
 	}
-	log_info("signal %u: shutting down", si.ssi_signo);
-	loop_stop(&p->loop);
+	if (p->draining) {
+		log_info("signal %u while draining: stopping now", si.ssi_signo);
+		loop_stop(&p->loop);
+		return;
+	}
+	sd_notifyf("STOPPING=1");
+	start_drain(p, si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+/*
+ * Serve GET /metrics on metrics_listen. After an upgrade the predecessor
+ * holds the port until it has drained: until then, try again every second
+ * (its scrapes go on meanwhile, ours start when it is gone).
+ */
+static void metrics_bind(struct loop_timer *t)
+{
+	struct proxy *p = container_of(t, struct proxy, metrics_retry);
+
+	p->metrics = admin_server_new_tcp(&p->loop, p->cfg->metrics_listen, metrics_routes, p);
+	if (p->metrics)
+		return;
+	if (errno == EADDRINUSE && !p->draining) {
+		if (!p->metrics_retry.fn)
+			log_warn("metrics_listen %s: in use; trying again every second",
+				 p->cfg->metrics_listen);
+		loop_timer_in(&p->loop, &p->metrics_retry, metrics_bind, 1000);
+		return;
+	}
+	log_warn("metrics_listen %s: %s", p->cfg->metrics_listen, strerror(errno));
 }
 
 /* The main thread's loop: signals and the admin socket. Workers never
@@ -430,9 +919,38 @@ static void serve_admin(struct proxy *p, const sigset_t *mask)
 		if (!admin)
 			log_warn("admin socket %s: %s", p->cfg->admin_socket, strerror(errno));
 	}
+	if (p->cfg->metrics_listen[0])
+		metrics_bind(&p->metrics_retry);
+	p->probes = l7_probes_new(&p->loop, p->cfg, p->ups); /* NULL: logged, no probes */
+	if (p->takeover_fd >= 0) {
+		char msg[32];
+		int n = snprintf(msg, sizeof(msg), "ready %d", (int)getpid());
+
+		/* Serving: the predecessor may drain. */
+		if (send(p->takeover_fd, msg, (size_t)n, MSG_NOSIGNAL) < 0)
+			log_warn("takeover: telling the old process: %s", strerror(errno));
+		close(p->takeover_fd);
+		p->takeover_fd = -1;
+		/* Under systemd the unit's main process is now this one
+		 * (NotifyAccess=all lets a child say so). */
+		sd_notifyf("MAINPID=%d\nREADY=1\nSTATUS=serving (took over)", (int)getpid());
+	} else {
+		sd_notifyf("READY=1\nSTATUS=serving");
+	}
+	p->watchdog_ms = sd_watchdog_ms();
+	if (p->watchdog_ms)
+		loop_timer_in(&p->loop, &p->watchdog_timer, watchdog_tick, p->watchdog_ms / 2);
 	loop_run(&p->loop);
+	loop_timer_cancel(&p->loop, &p->drain_timer);
+	loop_timer_cancel(&p->loop, &p->watchdog_timer);
+	if (p->upgrade_pid)
+		upgrade_end(p, "this process is stopping");
 	admin_server_free(admin);
+	loop_timer_cancel(&p->loop, &p->metrics_retry);
+	admin_server_free(p->metrics);
 out:
+	l7_probes_free(p->probes);
+	p->probes = NULL;
 	loop_io_close(&p->loop, &p->sig_io);
 	loop_fini(&p->loop);
 }
@@ -440,15 +958,15 @@ out:
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'},
-	    {"check", no_argument, NULL, 'C'},
-	    {"verbose", no_argument, NULL, 'v'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'C'},
+	    {"verbose", no_argument, NULL, 'v'},      {"takeover-fd", required_argument, NULL, 'T'},
+	    {"help", no_argument, NULL, 'h'},	      {NULL, 0, NULL, 0},
 	};
 	const char *path = "/etc/portico/l7proxy.conf";
 	struct l7_config cfg;
-	struct proxy px = {.cfg = &cfg};
+	struct proxy px = {.cfg = &cfg, .takeover_fd = -1, .log_fd = -1, .upgrade_io = {.fd = -1}};
+	int *matrix = NULL; /* takeover: listening sockets, one row per worker */
+	ssize_t exe_len;
 	pthread_t *threads = NULL;
 	SSL_CTX *ctx = NULL, **up_ctx = NULL;
 	unsigned n = 0, started = 0;
@@ -468,7 +986,24 @@ int main(int argc, char **argv)
 			break;
 		case 'v':
 			log_init("l7proxy", LOG_LVL_DEBUG);
+			px.verbose = true;
 			break;
+		case 'T': {
+			char *end;
+			long fd = strtol(optarg, &end, 10);
+
+			if (*end || fd < 3 || fd > INT_MAX) {
+				fprintf(stderr, "l7proxy: --takeover-fd: bad descriptor \"%s\"\n",
+					optarg);
+				return 2;
+			}
+			px.takeover_fd = (int)fd;
+			fcntl(px.takeover_fd, F_SETFD, FD_CLOEXEC);
+			/* systemd's watchdog names the predecessor; we become the
+			 * unit's main process (MAINPID=) and feed it from now on. */
+			unsetenv("WATCHDOG_PID");
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -478,6 +1013,11 @@ int main(int argc, char **argv)
 		}
 	}
 	px.path = path;
+	exe_len = readlink("/proc/self/exe", px.exe, sizeof(px.exe) - 1);
+	if (exe_len > 0)
+		px.exe[exe_len] = '\0';
+	if (!realpath(path, px.cfg_abs))
+		snprintf(px.cfg_abs, sizeof(px.cfg_abs), "%s", path);
 	if (l7_config_load(path, &cfg, &err)) {
 		fprintf(stderr, "l7proxy: %s\n", err ? err : "cannot load config");
 		free(err);
@@ -490,7 +1030,28 @@ int main(int argc, char **argv)
 		rc = 0;
 		goto out_ctx;
 	}
-	if (listeners_check_free(&cfg, msg, sizeof(msg))) {
+	if (px.takeover_fd >= 0) {
+		int *fds = NULL, k;
+		size_t nfds = 0;
+
+		if (takeover_recv(px.takeover_fd, 5000, &fds, &nfds, msg, sizeof(msg)) ||
+		    (k = takeover_assign(&cfg, fds, nfds, &matrix, msg, sizeof(msg))) < 0) {
+			free(fds);
+			fprintf(stderr, "l7proxy: %s\n", msg);
+			goto out_ctx;
+		}
+		free(fds);
+		/* The sockets are the old process's workers' SO_REUSEPORT
+		 * group: so many workers serve them. */
+		if (cfg.workers && cfg.workers != (unsigned)k)
+			log_warn("takeover: %d workers as before; workers = %u takes a restart", k,
+				 cfg.workers);
+		cfg.workers = (unsigned)k;
+		for (size_t j = 0; j < cfg.n_listeners; j++)
+			if (matrix[j] < 0)
+				log_info("takeover: listener %s is new: opening it",
+					 cfg.listeners[j].name);
+	} else if (listeners_check_free(&cfg, msg, sizeof(msg))) {
 		fprintf(stderr, "l7proxy: %s\n", msg);
 		goto out_ctx;
 	}
@@ -499,12 +1060,16 @@ int main(int argc, char **argv)
 		log_err("access log %s: %s", cfg.access_log, strerror(errno));
 		goto out_ctx;
 	}
+	px.log_fd = log_fd;
 
 	/* Workers inherit this mask: only the main thread takes signals. */
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
+	sigaddset(&mask, SIGUSR2);
+	sigaddset(&mask, SIGCHLD);
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -519,7 +1084,8 @@ int main(int argc, char **argv)
 	urcu_memb_register_thread();
 	rcu_registered = true;
 	for (unsigned i = 0; i < n; i++) {
-		if (worker_init(&px.workers[i], (int)i, &cfg, px.ups, ctx, up_ctx, log_fd)) {
+		if (worker_init(&px.workers[i], (int)i, &cfg, px.ups, ctx, up_ctx, log_fd,
+				matrix ? matrix + i * cfg.n_listeners : NULL)) {
 			worker_fini(&px.workers[i]);
 			goto out_workers;
 		}
@@ -557,6 +1123,13 @@ out_workers:
 	if (log_fd >= 0)
 		close(log_fd);
 out_ctx:
+	/* Sockets handed over that no worker took (cfg.workers rows). */
+	for (size_t i = 0; matrix && i < (size_t)cfg.workers * cfg.n_listeners; i++)
+		if (matrix[i] >= 0)
+			close(matrix[i]);
+	free(matrix);
+	if (px.takeover_fd >= 0)
+		close(px.takeover_fd); /* the old process learns we failed */
 	for (size_t i = 0; up_ctx && i < cfg.n_clusters; i++)
 		SSL_CTX_free(up_ctx[i]);
 	free(up_ctx);

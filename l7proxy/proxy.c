@@ -433,12 +433,92 @@ static void putu(struct line *l, uint64_t v)
 	put(l, b + i, sizeof(b) - i);
 }
 
+/* A JSON string value: bytes outside printable ASCII as \u00XX (one per
+ * byte, so the line stays valid JSON whatever a client sent); at most max
+ * bytes of s. */
+static void put_jstr(struct line *l, const char *s, size_t len, size_t max)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	put(l, "\"", 1);
+	for (size_t i = 0; i < len && i < max; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '"' || c == '\\') {
+			put(l, "\\", 1);
+			put(l, (const char *)&c, 1);
+		} else if (c < 0x20 || c >= 0x7f) {
+			put(l, (char[]){'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]}, 6);
+		} else {
+			put(l, (const char *)&c, 1);
+		}
+	}
+	put(l, "\"", 1);
+}
+
+static void put_jfield(struct line *l, const char *key, const char *s, size_t len, size_t max)
+{
+	put(l, ",\"", 2);
+	puts_(l, key);
+	put(l, "\":", 2);
+	if (s)
+		put_jstr(l, s, len, max);
+	else
+		put(l, "null", 4);
+}
+
+/* The grpc-status a gRPC response ended with, or NULL. */
+static const struct l7_hdr *grpc_status_of(struct stream *s)
+{
+	const struct l7_hdr *gs;
+
+	if (!s->grpc)
+		return NULL;
+	gs = hdrs_get(&s->resp.trailers, "grpc-status");
+	return gs ? gs : hdrs_get(&s->resp.hdrs, "grpc-status");
+}
+
+/* access_log_format = "json": one object per line (docs/operations.md). */
+static void log_json(struct stream *s, struct line *l, unsigned ms)
+{
+	struct worker *w = s->w;
+	const struct l7_hdr *gs = grpc_status_of(s);
+
+	put(l, "{\"ts\":\"", 7);
+	puts_(l, w->log_ts);
+	put(l, ".", 1);
+	put(l, (char[]){(char)('0' + ms / 100), (char)('0' + ms / 10 % 10), (char)('0' + ms % 10)},
+	    3);
+	put(l, "Z\"", 2);
+	put_jfield(l, "client", s->peer_ip, s->peer_ip ? strlen(s->peer_ip) : 0, 64);
+	put_jfield(l, "method", s->method, s->method_len, 32);
+	put_jfield(l, "path", s->path, s->path_len, 256);
+	put(l, ",\"status\":", 10);
+	if (s->status)
+		putu(l, (uint64_t)s->status);
+	else
+		put(l, "null", 4);
+	put(l, ",\"bytes\":", 9);
+	putu(l, s->bytes_out);
+	put(l, ",\"duration_ms\":", 15);
+	putu(l, w->loop.now_ms - s->t_start);
+	put_jfield(l, "backend", s->backend_name, s->backend_name ? strlen(s->backend_name) : 0,
+		   64);
+	put_jfield(l, "id", s->reqid, s->reqid_len, 128);
+	put_jfield(l, "tls", s->tls_desc, s->tls_desc ? strlen(s->tls_desc) : 0, 32);
+	put_jfield(l, "client_identity", s->identity, s->identity ? strlen(s->identity) : 0, 256);
+	put_jfield(l, "proto", s->h1_client ? "h1" : "h2", 2, 2);
+	put_jfield(l, "grpc_status", gs ? gs->value : NULL, gs ? gs->value_len : 0, 4);
+	put_jfield(l, "error", s->error, s->error ? strlen(s->error) : 0, 200);
+}
+
 void proxy_log(struct stream *s)
 {
 	struct worker *w = s->w;
-	char buf[1024];
-	struct line l = {.p = buf, .cap = sizeof(buf) - 1};
-	const struct l7_hdr *gs = NULL;
+	/* Room for every capped field escaped 6:1 (about 6 KiB). */
+	char buf[8192];
+	struct line l = {.p = buf, .cap = sizeof(buf) - 2};
+	const struct l7_hdr *gs;
 	struct timespec now;
 	unsigned ms;
 
@@ -453,6 +533,13 @@ void proxy_log(struct stream *s)
 		w->log_sec = (uint64_t)now.tv_sec;
 	}
 	ms = (unsigned)(now.tv_nsec / 1000000);
+	if (w->cfg->access_log_json) {
+		log_json(s, &l, ms);
+		buf[l.n++] = '}'; /* cap left room for it and the newline */
+		buf[l.n++] = '\n';
+		worker_log(w, buf, l.n);
+		return;
+	}
 	puts_(&l, w->log_ts);
 	put(&l, ".", 1);
 	put(&l, (char[]){(char)('0' + ms / 100), (char)('0' + ms / 10 % 10), (char)('0' + ms % 10)},
@@ -481,11 +568,7 @@ void proxy_log(struct stream *s)
 	put(&l, " client=", 8);
 	puts_(&l, s->identity ? s->identity : "-");
 	puts_(&l, s->h1_client ? " proto=h1" : " proto=h2");
-	if (s->grpc) {
-		gs = hdrs_get(&s->resp.trailers, "grpc-status");
-		if (!gs)
-			gs = hdrs_get(&s->resp.hdrs, "grpc-status");
-	}
+	gs = grpc_status_of(s);
 	if (gs) {
 		put(&l, " grpc=", 6);
 		put(&l, gs->value, gs->value_len < 4 ? gs->value_len : 4);

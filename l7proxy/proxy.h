@@ -27,6 +27,7 @@
 #include "http1.h"
 #include "list.h"
 #include "loop.h"
+#include "metrics.h"
 #include "stream.h"
 #include "upstream.h"
 
@@ -117,6 +118,9 @@ struct conn_ops {
 	void (*ready)(struct conn *c);
 	/* Free the session's state; the conn is freed after this returns. */
 	void (*destroy)(struct conn *c);
+	/* The worker drains (SIGTERM, upgrade): finish what is in flight,
+	 * tell the client to go elsewhere, close. Optional; downstream only. */
+	void (*drain)(struct conn *c);
 };
 
 #define CONN_IN_LIMIT  (64 * 1024) /* raw input read ahead of the session */
@@ -130,6 +134,7 @@ struct conn {
 	SSL *ssl;
 	struct pipe in, out;
 	struct loop_task task; /* conn_kick */
+	struct dlist w_link;   /* downstream: in worker.conns */
 	struct loop_timer timer;
 	uint64_t last_write_ms; /* progress of a stalled writer */
 	bool server;		/* accepted (downstream), else upstream */
@@ -249,8 +254,15 @@ struct worker {
 	char log_ts[24];	  /* "2026-11-21T20:48:35" */
 	struct listener *listeners;
 	size_t n_listeners;
-	unsigned n_conns; /* downstream connections open */
-	bool stopping;	  /* shutting down: no new upstream attempts */
+	unsigned n_conns;	       /* downstream connections open */
+	struct dlist conns;	       /* ... and the connections themselves */
+	bool stopping;		       /* shutting down: no new upstream attempts */
+	bool draining;		       /* listeners closed, connections finishing (worker_drain) */
+	uint64_t drain_ms;	       /* when the drain began */
+	struct loop_timer drain_timer; /* the drain's deadline */
+	struct loop_io drain_io;       /* rung by worker_drain */
+	bool finished;		       /* worker_run returned (read by main: atomic) */
+	uint64_t heartbeat_ms;	       /* loop time of the last turn (main reads: watchdog) */
 	bool accept_paused;
 	struct loop_timer accept_timer; /* resume after EMFILE */
 	struct loop_io stop_io;
@@ -265,6 +277,7 @@ struct worker {
 	unsigned char rnd[4096]; /* request-ID randomness, refilled by getrandom */
 	size_t rnd_used;
 	struct worker_stats st;
+	struct l7_metrics m;
 };
 
 /* 32 hex chars of fresh randomness into out (33 bytes, NUL-terminated). */

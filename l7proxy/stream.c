@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* --- arena ----------------------------------------------------------------- */
 
@@ -140,6 +141,13 @@ struct stream *stream_new(struct worker *w, const struct ds_ops *ds, void *sess,
 	dlist_init(&s->us_link);
 	s->req.content_length = s->resp.content_length = -1;
 	s->t_start = w->loop.now_ms;
+	{
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		s->t_start_us = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+	}
+	l7m_stream_new(w);
 	return s;
 }
 
@@ -263,6 +271,7 @@ static void finish(struct stream *s)
 		return;
 	s->freed = true;
 	loop_timer_cancel(&w->loop, &s->deadline);
+	l7m_stream_done(w, s);
 	proxy_log(s);
 	if (s->backend) {
 		backend_release(s->backend);

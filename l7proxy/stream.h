@@ -190,6 +190,7 @@ struct stream {
 	bool req_body_sent;	       /* a body byte left req.body toward a backend */
 	bool resp_started;	       /* the response head went to the client */
 	uint64_t t_start, deadline_ms; /* gRPC deadline (0 = none) */
+	uint64_t t_start_us;	       /* CLOCK_MONOTONIC, for the latency metrics */
 	bool deadline_hit;
 	struct loop_timer deadline;
 	char reqid[129];

@@ -88,6 +88,12 @@ static void test_clusters_routes(void **s)
 	l7_config_free(&c);
 }
 
+/* A cluster "w" (http1) with health = { body } opening on line 3. */
+#define X16 "xxxxxxxxxxxxxxxx"
+#define HEALTH(body)                                                                               \
+	"host = \"a\";\nlisteners = ( { address = \"0.0.0.0:80\"; } );\n"                          \
+	"clusters = ( { name = \"w\"; backends = [\"10.0.0.1:80\"]; health = {\n " body " }; } );"
+
 static void test_bad(void **s)
 {
 	static const struct {
@@ -188,6 +194,51 @@ static void test_bad(void **s)
 	     "clusters = ( { name = \"w\"; protocol = \"https\"; backends = [\"10.0.0.1:443\"];\n"
 	     " tls = { verify = false; certificate = \"c\"; }; } );",
 	     "a client certificate needs both tls.certificate and tls.key"},
+	    /* Active health */
+	    {HEALTH("type = \"http\";\n interval = 1000; timeout = 1000;"),
+	     "bad.conf:3: cluster \"w\": health timeout (1000 ms) must be below the interval "
+	     "(1000 ms)"},
+	    {HEALTH("interval = 1000;"), "bad.conf:3: cluster \"w\": health needs type"},
+	    {HEALTH("type = \"tcp\";"), "bad.conf:4: type \"tcp\": expected one of \"http\""},
+	    {HEALTH("type = \"http\";\n rise = 0;"), "bad.conf:5: \"rise\" = 0 is out of range"},
+	    {HEALTH("type = \"http\";\n fall = 101;"),
+	     "bad.conf:5: \"fall\" = 101 is out of range"},
+	    {HEALTH("type = \"http\";\n interval = 50;"),
+	     "bad.conf:5: \"interval\" = 50 is out of range"},
+	    {HEALTH("type = \"http\";\n timeout = 5;"),
+	     "bad.conf:5: \"timeout\" = 5 is out of range"},
+	    {HEALTH("type = \"http\";\n expect = 99;"),
+	     "bad.conf:5: \"expect\" = 99 is out of range"},
+	    {HEALTH("type = \"http\";\n path = \"healthz\";"),
+	     "bad.conf:5: cluster \"w\": health path \"healthz\" must start with '/'"},
+	    {HEALTH("type = \"http\";\n path = \"/a b\";"), "health path \"/a b\" must start"},
+	    {HEALTH("type = \"http\";\n host = \"a\\r\\nX: y\";"),
+	     "bad.conf:5: cluster \"w\": health host"},
+	    {HEALTH("type = \"http\";\n service = \"x\";"),
+	     "bad.conf:5: cluster \"w\": health service is for type \"grpc\""},
+	    {HEALTH("type = \"http\";\n intervall = 1000;"),
+	     "bad.conf:5: unknown setting \"intervall\""},
+	    {HEALTH("type = \"http\";\n interval = 1000; interval_ms = 1000;"),
+	     "bad.conf:5: health: interval_ms and interval are the same setting"},
+	    {HEALTH("type = \"grpc\";"),
+	     "bad.conf:4: cluster \"w\": health type \"grpc\" needs protocol \"h2c\" or \"h2\", "
+	     "not \"http1\""},
+	    {"host = \"a\";\nlisteners = ( { address = \"0.0.0.0:80\"; } );\n"
+	     "clusters = ( { name = \"g\"; protocol = \"h2c\"; backends = [\"10.0.0.1:80\"];\n"
+	     " health = { type = \"grpc\";\n path = \"/x\"; }; } );",
+	     "bad.conf:5: cluster \"g\": health path and expect are for type \"http\""},
+	    {"host = \"a\";\nlisteners = ( { address = \"0.0.0.0:80\"; } );\n"
+	     "clusters = ( { name = \"g\"; protocol = \"h2c\"; backends = [\"10.0.0.1:80\"];\n"
+	     " health = { type = \"grpc\";\n service = \"a b\"; }; } );",
+	     "bad.conf:5: cluster \"g\": health service \"a b\" has a space"},
+	    {"host = \"a\";\nlisteners = ( { address = \"0.0.0.0:80\"; } );\n"
+	     "clusters = ( { name = \"g\"; protocol = \"h2c\"; backends = [\"10.0.0.1:80\"];\n"
+	     " health = { type = \"grpc\";\n service = \"" X16 X16 X16 X16 X16 X16 X16 X16
+	     "\"; }; } );",
+	     "bad.conf:5: service \"xxx"},
+	    {"host = \"a\";\nlisteners = ( { address = \"0.0.0.0:80\"; } );\n"
+	     "clusters = ( { name = \"w\"; backends = [\"10.0.0.1:80\"];\n health = 5; } );",
+	     "bad.conf:4: cluster \"w\": health must be a group"},
 	};
 
 	(void)s;
@@ -201,6 +252,55 @@ static void test_bad(void **s)
 				 bad[i].want);
 		free(err);
 	}
+}
+
+static void test_health(void **s)
+{
+	static const char text[] =
+	    "host = \"a\";\nlisteners = ( { address = \"0.0.0.0:80\"; } );\n"
+	    "clusters = (\n"
+	    "  { name = \"web\"; backends = [\"10.0.0.1:80\"];\n"
+	    "    health = { type = \"http\"; path = \"/healthz\"; expect = 204;\n"
+	    "               host = \"web.example\"; interval = 2000; timeout = 1000;\n"
+	    "               rise = 2; fall = 3; }; },\n"
+	    "  { name = \"grpc\"; protocol = \"h2c\"; backends = [\"10.0.0.2:50051\"];\n"
+	    "    health = { type = \"grpc\"; service = \"grpc.testing.TestService\";\n"
+	    "               interval_ms = 500; timeout_ms = 200; }; },\n"
+	    "  { name = \"plain\"; backends = [\"10.0.0.3:80\"]; },\n"
+	    "  { name = \"dflt\"; backends = [\"10.0.0.4:80\"]; health = { type = \"http\"; }; }\n"
+	    ");\n";
+	const struct l7_health_cfg *h;
+	struct l7_config c;
+	char *err = NULL;
+
+	(void)s;
+	if (l7_config_parse(text, "h.conf", &c, &err))
+		fail_msg("%s", err);
+	h = &c.clusters[0].health;
+	assert_int_equal(h->type, L7_HEALTH_HTTP);
+	assert_string_equal(h->path, "/healthz");
+	assert_string_equal(h->host, "web.example");
+	assert_int_equal(h->expect, 204);
+	assert_int_equal(h->interval_ms, 2000);
+	assert_int_equal(h->timeout_ms, 1000);
+	assert_int_equal(h->rise, 2);
+	assert_int_equal(h->fall, 3);
+	h = &c.clusters[1].health;
+	assert_int_equal(h->type, L7_HEALTH_GRPC);
+	assert_string_equal(h->service, "grpc.testing.TestService");
+	assert_int_equal(h->interval_ms, 500);
+	assert_int_equal(h->timeout_ms, 200);
+	assert_int_equal(c.clusters[2].health.type, L7_HEALTH_NONE);
+	/* Defaults. */
+	h = &c.clusters[3].health;
+	assert_string_equal(h->path, "/");
+	assert_string_equal(h->host, "");
+	assert_int_equal(h->expect, 200);
+	assert_int_equal(h->interval_ms, 2000);
+	assert_int_equal(h->timeout_ms, 1000);
+	assert_int_equal(h->rise, 2);
+	assert_int_equal(h->fall, 3);
+	l7_config_free(&c);
 }
 
 /* The shipped example must parse (its certificate paths are the operator's). */
@@ -220,9 +320,8 @@ static void test_example(void **s)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_good),
-	    cmocka_unit_test(test_clusters_routes),
-	    cmocka_unit_test(test_bad),
+	    cmocka_unit_test(test_good),    cmocka_unit_test(test_clusters_routes),
+	    cmocka_unit_test(test_bad),	    cmocka_unit_test(test_health),
 	    cmocka_unit_test(test_example),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

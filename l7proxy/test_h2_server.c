@@ -239,7 +239,7 @@ static int setup(void **state)
 	}
 	ups = l7_upstreams_new(&cfg, 1);
 	assert_non_null(ups);
-	assert_int_equal(worker_init(&w, 0, &cfg, ups, NULL, NULL, -1), 0);
+	assert_int_equal(worker_init(&w, 0, &cfg, ups, NULL, NULL, -1, NULL), 0);
 	w.dispatch = test_dispatch;
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
 	cfd = sv[1];

@@ -413,6 +413,60 @@ int l7_upstreams_publish(struct l7_upstreams *u, size_t ci, struct l7_upset *nex
 	return 0;
 }
 
+static const char *active_state_name(uint32_t st)
+{
+	return st == L7_ACTIVE_UP ? "up" : st == L7_ACTIVE_DOWN ? "down" : "unchecked";
+}
+
+/* A backend's active_health object (main thread: the probes' fields). */
+static json_t *active_json(const struct l7_up_active *a, uint64_t now_ms)
+{
+	uint32_t st = __atomic_load_n(&a->state, __ATOMIC_RELAXED);
+	uint64_t ago = now_ms > a->last_check_ms ? now_ms - a->last_check_ms : 0;
+
+	return json_pack(
+	    "{s:s,s:o,s:i,s:i,s:o,s:I,s:I}", "state", active_state_name(st), "last_check_ms_ago",
+	    a->last_check_ms ? json_integer((json_int_t)ago) : json_null(), "consecutive_ok",
+	    (int)a->ok_streak, "consecutive_fail", (int)a->fail_streak, "last_error",
+	    a->last_error[0] ? json_string(a->last_error) : json_null(), "probes",
+	    (json_int_t)a->probes, "failures", (json_int_t)a->failures);
+}
+
+/* The cluster's health_check object: its settings and how many backends
+ * are in each state; null without active checks. */
+static json_t *health_check_json(const struct l7_cluster_cfg *cc, const struct l7_upset *s)
+{
+	static const char *const types[] = {"none", "http", "grpc"};
+	const struct l7_health_cfg *h = &cc->health;
+	unsigned n[3] = {0}, taking = 0, usable = 0;
+	json_t *o;
+
+	if (h->type == L7_HEALTH_NONE)
+		return json_null();
+	for (size_t i = 0; i < s->n; i++) {
+		uint32_t st = __atomic_load_n(&s->m[i].up->active.state, __ATOMIC_RELAXED);
+
+		n[st <= L7_ACTIVE_DOWN ? st : 0]++;
+		if (!s->m[i].drain) {
+			taking++;
+			usable += st != L7_ACTIVE_DOWN;
+		}
+	}
+	o = json_pack("{s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:b}", "type", types[h->type],
+		      "interval_ms", (int)h->interval_ms, "timeout_ms", (int)h->timeout_ms, "rise",
+		      (int)h->rise, "fall", (int)h->fall, "up", (int)n[L7_ACTIVE_UP], "down",
+		      (int)n[L7_ACTIVE_DOWN], "unchecked", (int)n[L7_ACTIVE_UNCHECKED],
+		      /* cluster.c then balances ignoring active health (fail open) */
+		      "panic", taking && !usable);
+	if (h->type == L7_HEALTH_HTTP) {
+		json_object_set_new(o, "path", json_string(h->path));
+		json_object_set_new(o, "expect", json_integer(h->expect));
+	} else {
+		json_object_set_new(o, "service", json_string(h->service));
+	}
+	return o;
+}
+
 json_t *l7_upstreams_cluster_json(const struct l7_upstreams *u, size_t ci, uint64_t now_ms)
 {
 	const struct l7_cluster_cfg *cc = &u->cfg->clusters[ci];
@@ -432,18 +486,19 @@ json_t *l7_upstreams_cluster_json(const struct l7_upstreams *u, size_t ci, uint6
 			out += __atomic_load_n(&up->st[w].down_until, __ATOMIC_RELAXED) > now_ms;
 		}
 		json_array_append_new(
-		    be, json_pack("{s:s,s:i,s:b,s:s,s:i,s:I,s:I,s:I,s:I}", "address", up->name,
+		    be, json_pack("{s:s,s:i,s:b,s:s,s:i,s:I,s:I,s:I,s:I,s:o}", "address", up->name,
 				  "weight", (int)s->m[i].weight, "drain", s->m[i].drain, "health",
 				  out == 0		 ? "healthy"
 				  : out == up->n_workers ? "out"
 							 : "partly out",
 				  "out_in_workers", (int)out, "active", (json_int_t)active,
 				  "connections", (json_int_t)conns, "requests", (json_int_t)req,
-				  "failures", (json_int_t)fail));
+				  "failures", (json_int_t)fail, "active_health",
+				  active_json(&up->active, now_ms)));
 	}
-	return json_pack("{s:s,s:s,s:s,s:I,s:I,s:s,s:o}", "name", cc->name, "protocol",
+	return json_pack("{s:s,s:s,s:s,s:I,s:I,s:s,s:o,s:o}", "name", cc->name, "protocol",
 			 l7_proto_name(cc->proto), "balance",
 			 cc->balance == L7_BALANCE_LEAST_REQUEST ? "least_request" : "round_robin",
 			 "version", (json_int_t)s->version, "since", (json_int_t)s->since, "source",
-			 s->source, "backends", be);
+			 s->source, "health_check", health_check_json(cc, s), "backends", be);
 }

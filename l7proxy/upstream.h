@@ -41,14 +41,52 @@ struct l7_up_wstat {
 	uint32_t conns;	     /* open connections */
 } __attribute__((aligned(64)));
 
+/* A backend's active health (probe.h). */
+enum l7_active_state {
+	L7_ACTIVE_UNCHECKED = 0, /* no verdict yet, or no probes: takes traffic */
+	L7_ACTIVE_UP,
+	L7_ACTIVE_DOWN, /* out of the balancing (unless no backend is left) */
+};
+
+/*
+ * What the probes know of a backend. state is the one field the workers
+ * read (a relaxed atomic load on every pick: a flag, nothing is published
+ * through it). The rest is the main thread's alone: the probes write it
+ * and the admin API, which runs in the same loop, reads it. A write there
+ * once per probe interval costs the workers one cache miss per interval,
+ * nothing next to their picks. Living in struct l7_upstream, the state
+ * stays with a backend that a new set keeps, and a re-added backend
+ * starts afresh.
+ */
+struct l7_up_active {
+	uint32_t state;		/* enum l7_active_state; atomic */
+	uint32_t ok_streak;	/* consecutive passes */
+	uint32_t fail_streak;	/* consecutive failures */
+	uint64_t last_check_ms; /* CLOCK_MONOTONIC ms of the last verdict; 0 = none */
+	uint64_t probes;	/* verdicts */
+	uint64_t failures;	/* failed verdicts */
+	char last_error[96];	/* why the last failed probe failed ("" = none yet) */
+	void *probe;		/* probe.c's handle (main thread), NULL when unprobed */
+};
+
 struct l7_upstream {
 	unsigned refs; /* atomic */
 	struct sockaddr_storage addr;
 	socklen_t addr_len;
 	char name[64]; /* canonical: "10.0.5.2:8080", "[2001:db8::5]:443" */
 	unsigned n_workers;
+	struct l7_up_active active;
 	struct l7_up_wstat st[]; /* one per worker */
 };
+
+/*
+ * May active health send new requests to up? True unless its probes have
+ * it down. Any thread; no lock (the request path calls it on each pick).
+ */
+static inline bool l7_upstream_active_ok(const struct l7_upstream *up)
+{
+	return __atomic_load_n(&up->active.state, __ATOMIC_RELAXED) != L7_ACTIVE_DOWN;
+}
 
 struct l7_member {
 	struct l7_upstream *up; /* a reference of the set's */
@@ -139,8 +177,9 @@ int l7_upstreams_publish(struct l7_upstreams *u, size_t ci, struct l7_upset *nex
  * Cluster ci as JSON for the API: name, protocol, balance, version, since,
  * source and each backend with weight, drain, health (workers that have it
  * out by passive health), active streams, connections, requests and
- * failures summed over the workers. Writer thread only. Returns a new
- * reference.
+ * failures summed over the workers, and active_health (the probes' state,
+ * streaks, last check and error, counts). Writer thread only (the probes'
+ * fields are that thread's). Returns a new reference.
  */
 json_t *l7_upstreams_cluster_json(const struct l7_upstreams *u, size_t ci, uint64_t now_ms);
 

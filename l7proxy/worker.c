@@ -109,10 +109,21 @@ static void accept_pause(struct worker *w, unsigned ms)
 		loop_timer_in(&w->loop, &w->accept_timer, accept_resume, ms);
 }
 
+/* Draining and nothing left: the worker is done. */
+static void drain_check(struct worker *w)
+{
+	if (w->draining && !w->n_conns)
+		loop_stop(&w->loop);
+}
+
 void worker_conn_closed(struct worker *w)
 {
 	w->n_conns--;
 	STAT_DEC(w, conns_open);
+	if (w->draining) {
+		drain_check(w);
+		return;
+	}
 	if (w->accept_paused && !loop_timer_armed(&w->accept_timer) &&
 	    w->n_conns < w->cfg->client.max_connections) {
 		w->accept_paused = false;
@@ -220,6 +231,64 @@ void worker_upstreams_changed(struct worker *w)
 		log_warn("worker %d: upstream eventfd: %s", w->id, strerror(errno));
 }
 
+/* The drain's deadline: whatever is still open is cut. */
+static void drain_deadline(struct loop_timer *t)
+{
+	struct worker *w = container_of(t, struct worker, drain_timer);
+	struct dlist *l, *tmp;
+	unsigned cut = w->n_conns;
+
+	dlist_each(l, tmp, &w->conns) conn_close(container_of(l, struct conn, w_link));
+	if (cut)
+		log_warn("worker %d: drain deadline: closed %u connections still open", w->id, cut);
+	loop_stop(&w->loop);
+}
+
+static void on_drain(struct loop_io *io, uint32_t events)
+{
+	struct worker *w = container_of(io, struct worker, drain_io);
+	struct dlist *l, *tmp;
+	uint64_t v;
+
+	(void)events;
+	if (read(io->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		log_warn("worker %d: drain eventfd: %s", w->id, strerror(errno));
+	if (w->draining)
+		return;
+	w->draining = true;
+	w->drain_ms = w->loop.now_ms;
+	/* Accept no more. Connections waiting in the kernel's queue belong to
+	 * the socket: a successor holding it (upgrade) accepts them, else
+	 * they are reset when the last descriptor closes. */
+	for (size_t i = 0; i < w->n_listeners; i++)
+		loop_io_close(&w->loop, &w->listeners[i].io);
+	w->n_listeners = 0;
+	loop_timer_cancel(&w->loop, &w->accept_timer);
+	dlist_each(l, tmp, &w->conns)
+	{
+		struct conn *c = container_of(l, struct conn, w_link);
+
+		/* One still in its handshake drains when its session starts. */
+		if (c->ops->drain)
+			c->ops->drain(c);
+	}
+	loop_timer_in(&w->loop, &w->drain_timer, drain_deadline, w->cfg->drain_timeout_ms);
+	drain_check(w);
+}
+
+int worker_listen_fd(const struct worker *w, size_t i)
+{
+	return w->listeners[i].io.fd;
+}
+
+void worker_drain(struct worker *w)
+{
+	uint64_t one = 1;
+
+	if (write(w->drain_io.fd, &one, sizeof(one)) < 0)
+		log_warn("worker %d: drain: %s", w->id, strerror(errno));
+}
+
 static void on_stop(struct loop_io *io, uint32_t events)
 {
 	struct worker *w = (struct worker *)((char *)io - offsetof(struct worker, stop_io));
@@ -229,7 +298,7 @@ static void on_stop(struct loop_io *io, uint32_t events)
 }
 
 int worker_init(struct worker *w, int id, const struct l7_config *cfg, struct l7_upstreams *ups,
-		SSL_CTX *ssl_ctx, SSL_CTX **up_ssl_ctx, int log_fd)
+		SSL_CTX *ssl_ctx, SSL_CTX **up_ssl_ctx, int log_fd, int *listen_fds)
 {
 	int rc;
 
@@ -246,6 +315,8 @@ int worker_init(struct worker *w, int id, const struct l7_config *cfg, struct l7
 	w->rnd_used = sizeof(w->rnd);
 	w->stop_io.fd = -1;
 	w->tls_io.fd = -1;
+	w->drain_io.fd = -1;
+	dlist_init(&w->conns);
 	w->dispatch = proxy_dispatch;
 	bufpool_init(&w->pool, POOL_FREE_BLOCKS);
 	if (getrandom(&w->rng, sizeof(w->rng), 0) != sizeof(w->rng) || !w->rng)
@@ -267,15 +338,25 @@ int worker_init(struct worker *w, int id, const struct l7_config *cfg, struct l7
 		return -errno;
 	if ((rc = loop_io_watch(&w->loop, &w->ups_io, EPOLLIN)))
 		return rc;
-	if ((rc = clusters_init(w)) || (rc = h2s_worker_init(w)) || (rc = h2c_worker_init(w)))
+	w->drain_io =
+	    (struct loop_io){.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), .fn = on_drain};
+	if (w->drain_io.fd < 0)
+		return -errno;
+	if ((rc = loop_io_watch(&w->loop, &w->drain_io, EPOLLIN)))
+		return rc;
+	if ((rc = l7m_init(&w->m, cfg)) || (rc = clusters_init(w)) || (rc = h2s_worker_init(w)) ||
+	    (rc = h2c_worker_init(w)))
 		return rc;
 	w->listeners = calloc(cfg->n_listeners, sizeof(*w->listeners));
 	if (!w->listeners)
 		return -ENOMEM;
 	for (size_t i = 0; i < cfg->n_listeners; i++) {
 		struct listener *l = &w->listeners[i];
-		int fd = listener_open(&cfg->listeners[i]);
+		int fd = listen_fds && listen_fds[i] >= 0 ? listen_fds[i]
+							  : listener_open(&cfg->listeners[i]);
 
+		if (listen_fds && listen_fds[i] >= 0)
+			listen_fds[i] = -1; /* ours now */
 		if (fd < 0) {
 			log_err("listen on %s: %s", cfg->listeners[i].name, strerror(-fd));
 			return fd;
@@ -304,6 +385,7 @@ void *worker_run(void *arg)
 		if (rc < 0)
 			log_warn("worker %d: epoll_wait: %s", w->id, strerror(-rc));
 		log_flush(w);
+		__atomic_store_n(&w->heartbeat_ms, w->loop.now_ms, __ATOMIC_RELAXED);
 	}
 	log_flush(w);
 	log_info("worker %d: accepted %" PRIu64 ", requests %" PRIu64 " (h2 %" PRIu64
@@ -315,6 +397,7 @@ void *worker_run(void *arg)
 		 w->st.upstream_reuses, w->st.upstream_errors, w->st.upstream_timeouts,
 		 w->st.upstream_retries);
 	urcu_memb_unregister_thread();
+	__atomic_store_n(&w->finished, true, __ATOMIC_RELEASE);
 	return NULL;
 }
 
@@ -335,6 +418,9 @@ void worker_fini(struct worker *w)
 	w->listeners = NULL;
 	clusters_fini(w);
 	loop_io_close(&w->loop, &w->stop_io);
+	if (w->drain_io.fd >= 0)
+		loop_io_close(&w->loop, &w->drain_io);
+	loop_timer_cancel(&w->loop, &w->drain_timer);
 	if (w->tls_io.fd >= 0)
 		loop_io_close(&w->loop, &w->tls_io);
 	if (w->ups_io.fd >= 0)
@@ -346,6 +432,7 @@ void worker_fini(struct worker *w)
 	loop_fini(&w->loop);
 	bufpool_fini(&w->pool);
 	h1_head_cache_fini(&w->heads);
+	l7m_fini(&w->m);
 	SSL_CTX_free(w->ssl_ctx);
 	SSL_CTX_free(w->ssl_ctx_next);
 	w->ssl_ctx = w->ssl_ctx_next = NULL;
