@@ -77,7 +77,9 @@ clusters = ( { name = "web"; backends = [ "127.0.0.1:18081", "127.0.0.1:18082" ]
 routes = ( { path_prefix = "/"; cluster = "web"; } );
 EOF
 nsx nginx -c "$D/nginx.conf" || { bad "nginx starts"; cat "$D/nginx.err"; exit 1; }
-nsx "$PROXY" -c "$D/l7.conf" > "$D/l7.log" 2>&1 &
+# Not through nsx (a function: $! would be a subshell, and the SIGTERM
+# at the end would never reach the proxy).
+ip netns exec "$NS" "$PROXY" -c "$D/l7.conf" > "$D/l7.log" 2>&1 &
 PX=$!
 wait_port 18080 || { bad "proxy listens"; cat "$D/l7.log"; exit 1; }
 lbctl() { nsx "$LBCTL" -p "$D/proxy.sock" "$@"; }
@@ -192,6 +194,7 @@ EOF
 kill -0 "$PX" 2>/dev/null && ok "the proxy is still running" || bad "the proxy died"
 kill -TERM "$PX" 2>/dev/null
 wait "$PX" 2>/dev/null
+check "the proxy drains and exits 0 on SIGTERM" [ "$?" -eq 0 ]
 if grep -q -E "ERROR: AddressSanitizer|runtime error:" "$D/l7.log"; then
   bad "sanitizer report"; grep -m1 -A20 -E "ERROR: AddressSanitizer|runtime error:" "$D/l7.log"
 else
