@@ -339,12 +339,27 @@ static int cmd_status(struct lbctl *c)
 	return 0;
 }
 
+static uint64_t now_ms(void);
+static int follow_handover(struct lbctl *c, int old_pid, int new_pid, uint64_t t0,
+			   const char *what);
+
+/* lbd's or the proxy's reload; a proxy reload that changes more than its
+ * TLS material hands over to a new process: follow it. */
 static int cmd_reload(struct lbctl *c)
 {
-	json_t *out;
+	uint64_t t0 = now_ms();
+	json_t *out, *np;
 
 	if (call(c, "POST", "/v1/reload", NULL, &out))
 		return 1;
+	np = json_object_get(out, "new_pid");
+	if (json_is_integer(np)) {
+		int old_pid = (int)json_integer_value(json_object_get(out, "old_pid"));
+		int new_pid = (int)json_integer_value(np);
+
+		json_decref(out);
+		return follow_handover(c, old_pid, new_pid, t0, "reloaded");
+	}
 	if (c->json)
 		return print_json(out);
 	json_decref(out);
@@ -554,21 +569,13 @@ static uint64_t now_ms(void)
 }
 
 /*
- * Start a binary upgrade and follow it: the socket answers from the new
- * process once it serves (it binds the socket anew), or the old one says
- * why the new one failed. Bounded: the proxy gives a successor 30 s.
+ * Follow a handover to the process new_pid (an upgrade, or a reload that
+ * needs a new process): the socket answers from it once it serves (it
+ * binds the socket anew), or the old one says why it failed. Bounded: the
+ * proxy gives a successor 30 s. what names the operation in messages.
  */
-static int cmd_proxy_upgrade(struct lbctl *c)
+static int follow_handover(struct lbctl *c, int old_pid, int new_pid, uint64_t t0, const char *what)
 {
-	uint64_t t0 = now_ms();
-	json_t *out;
-	int old_pid, new_pid;
-
-	if (call(c, "POST", "/v1/upgrade", NULL, &out))
-		return 1;
-	old_pid = (int)json_integer_value(json_object_get(out, "old_pid"));
-	new_pid = (int)json_integer_value(json_object_get(out, "new_pid"));
-	json_decref(out);
 	while (now_ms() - t0 < 35000) {
 		int status, pid, up;
 		json_t *st = NULL;
@@ -585,17 +592,17 @@ static int cmd_proxy_upgrade(struct lbctl *c)
 			if (c->json)
 				print_json(st);
 			else
-				printf("upgraded: pid %d took over from pid %d in %llu ms; pid %d "
-				       "drains\n",
-				       new_pid, old_pid, (unsigned long long)(now_ms() - t0),
-				       old_pid);
+				printf(
+				    "%s: pid %d took over from pid %d in %llu ms; pid %d drains\n",
+				    what, new_pid, old_pid, (unsigned long long)(now_ms() - t0),
+				    old_pid);
 			json_decref(st);
 			return 0;
 		}
 		if (pid == old_pid && up != new_pid) {
 			json_t *e = json_object_get(st, "last_upgrade_error");
 
-			fprintf(stderr, "lbctl: upgrade failed: %s\n",
+			fprintf(stderr, "lbctl: %s failed: %s\n", what,
 				json_is_string(e) ? json_string_value(e)
 						  : "the new process exited");
 			json_decref(st);
@@ -603,8 +610,23 @@ static int cmd_proxy_upgrade(struct lbctl *c)
 		}
 		json_decref(st);
 	}
-	fprintf(stderr, "lbctl: upgrade: pid %d did not take over in 35 s\n", new_pid);
+	fprintf(stderr, "lbctl: %s: pid %d did not take over in 35 s\n", what, new_pid);
 	return 1;
+}
+
+/* Start a binary upgrade and follow it. */
+static int cmd_proxy_upgrade(struct lbctl *c)
+{
+	uint64_t t0 = now_ms();
+	json_t *out;
+	int old_pid, new_pid;
+
+	if (call(c, "POST", "/v1/upgrade", NULL, &out))
+		return 1;
+	old_pid = (int)json_integer_value(json_object_get(out, "old_pid"));
+	new_pid = (int)json_integer_value(json_object_get(out, "new_pid"));
+	json_decref(out);
+	return follow_handover(c, old_pid, new_pid, t0, "upgraded");
 }
 
 static int cmd_proxy_stats(struct lbctl *c)
@@ -823,8 +845,8 @@ static const struct command commands[] = {
     {"proxy", "upgrade", "",
      "start the installed binary; it takes the sockets over, this one drains", cmd_proxy_upgrade, 0,
      0, true},
-    {"proxy", "reload", "", "reload the proxy's TLS material (kept if invalid)", cmd_reload, 0, 0,
-     true},
+    {"proxy", "reload", "", "apply the proxy's config file (all or nothing; no request fails)",
+     cmd_reload, 0, 0, true},
     {"upstream", "list", "[CLUSTER]", "backends: weight, health, in flight, version",
      cmd_upstream_list, 0, 1, true},
     {"upstream", "set", "CLUSTER -f FILE", "replace a cluster's backend set (JSON, docs/api.md)",

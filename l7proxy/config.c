@@ -901,3 +901,29 @@ void l7_config_free(struct l7_config *c)
 	free(c->listeners);
 	memset(c, 0, sizeof(*c));
 }
+
+char *l7_config_fingerprint(const char *path)
+{
+	config_t cf;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	config_init(&cf);
+	if (config_read_file(&cf, path) != CONFIG_TRUE) {
+		config_destroy(&cf);
+		return NULL;
+	}
+	/* The downstream TLS material is what a reload swaps in place. */
+	config_setting_remove(config_root_setting(&cf), "tls");
+	f = open_memstream(&text, &len);
+	if (f) {
+		config_write(&cf, f);
+		if (fclose(f) != 0) {
+			free(text);
+			text = NULL;
+		}
+	}
+	config_destroy(&cf);
+	return text;
+}

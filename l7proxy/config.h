@@ -190,6 +190,15 @@ int l7_config_parse(const char *text, const char *name, struct l7_config *out, c
 void l7_config_free(struct l7_config *c);
 
 /*
+ * The config file at path in libconfig's canonical form (no comments, one
+ * spelling per value) without its "tls" group: two files with the same
+ * fingerprint differ at most in the downstream TLS material, which a
+ * reload swaps in place. malloc'd (caller frees), or NULL if the file
+ * cannot be read or parsed.
+ */
+char *l7_config_fingerprint(const char *path);
+
+/*
  * Parse "ADDR:PORT" / "[ADDR6]:PORT" into a sockaddr. 0 or -EINVAL.
  */
 int l7_parse_hostport(const char *s, struct sockaddr_storage *ss, socklen_t *len);

@@ -55,11 +55,14 @@ struct proxy {
 	struct loop_io sig_io;
 	char exe[PATH_MAX]; /* this binary's path as started: an upgrade runs what is there now */
 	char cfg_abs[PATH_MAX]; /* the config's absolute path, for the successor */
+	char *fingerprint;	/* l7_config_fingerprint of the config in service */
 	bool verbose;
 	int log_fd; /* the access log the workers write, -1 if none */
 	uint64_t log_reopens;
-	int takeover_fd; /* started by an upgrade: the predecessor's end, else -1 */
-	bool draining;	 /* SIGTERM or handed over: workers finish and stop */
+	int takeover_fd;     /* started by an upgrade: the predecessor's end, else -1 */
+	bool took_over;	     /* ... and so it was */
+	bool upgrade_reaped; /* the successor exited (SIGCHLD): never kill its pid */
+	bool draining;	     /* SIGTERM or handed over: workers finish and stop */
 	uint64_t drain_started_ms;
 	struct loop_timer drain_timer; /* polls the workers while they drain */
 	pid_t upgrade_pid;	       /* a successor starting, 0 if none */
@@ -330,49 +333,9 @@ static const char *tls_reload_blocker(const struct l7_config *run, const struct 
 	return NULL;
 }
 
-/*
- * Reload the TLS material (certificates, keys, OCSP staples, client CA,
- * ticket secret) from the config file: parse it, build a new base context,
- * hand it to the workers. Anything wrong keeps the running material and
- * says why, and so does a file that changes what only a restart applies
- * (tls_reload_blocker); other settings are ignored for now. 0 or -1.
- */
-static int reload_tls(struct proxy *p)
-{
-	struct l7_config nc;
-	char *err = NULL;
-	SSL_CTX *ctx = NULL;
-
-	if (l7_config_load(p->path, &nc, &err) == 0) {
-		const char *why = tls_reload_blocker(p->cfg, &nc);
-
-		if (why && asprintf(&err, "%s: %s; restart to apply it", p->path, why) < 0)
-			err = strdup(why);
-		else if (!why && nc.tls.n_certs)
-			ctx = l7_tls_server_new(&nc, &err);
-		l7_config_free(&nc);
-	}
-	if (err || (p->ssl_ctx && !ctx)) {
-		p->reload_failures++;
-		snprintf(p->reload_error, sizeof(p->reload_error), "%s",
-			 err ? err : "TLS setup failed");
-		log_err("reload: %s; the running TLS material stays in service", p->reload_error);
-		free(err);
-		SSL_CTX_free(ctx);
-		return -1;
-	}
-	p->reloads++;
-	p->reload_error[0] = '\0';
-	if (ctx) {
-		for (unsigned i = 0; i < p->n; i++)
-			worker_set_tls(&p->workers[i], ctx);
-		SSL_CTX_free(p->ssl_ctx);
-		p->ssl_ctx = ctx;
-	}
-	log_info("reload: TLS certificates, keys and ticket secret reloaded (other settings "
-		 "take a restart)");
-	return 0;
-}
+static int start_upgrade(struct proxy *p);
+static int tls_setup(const struct l7_config *cfg, SSL_CTX **server, SSL_CTX ***clients,
+		     char **errp);
 
 /* --- drain, upgrade, systemd ---------------------------------------------- */
 
@@ -394,6 +357,9 @@ static void drain_poll(struct loop_timer *t)
 	loop_timer_in(&p->loop, &p->drain_timer, drain_poll, 50);
 }
 
+static void upgrade_end(struct proxy *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /*
  * Stop accepting and let the workers finish what is in flight, then
  * leave the main loop (main() stops and joins the workers). why is for
@@ -404,6 +370,10 @@ static void start_drain(struct proxy *p, const char *why)
 	if (p->draining)
 		return;
 	p->draining = true;
+	/* Stopping wins over a successor still starting (it has copies of
+	 * the listening sockets and would serve on). */
+	if (p->upgrade_pid)
+		upgrade_end(p, "cancelled: this process was asked to stop");
 	p->drain_started_ms = loop_clock_ms();
 	log_info("draining (%s): no new connections; requests in flight get up to %u ms", why,
 		 p->cfg->drain_timeout_ms);
@@ -411,9 +381,6 @@ static void start_drain(struct proxy *p, const char *why)
 		worker_drain(&p->workers[i]);
 	loop_timer_in(&p->loop, &p->drain_timer, drain_poll, 50);
 }
-
-static void upgrade_end(struct proxy *p, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
 
 /* The upgrade is over, with an error (fmt) or not (NULL). */
 static void upgrade_end(struct proxy *p, const char *fmt, ...)
@@ -428,12 +395,14 @@ static void upgrade_end(struct proxy *p, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(p->upgrade_error, sizeof(p->upgrade_error), fmt, ap);
 		va_end(ap);
-		log_err("upgrade: %s; this process keeps serving", p->upgrade_error);
+		log_err("upgrade: %s%s", p->upgrade_error,
+			p->draining ? "" : "; this process keeps serving");
 		/* Reaped by the SIGCHLD handler once it is gone. */
-		if (p->upgrade_pid > 0)
+		if (p->upgrade_pid > 0 && !p->upgrade_reaped)
 			kill(p->upgrade_pid, SIGKILL);
 	}
 	p->upgrade_pid = 0;
+	p->upgrade_reaped = false;
 }
 
 static void on_upgrade_reply(struct loop_io *io, uint32_t events)
@@ -456,6 +425,7 @@ static void on_upgrade_reply(struct loop_io *io, uint32_t events)
 			upgrade_end(p, NULL);
 			log_info("upgrade: pid %d serves now; this process drains", (int)pid);
 			/* The successor binds the metrics port once we let go. */
+			loop_timer_cancel(&p->loop, &p->metrics_retry);
 			admin_server_free(p->metrics);
 			p->metrics = NULL;
 			start_drain(p, "handed over to the new process");
@@ -543,6 +513,79 @@ static int start_upgrade(struct proxy *p)
 	return 0;
 }
 
+/*
+ * SIGHUP, POST /v1/reload: read the config file again and apply all of it,
+ * or none. A file whose only changes are in the downstream TLS material
+ * (certificates, keys, OCSP staples, client CA bundle, ticket secret) is
+ * applied in place: a new base context goes to the workers, connections
+ * in flight keep theirs. Any other change (routes, clusters, listeners,
+ * timeouts, ...) is applied by handing the listening sockets to a new
+ * process with the new config, as an upgrade does: no request fails, and
+ * nothing of two configs is ever mixed. Either way the file is validated
+ * first (parsed, every TLS context built) and a bad one changes nothing.
+ * Returns 0 (applied in place), 1 (handover started) or -1
+ * (p->reload_error says why).
+ */
+static int reload(struct proxy *p)
+{
+	struct l7_config nc;
+	char *err = NULL, *fp = NULL;
+	SSL_CTX *ctx = NULL, **cctx = NULL;
+	const char *why = NULL;
+	int rc = -1, status;
+
+	if (l7_config_load(p->path, &nc, &err) != 0)
+		goto out;
+	fp = l7_config_fingerprint(p->path);
+	if (!fp || !p->fingerprint || strcmp(fp, p->fingerprint) != 0)
+		why = "settings beyond the TLS material changed";
+	else
+		why = tls_reload_blocker(p->cfg, &nc);
+	if (tls_setup(&nc, &ctx, &cctx, &err))
+		goto out_cfg;
+	if (why) {
+		status = start_upgrade(p);
+		if (status) {
+			if (asprintf(&err, "%s: %s; a new process would apply it, but: %s", p->path,
+				     why, p->upgrade_error) < 0)
+				err = NULL;
+			goto out_cfg;
+		}
+		log_info("reload: %s: %s; handing over to pid %d, which applies all of it", p->path,
+			 why, (int)p->upgrade_pid);
+		rc = 1;
+		goto out_cfg;
+	}
+	if (ctx) {
+		for (unsigned i = 0; i < p->n; i++)
+			worker_set_tls(&p->workers[i], ctx);
+		SSL_CTX_free(p->ssl_ctx);
+		p->ssl_ctx = ctx;
+		ctx = NULL;
+	}
+	log_info("reload: TLS certificates, keys and ticket secret reloaded in place");
+	rc = 0;
+out_cfg:
+	for (size_t i = 0; cctx && i < nc.n_clusters; i++)
+		SSL_CTX_free(cctx[i]);
+	free(cctx);
+	l7_config_free(&nc);
+out:
+	SSL_CTX_free(ctx);
+	free(fp);
+	if (rc < 0) {
+		p->reload_failures++;
+		snprintf(p->reload_error, sizeof(p->reload_error), "%s",
+			 err ? err : "the new config cannot be applied");
+		log_err("reload: %s; the running config stays in service", p->reload_error);
+	} else {
+		p->reloads++;
+		p->reload_error[0] = '\0';
+	}
+	free(err);
+	return rc;
+}
+
 /* POST /v1/upgrade: as SIGUSR2. 202: the new process starts; GET
  * /v1/status on the socket answers from it once it serves. */
 static int api_upgrade(void *ctx, const struct admin_req *req, json_t **out)
@@ -586,10 +629,17 @@ static int api_reload(void *ctx, const struct admin_req *req, json_t **out)
 	struct proxy *p = ctx;
 
 	(void)req;
-	if (reload_tls(p))
+	switch (reload(p)) {
+	case 0:
+		*out = json_pack("{s:b,s:s}", "ok", 1, "reloaded", "tls");
+		return 200;
+	case 1:
+		*out = json_pack("{s:b,s:s,s:i,s:i}", "ok", 1, "reloaded", "handover", "old_pid",
+				 (int)getpid(), "new_pid", (int)p->upgrade_pid);
+		return 202;
+	default:
 		return admin_error(out, 422, "%s", p->reload_error);
-	*out = json_pack("{s:b,s:s}", "ok", 1, "reloaded", "tls");
-	return 200;
+	}
 }
 
 /* --- Prometheus ------------------------------------------------------------ */
@@ -788,8 +838,12 @@ static const struct admin_route routes[] = {
     {NULL, NULL, NULL},
 };
 
-/* Build every TLS context the config needs. 0 or -1 (message printed). */
-static int tls_setup(const struct l7_config *cfg, SSL_CTX **server, SSL_CTX ***clients)
+/*
+ * Build every TLS context the config needs. 0, or -1 with the reason in
+ * *errp (malloc'd) if errp is not NULL, else printed. On failure what was
+ * built is left in *server / *clients for the caller to free.
+ */
+static int tls_setup(const struct l7_config *cfg, SSL_CTX **server, SSL_CTX ***clients, char **errp)
 {
 	char *err = NULL;
 
@@ -812,6 +866,10 @@ static int tls_setup(const struct l7_config *cfg, SSL_CTX **server, SSL_CTX ***c
 	}
 	return 0;
 fail:
+	if (errp) {
+		*errp = err ? err : strdup("TLS setup failed");
+		return -1;
+	}
 	fprintf(stderr, "l7proxy: %s\n", err ? err : "TLS setup failed");
 	free(err);
 	return -1;
@@ -853,7 +911,7 @@ static void on_signal(struct loop_io *io, uint32_t events)
 		return;
 	switch (si.ssi_signo) {
 	case SIGHUP:
-		reload_tls(p);
+		reload(p);
 		return;
 	case SIGUSR2:
 		start_upgrade(p);
@@ -861,11 +919,16 @@ static void on_signal(struct loop_io *io, uint32_t events)
 	case SIGUSR1:
 		reopen_log(p);
 		return;
-	case SIGCHLD:
-		/* A successor that failed (its own log says why). */
-		while (waitpid(-1, NULL, WNOHANG) > 0)
-			;
+	case SIGCHLD: {
+		pid_t pid;
+
+		/* A successor that failed (its own log says why). Its pid may
+		 * be reused from now on: upgrade_end must not signal it. */
+		while ((pid = waitpid(-1, NULL, WNOHANG)) > 0)
+			if (pid == p->upgrade_pid)
+				p->upgrade_reaped = true;
 		return;
+	}
 	}
 	if (p->draining) {
 		log_info("signal %u while draining: stopping now", si.ssi_signo);
@@ -914,19 +977,14 @@ static void serve_admin(struct proxy *p, const sigset_t *mask)
 		log_err("signalfd: %s", strerror(errno));
 		goto out;
 	}
-	if (p->cfg->admin_socket[0]) {
-		admin = admin_server_new(&p->loop, p->cfg->admin_socket, routes, p);
-		if (!admin)
-			log_warn("admin socket %s: %s", p->cfg->admin_socket, strerror(errno));
-	}
-	if (p->cfg->metrics_listen[0])
-		metrics_bind(&p->metrics_retry);
 	p->probes = l7_probes_new(&p->loop, p->cfg, p->ups); /* NULL: logged, no probes */
 	if (p->takeover_fd >= 0) {
 		char msg[32];
 		int n = snprintf(msg, sizeof(msg), "ready %d", (int)getpid());
 
-		/* Serving: the predecessor may drain. */
+		/* Serving: the predecessor may drain. Said before the admin
+		 * socket is bound anew, so that a successor that fails before
+		 * this point leaves the predecessor's socket in place. */
 		if (send(p->takeover_fd, msg, (size_t)n, MSG_NOSIGNAL) < 0)
 			log_warn("takeover: telling the old process: %s", strerror(errno));
 		close(p->takeover_fd);
@@ -934,9 +992,16 @@ static void serve_admin(struct proxy *p, const sigset_t *mask)
 		/* Under systemd the unit's main process is now this one
 		 * (NotifyAccess=all lets a child say so). */
 		sd_notifyf("MAINPID=%d\nREADY=1\nSTATUS=serving (took over)", (int)getpid());
-	} else {
-		sd_notifyf("READY=1\nSTATUS=serving");
 	}
+	if (p->cfg->admin_socket[0]) {
+		admin = admin_server_new(&p->loop, p->cfg->admin_socket, routes, p);
+		if (!admin)
+			log_warn("admin socket %s: %s", p->cfg->admin_socket, strerror(errno));
+	}
+	if (p->cfg->metrics_listen[0])
+		metrics_bind(&p->metrics_retry);
+	if (!p->took_over)
+		sd_notifyf("READY=1\nSTATUS=serving");
 	p->watchdog_ms = sd_watchdog_ms();
 	if (p->watchdog_ms)
 		loop_timer_in(&p->loop, &p->watchdog_timer, watchdog_tick, p->watchdog_ms / 2);
@@ -998,6 +1063,7 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			px.takeover_fd = (int)fd;
+			px.took_over = true;
 			fcntl(px.takeover_fd, F_SETFD, FD_CLOEXEC);
 			/* systemd's watchdog names the predecessor; we become the
 			 * unit's main process (MAINPID=) and feed it from now on. */
@@ -1013,9 +1079,20 @@ int main(int argc, char **argv)
 		}
 	}
 	px.path = path;
-	exe_len = readlink("/proc/self/exe", px.exe, sizeof(px.exe) - 1);
-	if (exe_len > 0)
-		px.exe[exe_len] = '\0';
+	/* The path as started, symlinks and all: an upgrade that repoints a
+	 * symlink must run what it points to now. /proc/self/exe would give
+	 * the file this process runs, resolved. */
+	if (argv[0][0] == '/') {
+		snprintf(px.exe, sizeof(px.exe), "%s", argv[0]);
+	} else if (strchr(argv[0], '/') && getcwd(px.exe, sizeof(px.exe))) {
+		size_t l = strlen(px.exe);
+
+		snprintf(px.exe + l, sizeof(px.exe) - l, "/%s", argv[0]);
+	} else {
+		exe_len = readlink("/proc/self/exe", px.exe, sizeof(px.exe) - 1);
+		if (exe_len > 0)
+			px.exe[exe_len] = '\0';
+	}
 	if (!realpath(path, px.cfg_abs))
 		snprintf(px.cfg_abs, sizeof(px.cfg_abs), "%s", path);
 	if (l7_config_load(path, &cfg, &err)) {
@@ -1023,8 +1100,9 @@ int main(int argc, char **argv)
 		free(err);
 		return 1;
 	}
-	if (tls_setup(&cfg, &ctx, &up_ctx))
+	if (tls_setup(&cfg, &ctx, &up_ctx, NULL))
 		goto out_ctx;
+	px.fingerprint = l7_config_fingerprint(path);
 	if (check) {
 		printf("%s: ok\n", path);
 		rc = 0;
@@ -1100,7 +1178,10 @@ int main(int argc, char **argv)
 	px.n = started;
 	px.ssl_ctx = ctx;
 	ctx = NULL; /* px owns it now; the workers hold references of their own */
-	if (listeners_verify(&cfg, n, msg, sizeof(msg))) {
+	/* After a takeover the count includes the predecessor's sockets of
+	 * listeners this config dropped (it closes them as it drains), and
+	 * the sockets are the ones that were verified when they were opened. */
+	if (!px.took_over && listeners_verify(&cfg, n, msg, sizeof(msg))) {
 		log_err("%s", msg);
 		goto out_workers;
 	}
@@ -1135,6 +1216,7 @@ out_ctx:
 	free(up_ctx);
 	SSL_CTX_free(ctx);
 	SSL_CTX_free(px.ssl_ctx);
+	free(px.fingerprint);
 	l7_config_free(&cfg);
 	return rc;
 }

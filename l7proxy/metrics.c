@@ -4,6 +4,7 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,6 +122,28 @@ static char *slot(char *base, size_t stride, unsigned *n, unsigned cap, const ch
 	return base + k * stride;
 }
 
+/* "/package.Service/Method": what a gRPC method looks like; anything else
+ * a client makes up is not worth a series of its own. */
+static bool method_like(const char *p, size_t len)
+{
+	size_t slashes = 0;
+
+	if (len < 4 || p[0] != '/' || p[len - 1] == '/')
+		return false;
+	for (size_t i = 1; i < len; i++) {
+		char c = p[i];
+
+		if (c == '/') {
+			if (p[i - 1] == '/' || ++slashes > 1)
+				return false;
+		} else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			     (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-')) {
+			return false;
+		}
+	}
+	return slashes == 1;
+}
+
 void l7m_stream_done(struct worker *w, const struct stream *s)
 {
 	struct l7_metrics *m = &w->m;
@@ -137,10 +160,14 @@ void l7m_stream_done(struct worker *w, const struct stream *s)
 		struct l7m_method *mm = NULL;
 
 		BUMP(r->grpc[code], 1);
-		if (s->path && s->status)
+		/* A slot only for a method a backend answered (the proxy's own
+		 * replies, e.g. UNAUTHENTICATED or UNAVAILABLE, say nothing of
+		 * whether it exists) and that is not UNIMPLEMENTED. */
+		if (s->path && s->status && method_like(s->path, s->path_len))
 			mm = (struct l7m_method *)slot(
 			    (char *)m->methods, sizeof(m->methods[0]), &m->n_methods, L7M_METHODS,
-			    s->path, s->path_len, code != GRPC_UNIMPLEMENTED && code != GRPC_NONE);
+			    s->path, s->path_len,
+			    !s->proxy_reply && code != GRPC_UNIMPLEMENTED && code != GRPC_NONE);
 		if (!mm)
 			mm = &m->other_method;
 		observe(&mm->lat, us);

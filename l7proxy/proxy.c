@@ -18,6 +18,7 @@
 #include "http1.h"
 #include "log.h"
 #include "proxy.h"
+#include "utf8.h"
 #include "router.h"
 
 #include <errno.h>
@@ -433,18 +434,24 @@ static void putu(struct line *l, uint64_t v)
 	put(l, b + i, sizeof(b) - i);
 }
 
-/* A JSON string value: bytes outside printable ASCII as \u00XX (one per
- * byte, so the line stays valid JSON whatever a client sent); at most max
- * bytes of s. */
+/* A JSON string value: UTF-8 as it is, other bytes outside printable
+ * ASCII as \u00XX (one per byte, so the line stays valid JSON whatever a
+ * client sent); at most max bytes of s. */
 static void put_jstr(struct line *l, const char *s, size_t len, size_t max)
 {
 	static const char hex[] = "0123456789abcdef";
 
+	if (len > max)
+		len = max;
 	put(l, "\"", 1);
-	for (size_t i = 0; i < len && i < max; i++) {
+	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
+		size_t seq = c >= 0x80 ? utf8_seq_len((const unsigned char *)s + i, len - i) : 0;
 
-		if (c == '"' || c == '\\') {
+		if (seq) {
+			put(l, s + i, seq);
+			i += seq - 1;
+		} else if (c == '"' || c == '\\') {
 			put(l, "\\", 1);
 			put(l, (const char *)&c, 1);
 		} else if (c < 0x20 || c >= 0x7f) {

@@ -138,6 +138,9 @@ static void on_accept(struct loop_io *io, uint32_t events)
 	static __thread uint64_t last_warn;
 
 	(void)events;
+	/* Closed by a drain earlier in this batch of events. */
+	if (io->fd < 0)
+		return;
 	/* Bounded per wake-up so one busy listener cannot starve the rest. */
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
 		struct sockaddr_storage peer;

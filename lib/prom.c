@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* prom.c - the Prometheus text exposition writer (prom.h). */
 #include "prom.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <math.h>
@@ -59,21 +60,34 @@ static void put_str(struct prom_buf *b, const char *s)
 
 /*
  * The format's escapes: in label values \\, \" and \n; in help texts \\
- * and \n (a quote is literal there). Everything else, UTF-8 included, is
- * written as it is.
+ * and \n (a quote is literal there). Everything else is written as it is,
+ * except bytes that are not UTF-8: Prometheus refuses a page with one in
+ * a label value, and label values may come from clients (a gRPC method, a
+ * certificate's name). They become U+FFFD, so one odd request cannot make
+ * the page unreadable.
  */
 static void put_escaped(struct prom_buf *b, const char *s, bool quote)
 {
 	for (const char *run = s;; s++) {
-		const char *esc = *s == '\\'	       ? "\\\\"
-				  : *s == '\n'	       ? "\\n"
-				  : *s == '"' && quote ? "\\\""
-						       : NULL;
+		const unsigned char c = (unsigned char)*s;
+		const char *esc = c == '\\'	      ? "\\\\"
+				  : c == '\n'	      ? "\\n"
+				  : c == '"' && quote ? "\\\""
+						      : NULL;
+		size_t seq = 0;
 
-		if (!esc && *s)
+		if (c >= 0x80) {
+			seq = utf8_seq_len((const unsigned char *)s, strnlen(s, 4));
+			if (seq) {
+				s += seq - 1;
+				continue;
+			}
+			esc = "\xef\xbf\xbd";
+		}
+		if (!esc && c)
 			continue;
 		put(b, run, (size_t)(s - run));
-		if (!*s)
+		if (!c)
 			return;
 		put_str(b, esc);
 		run = s + 1;

@@ -87,6 +87,28 @@ static void test_escaping(void **s)
 			"m{l=\"\"} 2\n");
 }
 
+/* Bytes a client sent that are not UTF-8 (a gRPC method, a certificate
+ * name) must not make the page unreadable: each becomes U+FFFD. */
+static void test_invalid_utf8(void **s)
+{
+	struct prom_buf b;
+
+	(void)s;
+	prom_init(&b);
+	prom_family(&b, "m", PROM_GAUGE, "h");
+	/* A lone continuation byte, a truncated sequence, an overlong '/',
+	 * a surrogate, one above U+10FFFF; then valid 2-, 3- and 4-byte ones. */
+	prom_sample_u64(&b, PROM_LABELS("l", "a\x80" "b\xc3"), 1);
+	prom_sample_u64(&b, PROM_LABELS("l", "\xc0\xaf\xed\xa0\x80\xf4\x90\x80\x80"), 2);
+	prom_sample_u64(&b, PROM_LABELS("l", "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"), 3);
+	expect_page(&b, "# HELP m h\n# TYPE m gauge\n"
+			"m{l=\"a\xef\xbf\xbd"
+			"b\xef\xbf\xbd\"} 1\n"
+			"m{l=\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+			"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"} 2\n"
+			"m{l=\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"} 3\n");
+}
+
 static void test_numbers(void **s)
 {
 	static const struct {
@@ -289,10 +311,11 @@ static void test_large_page(void **s)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_page),      cmocka_unit_test(test_empty_page),
-	    cmocka_unit_test(test_escaping),  cmocka_unit_test(test_numbers),
-	    cmocka_unit_test(test_histogram), cmocka_unit_test(test_bucket_index),
-	    cmocka_unit_test(test_refusals),  cmocka_unit_test(test_large_page),
+	    cmocka_unit_test(test_page),	 cmocka_unit_test(test_empty_page),
+	    cmocka_unit_test(test_escaping),	 cmocka_unit_test(test_invalid_utf8),
+	    cmocka_unit_test(test_numbers),	 cmocka_unit_test(test_histogram),
+	    cmocka_unit_test(test_bucket_index), cmocka_unit_test(test_refusals),
+	    cmocka_unit_test(test_large_page),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,6 +10,9 @@
 #     the new MAINPID (a notify socket of our own).
 #  2. A failed upgrade (the config turned bad) keeps the old process
 #     serving and says why.
+#  2b. A reload that changes the routes (lbctl proxy reload) hands over to
+#     a new process with the new config, under load, failing nothing; a
+#     reload of a bad file changes nothing and says why.
 #  3. SIGTERM under load: no new connection is accepted, requests in
 #     flight (HTTP/1.1 with "Connection: close", HTTP/2 after GOAWAY, a
 #     gRPC stream) complete, no request the proxy took fails, and the
@@ -220,6 +223,36 @@ if [ "$(proxy_pid)" = "$PID2" ] && [ "$(nsx curl -s -o /dev/null -w '%{http_code
 else
   bad "... and the old process keeps serving"
 fi
+
+# --- 2b. a reload that changes routes ---------------------------------------------
+nsx $PY "$E2E/drain_client.py" 127.0.0.1:18080 --h1 2 --h2 2 --duration 3 > "$D/dc3.json" &
+DC=$!
+sleep 0.5
+sed -i 's|routes = ( { path_prefix = "/sleep"; cluster = "slow"; },|routes = ( { path_prefix = "/moved"; cluster = "slow"; }, { path_prefix = "/sleep"; cluster = "slow"; },|' "$D/l7.conf"
+out=$(lbctl proxy reload 2>&1); rc=$?
+check "a reload that changes the routes is applied by a handover ($out)" \
+  [ "$rc" -eq 0 ]
+PID3=$(proxy_pid)
+n=$(curl -s --unix-socket "$SOCK" http://x/v1/routes | $PY -c 'import json,sys; print(len(json.load(sys.stdin)["routes"]))')
+if [ "$n" = 4 ] && [ "$PID3" != "$PID2" ]; then
+  ok "the new process serves the new routes ($n routes, pid $PID2 -> $PID3)"
+else
+  bad "the new process serves the new routes ($n routes, pid $PID2 -> $PID3)"
+fi
+wait "$DC"
+check "nothing failed or was refused during the reload ($(cat "$D/dc3.json"))" \
+  [ "$(jget "$D/dc3.json" "d['h1']['failed']+d['h2']['failed']+d['h1']['refused']+d['h2']['refused']")" = 0 ]
+cp "$D/l7.conf" "$D/l7.conf.good"
+sed -i 's|cluster = "slow"; }, { path_prefix = "/sleep"|cluster = "nosuch"; }, { path_prefix = "/sleep"|' "$D/l7.conf"
+out=$(lbctl proxy reload 2>&1); rc=$?
+cp "$D/l7.conf.good" "$D/l7.conf"
+if [ "$rc" -ne 0 ] && echo "$out" | grep -q "nosuch"; then
+  ok "a reload of a bad config is refused and says why ($out)"
+else
+  bad "a reload of a bad config is refused and says why ($out)"
+fi
+check "... and changes nothing" [ "$(proxy_pid)" = "$PID3" ]
+PID2=$PID3
 
 # --- 3. SIGTERM under load ------------------------------------------------------
 nsx $PY "$E2E/drain_client.py" 127.0.0.1:18080 --h1 2 --h2 2 --duration 6 > "$D/dc2.json" &

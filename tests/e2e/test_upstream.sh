@@ -4,6 +4,8 @@
 # whole time, and 100 backend-set updates a second for 10 s through the
 # admin API (adds, removes, drains, weight changes, whole sets). Then:
 #  - no request failed, and the backend that came and went served some;
+#  - gRPC calls (grpcio) through a second cluster churned at 20/s fail
+#    none, and a server stream in flight finishes;
 #  - after a removal returns, that backend gets no new request and the
 #    proxy's pooled connections to it close;
 #  - lbctl upstream shows and changes the sets (tables and --json);
@@ -73,10 +75,17 @@ cat > "$D/l7.conf" <<EOF
 pop = "t"; host = "ups"; workers = 2; access_log = ""; admin_socket = "$D/proxy.sock";
 listeners = ( { address = "127.0.0.1:18080"; } );
 clusters = ( { name = "web"; backends = [ "127.0.0.1:18081", "127.0.0.1:18082" ];
-               idle_timeout_ms = 60000; } );
-routes = ( { path_prefix = "/"; cluster = "web"; } );
+               idle_timeout_ms = 60000; },
+             { name = "grpc"; protocol = "h2c";
+               backends = [ "127.0.0.1:50061", "127.0.0.1:50062" ]; } );
+routes = ( { path_prefix = "/grpc.testing."; cluster = "grpc"; },
+           { path_prefix = "/"; cluster = "web"; } );
 EOF
 nsx nginx -c "$D/nginx.conf" || { bad "nginx starts"; cat "$D/nginx.err"; exit 1; }
+for port in 50061 50062 50063; do
+  nsx $PY "$REPO/deploy/grpc/interop_server.py" --listen "127.0.0.1:$port" > /dev/null 2>&1 &
+done
+for port in 50061 50062 50063; do wait_port $port || { bad "gRPC backend $port starts"; exit 1; }; done
 # Not through nsx (a function: $! would be a subshell, and the SIGTERM
 # at the end would never reach the proxy).
 ip netns exec "$NS" "$PROXY" -c "$D/l7.conf" > "$D/l7.log" 2>&1 &
@@ -95,10 +104,23 @@ nsx h2load -c 8 -m 4 -D 12 http://127.0.0.1:18080/ > "$D/h2.out" 2>&1 &
 L1=$!
 nsx h2load --h1 -c 4 -D 12 http://127.0.0.1:18080/ > "$D/h1.out" 2>&1 &
 L2=$!
+# gRPC through the same proxy, its cluster churned too: unary calls on two
+# channels and a server stream of 20 responses, 400 ms apart.
+nsx $PY "$REPO/tests/grpc/grpc_load.py" 127.0.0.1:18080 --duration 11 --threads 2 \
+  --stream-count 20 --stream-interval-ms 400 > "$D/grpc.json" 2> "$D/grpc.err" &
+L3=$!
 sleep 1
+nsx "$PY" "$E2E/upstream_churn.py" "$D/proxy.sock" grpc --rate 20 --seconds 10 \
+  --pool 127.0.0.1:50061,127.0.0.1:50062 --spare 127.0.0.1:50063 > "$D/churn_grpc.out" 2>&1 &
+L4=$!
 nsx "$PY" "$E2E/upstream_churn.py" "$D/proxy.sock" web --rate 100 --seconds 10 \
   --pool 127.0.0.1:18081,127.0.0.1:18082 --spare 127.0.0.1:18083 > "$D/churn.out" 2>&1
-wait "$L1" "$L2"
+wait "$L1" "$L2" "$L3" "$L4"
+g=$(cat "$D/grpc.json")
+echo "# grpc: $g; churn: $(cat "$D/churn_grpc.out")"
+$PY -c 'import json,sys; d=json.loads(sys.argv[1]); sys.exit(not (d["unary_failed"] + d["unary_unavailable"] == 0 and d["unary_ok"] > 500 and d["stream_status"] == "OK" and d["stream_responses"] == 20))' "$g" &&
+  ok "gRPC through the updates (its own cluster churned at 20/s): no failed call, the stream finished" ||
+  bad "gRPC through the updates: $g"
 churn=$(cat "$D/churn.out")
 echo "# churn: $churn"
 $PY -c 'import json,sys; d=json.loads(sys.argv[1]); sys.exit(not (d["updates"] >= 900 and d["refused"] == 0))' "$churn" &&
