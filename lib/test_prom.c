@@ -98,7 +98,10 @@ static void test_invalid_utf8(void **s)
 	prom_family(&b, "m", PROM_GAUGE, "h");
 	/* A lone continuation byte, a truncated sequence, an overlong '/',
 	 * a surrogate, one above U+10FFFF; then valid 2-, 3- and 4-byte ones. */
-	prom_sample_u64(&b, PROM_LABELS("l", "a\x80" "b\xc3"), 1);
+	prom_sample_u64(&b,
+			PROM_LABELS("l", "a\x80"
+					 "b\xc3"),
+			1);
 	prom_sample_u64(&b, PROM_LABELS("l", "\xc0\xaf\xed\xa0\x80\xf4\x90\x80\x80"), 2);
 	prom_sample_u64(&b, PROM_LABELS("l", "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"), 3);
 	expect_page(&b, "# HELP m h\n# TYPE m gauge\n"
