@@ -676,13 +676,20 @@ static void cluster_rows(json_t *cl)
 	json_array_foreach(json_object_get(cl, "backends"), i, b)
 	{
 		const char *health = json_string_value(json_object_get(b, "health"));
+		/* Active health (probes), when the cluster has them. */
+		const char *probe = json_string_value(
+		    json_object_get(json_object_get(b, "active_health"), "state"));
 
-		printf("%-16s %8lld %-28s %6lld %-10s %7lld %6lld %12lld %9lld\n",
+		printf("%-16s %8lld %-28s %6lld %-10s %-9s %7lld %6lld %12lld %9lld\n",
 		       json_string_value(json_object_get(cl, "name")),
 		       (long long)json_integer_value(json_object_get(cl, "version")),
 		       json_string_value(json_object_get(b, "address")),
 		       (long long)json_integer_value(json_object_get(b, "weight")),
 		       json_is_true(json_object_get(b, "drain")) ? "drained" : health,
+		       probe && json_object_get(cl, "health_check") &&
+			       !json_is_null(json_object_get(cl, "health_check"))
+			   ? probe
+			   : "-",
 		       (long long)json_integer_value(json_object_get(b, "active")),
 		       (long long)json_integer_value(json_object_get(b, "connections")),
 		       (long long)json_integer_value(json_object_get(b, "requests")),
@@ -714,8 +721,8 @@ static int cmd_upstream_list(struct lbctl *c)
 		return 1;
 	if (c->json)
 		return print_json(out);
-	printf("%-16s %8s %-28s %6s %-10s %7s %6s %12s %9s\n", "CLUSTER", "VERSION", "BACKEND",
-	       "WEIGHT", "STATE", "ACTIVE", "CONNS", "REQUESTS", "FAILURES");
+	printf("%-16s %8s %-28s %6s %-10s %-9s %7s %6s %12s %9s\n", "CLUSTER", "VERSION", "BACKEND",
+	       "WEIGHT", "STATE", "PROBES", "ACTIVE", "CONNS", "REQUESTS", "FAILURES");
 	if (c->argc)
 		cluster_rows(out);
 	else

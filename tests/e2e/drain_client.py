@@ -4,6 +4,9 @@ requests the proxy failed from the ones it never took (tests/e2e/test_drain.sh).
 
     drain_client.py HOST:PORT [--h1 N] [--h2 N] [--streams M] [--path P]
                     [--duration S] [--stop-file F] [--ready-file F]
+                    [--ca CA.pem]
+
+--ca: TLS (ALPN h2 / http/1.1), verifying the proxy against CA.pem.
 
 Each HTTP/1.1 client sends requests one after another on a keepalive
 connection and reconnects when a response says "Connection: close"; each
@@ -27,6 +30,7 @@ import http.client
 import json
 import os
 import socket
+import ssl
 import threading
 import time
 
@@ -52,11 +56,21 @@ def should_stop(args, t_end):
     return time.time() >= t_end or (args.stop_file and os.path.exists(args.stop_file))
 
 
+def tls_context(args, alpn):
+    if not args.ca:
+        return None
+    ctx = ssl.create_default_context(cafile=args.ca)
+    ctx.set_alpn_protocols([alpn])
+    return ctx
+
+
 def h1_client(args, host, port, t_end):
     conn = None
+    ctx = tls_context(args, "http/1.1")
     while not should_stop(args, t_end):
         if conn is None:
-            conn = http.client.HTTPConnection(host, port, timeout=10)
+            conn = (http.client.HTTPSConnection(host, port, timeout=10, context=ctx) if ctx
+                    else http.client.HTTPConnection(host, port, timeout=10))
             try:
                 conn.connect()
             except ConnectionRefusedError:
@@ -106,6 +120,15 @@ def h2_session(args, host, port, t_end):
         count("h2", "refused")
         time.sleep(0.05)
         return
+    ctx = tls_context(args, "h2")
+    if ctx:
+        try:
+            sock = ctx.wrap_socket(sock, server_hostname=host)
+        except (OSError, ssl.SSLError) as e:
+            count("h2", "refused", err=repr(e))
+            sock.close()
+            time.sleep(0.05)
+            return
     cfg = h2.config.H2Configuration(client_side=True, header_encoding="utf-8")
     c = DrainingH2Connection(config=cfg)
     c.initiate_connection()
@@ -175,6 +198,7 @@ def main():
     ap.add_argument("--duration", type=float, default=10)
     ap.add_argument("--stop-file")
     ap.add_argument("--ready-file")
+    ap.add_argument("--ca")
     args = ap.parse_args()
     host, port = args.target.rsplit(":", 1)
     port = int(port)

@@ -190,6 +190,12 @@ else
   nsx nginx -c "$D/nginx18281.conf" -s stop
 fi
 wait_state web 127.0.0.1:18281 down "$t_kill" "$DOWN_MS"
+row=$("$BUILD/ctl/lbctl" -p "$D/proxy.sock" upstream list web | grep '127.0.0.1:18281')
+if [[ $row =~ 127\.0\.0\.1:18281\ +[0-9]+\ +[a-z\ ]+\ down ]]; then
+  ok "lbctl upstream list shows it down by its probes ($(echo $row))"
+else
+  bad "lbctl upstream list shows it down by its probes: $row"
+fi
 sleep 1
 t_start=$(now_ms)
 nsx nginx -c "$D/nginx18281.conf" || bad "nginx 18281 restarts"

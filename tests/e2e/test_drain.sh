@@ -167,14 +167,23 @@ if wait_gone "$PID0" 100 && ! kill -0 "$PID1" 2>/dev/null; then
 else
   bad "the old processes exited"
 fi
+# h2load over HTTP/2 may count as "errored" a request it had queued when
+# the GOAWAY came: nghttp2 then refuses to send it (the proxy never saw
+# it), and h2load does not retry. At most one per connection and GOAWAY;
+# drain_client.py below tells the two apart and must see nothing failed.
 for f in h2 h1; do
   line=$(grep -E "^requests:" "$D/$f.out")
+  codes=$(grep -E "^status codes:" "$D/$f.out")
   failed=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
+  errored=$(echo "$line" | sed -E 's/.* ([0-9]+) errored.*/\1/')
   succeeded=$(echo "$line" | sed -E 's/.* ([0-9]+) succeeded.*/\1/')
-  if [ "${failed:-1}" -eq 0 ] && [ "${succeeded:-0}" -gt 1000 ]; then
-    ok "h2load $f: no failed request during two upgrades ($line)"
+  limit=0
+  [ "$f" = h2 ] && limit=16
+  if [ "${failed:-1}" -le "$limit" ] && [ "${failed:-1}" = "${errored:-x}" ] &&
+    [ "${succeeded:-0}" -gt 1000 ] && [[ $codes =~ ,\ 0\ 3xx,\ 0\ 4xx,\ 0\ 5xx ]]; then
+    ok "h2load $f: no failed request during two upgrades, every response 2xx ($line)"
   else
-    bad "h2load $f: no failed request during two upgrades ($line)"
+    bad "h2load $f: no failed request during two upgrades ($line; $codes)"
   fi
 done
 if [ "$(jget "$D/dc.json" "d['h1']['failed']+d['h2']['failed']+d['h1']['refused']+d['h2']['refused']")" = 0 ] \

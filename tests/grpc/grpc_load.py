@@ -3,7 +3,9 @@
 (tests/e2e/test_drain.sh).
 
     grpc_load.py TARGET [--duration S] [--threads N] [--stream-count K]
-                 [--stream-interval-ms MS] [--ready-file F]
+                 [--stream-interval-ms MS] [--ca CA.pem] [--ready-file F]
+
+--ca: TLS, verifying the proxy against CA.pem (else plaintext h2c).
 
 N threads make UnaryCall after UnaryCall for S seconds, each on its own
 channel (its own connection); one more runs a single StreamingOutputCall
@@ -34,9 +36,15 @@ OUT = {"unary_ok": 0, "unary_failed": 0, "unary_unavailable": 0, "errors": [],
        "stream_responses": 0, "stream_status": None}
 
 
+CA = None
+
+
 def channel(target):
-    return grpc.insecure_channel(target, [("grpc.enable_http_proxy", 0),
-                                          ("grpc.use_local_subchannel_pool", 1)])
+    opts = [("grpc.enable_http_proxy", 0), ("grpc.use_local_subchannel_pool", 1)]
+    if CA:
+        return grpc.secure_channel(target, grpc.ssl_channel_credentials(root_certificates=CA),
+                                   opts)
+    return grpc.insecure_channel(target, opts)
 
 
 def unary(target, t_end):
@@ -81,7 +89,11 @@ def main():
     ap.add_argument("--stream-count", type=int, default=0)
     ap.add_argument("--stream-interval-ms", type=int, default=500)
     ap.add_argument("--ready-file")
+    ap.add_argument("--ca")
     args = ap.parse_args()
+    global CA
+    if args.ca:
+        CA = open(args.ca, "rb").read()
     t_end = time.time() + args.duration
     ts = [threading.Thread(target=unary, args=(args.target, t_end)) for _ in range(args.threads)]
     if args.stream_count:
