@@ -25,6 +25,8 @@
 #include <unistd.h>
 
 #define RX_CHUNK 16384
+/* What a response may carry on top of its body (heads, 1xx, framing). */
+#define RX_OVERHEAD_MAX (256 * 1024)
 /* Read at most this much per wake-up, then let the loop run its timers and
  * other descriptors (TLS may hold more already decrypted: see resume). */
 #define RX_PER_WAKEUP (256 * 1024)
@@ -45,6 +47,7 @@ struct httpc {
 	size_t out_len, out_off;
 	http_parser hp;
 	size_t max_body;
+	size_t rx_total; /* every byte received: heads, 1xx, chunk framing too */
 	char *body;
 	size_t body_len, body_cap;
 	bool too_big, complete;
@@ -331,6 +334,14 @@ static void talk(struct httpc *c)
 			return;
 		}
 		got += (size_t)n;
+		/* A bound on everything, not only the body: endless 1xx
+		 * heads or chunk extensions never grow the body. */
+		c->rx_total += (size_t)n;
+		if (c->rx_total > c->max_body + RX_OVERHEAD_MAX) {
+			fail(c, -EMSGSIZE, "response over %zu bytes",
+			     c->max_body + RX_OVERHEAD_MAX);
+			return;
+		}
 		/* Length 0 tells the parser the peer closed: that ends a body
 		 * that runs to the close. */
 		http_parser_execute(&c->hp, &resp_settings, buf, (size_t)n);
@@ -353,8 +364,11 @@ static void talk(struct httpc *c)
 			return;
 		}
 	}
-	/* Budget spent; TLS may hold decrypted bytes epoll cannot see. */
-	loop_timer_in(c->loop, &c->resume, on_resume, 0);
+	/* Budget spent; TLS may hold decrypted bytes epoll cannot see. A
+	 * millisecond, not 0: a timer due now would run again in this same
+	 * pass of the loop, which would then never reach epoll_wait (nor
+	 * the exchange's deadline). */
+	loop_timer_in(c->loop, &c->resume, on_resume, 1);
 }
 
 static void on_resume(struct loop_timer *t)

@@ -242,6 +242,8 @@ static int api_upstreams(void *ctx, const struct admin_req *req, json_t **out)
 				   "not pulling backend sets: no \"upstreams\" group in %s",
 				   d->config_path);
 	*out = upull_json(s->pull);
+	if (!*out)
+		return admin_error(out, 500, "cannot render the pull state (out of memory?)");
 	return 200;
 }
 

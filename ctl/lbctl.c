@@ -358,7 +358,7 @@ static int cmd_reload(struct lbctl *c)
 		int new_pid = (int)json_integer_value(np);
 
 		json_decref(out);
-		return follow_handover(c, old_pid, new_pid, t0, "reloaded");
+		return follow_handover(c, old_pid, new_pid, t0, "reload");
 	}
 	if (c->json)
 		return print_json(out);
@@ -599,14 +599,20 @@ static int follow_handover(struct lbctl *c, int old_pid, int new_pid, uint64_t t
 			json_decref(st);
 			return 0;
 		}
-		if (pid == old_pid && up != new_pid) {
+		/* The old process answers until the new one has bound the
+		 * socket: still starting (upgrade_pid), or handed over and
+		 * draining (the new one binds in a moment), or failed (it
+		 * says why). */
+		if (pid == old_pid && up != new_pid &&
+		    !json_is_true(json_object_get(st, "draining"))) {
 			json_t *e = json_object_get(st, "last_upgrade_error");
 
-			fprintf(stderr, "lbctl: %s failed: %s\n", what,
-				json_is_string(e) ? json_string_value(e)
-						  : "the new process exited");
-			json_decref(st);
-			return 1;
+			if (json_is_string(e)) {
+				fprintf(stderr, "lbctl: %s failed: %s\n", what,
+					json_string_value(e));
+				json_decref(st);
+				return 1;
+			}
 		}
 		json_decref(st);
 	}
@@ -626,7 +632,7 @@ static int cmd_proxy_upgrade(struct lbctl *c)
 	old_pid = (int)json_integer_value(json_object_get(out, "old_pid"));
 	new_pid = (int)json_integer_value(json_object_get(out, "new_pid"));
 	json_decref(out);
-	return follow_handover(c, old_pid, new_pid, t0, "upgraded");
+	return follow_handover(c, old_pid, new_pid, t0, "upgrade");
 }
 
 static int cmd_proxy_stats(struct lbctl *c)

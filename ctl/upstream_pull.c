@@ -11,6 +11,7 @@
  * ends the poll there: the proxy is the one thing every later step needs.
  */
 #include "upstream_pull.h"
+#include "http_admin.h"
 #include "http_client.h"
 #include "list.h"
 #include "log.h"
@@ -113,6 +114,16 @@ static void put_next(struct upull *p);
 
 /* --- the outcome of a poll: counted always, logged on change -------------- */
 
+/* Messages quote the document and the proxy: whatever is not printable
+ * ASCII becomes '?', so a key cannot forge log lines, and a message cut
+ * in the middle of a character cannot make the API's JSON unwritable. */
+static void sanitize(char *m)
+{
+	for (; *m; m++)
+		if ((unsigned char)*m < 0x20 || (unsigned char)*m >= 0x7f)
+			*m = '?';
+}
+
 static void fetch_outcome(struct upull *p, enum upull_reason r, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void fetch_outcome(struct upull *p, enum upull_reason r, const char *fmt, ...)
@@ -124,6 +135,7 @@ static void fetch_outcome(struct upull *p, enum upull_reason r, const char *fmt,
 	va_start(ap, fmt);
 	vsnprintf(p->fetch_msg, sizeof(p->fetch_msg), fmt, ap);
 	va_end(ap);
+	sanitize(p->fetch_msg);
 	if (ok && r == UPULL_OK)
 		p->docs++;
 	else if (ok)
@@ -149,6 +161,7 @@ static void proxy_outcome(struct upull *p, bool ok, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(p->proxy_msg, sizeof(p->proxy_msg), fmt, ap);
 	va_end(ap);
+	sanitize(p->proxy_msg);
 	if (!ok) {
 		p->errors[UPULL_E_PROXY]++;
 		if (p->proxy_state != r)
@@ -161,9 +174,14 @@ static void proxy_outcome(struct upull *p, bool ok, const char *fmt, ...)
 }
 
 /* Set a cluster's state; log when it changes (a refusal: per version). */
-static void cl_set(struct upull *p, struct upull_cl *c, enum cl_state st, const char *msg)
+static void cl_set(struct upull *p, struct upull_cl *c, enum cl_state st, const char *raw)
 {
-	bool changed = c->state != st || strcmp(c->error, msg);
+	char msg[sizeof(c->error)];
+	bool changed;
+
+	snprintf(msg, sizeof(msg), "%s", raw);
+	sanitize(msg);
+	changed = c->state != st || strcmp(c->error, msg);
 
 	if (changed && st == CL_REJECTED)
 		log_warn("upstreams: cluster %s: the proxy refused version %llu: %s; it keeps "
@@ -651,6 +669,18 @@ static void put_next(struct upull *p)
 			break;
 		}
 		json_decref(b);
+		if (strlen(body) > ADMIN_MAX_BODY && set == c->want) {
+			/* The proxy would refuse it (413) and close before it
+			 * reads it all: refuse it here, and go on with the next
+			 * cluster instead of failing the whole poll. */
+			free(body);
+			snprintf(msg, sizeof(msg), "version %llu is over the proxy's %d-byte limit",
+				 (unsigned long long)v, ADMIN_MAX_BODY);
+			p->errors[UPULL_E_REJECTED]++;
+			c->rejected = v;
+			cl_set(p, c, CL_REJECTED, msg);
+			continue;
+		}
 		snprintf(path, sizeof(path), "/v1/clusters/%s/backends", c->name);
 		p->put_set = set;
 		p->put_version = v;

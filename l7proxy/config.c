@@ -902,8 +902,26 @@ void l7_config_free(struct l7_config *c)
 	memset(c, 0, sizeof(*c));
 }
 
+/* FNV-1a 64 of a file's bytes, or 0 if it cannot be read. */
+static uint64_t file_hash(const char *path)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	unsigned char buf[8192];
+	size_t n;
+	FILE *f = fopen(path, "rb");
+
+	if (!f)
+		return 0;
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		for (size_t i = 0; i < n; i++)
+			h = (h ^ buf[i]) * 0x100000001b3ull;
+	fclose(f);
+	return h;
+}
+
 char *l7_config_fingerprint(const char *path)
 {
+	config_setting_t *cls;
 	config_t cf;
 	char *text = NULL;
 	size_t len = 0;
@@ -919,6 +937,22 @@ char *l7_config_fingerprint(const char *path)
 	f = open_memstream(&text, &len);
 	if (f) {
 		config_write(&cf, f);
+		/* A cluster's CA, certificate or key replaced under the same
+		 * name is a change too: its contexts are built at start. */
+		cls = config_lookup(&cf, "clusters");
+		for (int i = 0; cls && i < config_setting_length(cls); i++) {
+			config_setting_t *t = config_setting_get_member(
+			    config_setting_get_elem(cls, (unsigned)i), "tls");
+			static const char *const files[] = {"ca", "certificate", "key", NULL};
+
+			for (size_t k = 0; t && files[k]; k++) {
+				const char *fp = NULL;
+
+				if (config_setting_lookup_string(t, files[k], &fp) == CONFIG_TRUE)
+					fprintf(f, "# %d %s %016llx\n", i, files[k],
+						(unsigned long long)file_hash(fp));
+			}
+		}
 		if (fclose(f) != 0) {
 			free(text);
 			text = NULL;

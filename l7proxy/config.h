@@ -191,8 +191,9 @@ void l7_config_free(struct l7_config *c);
 
 /*
  * The config file at path in libconfig's canonical form (no comments, one
- * spelling per value) without its "tls" group: two files with the same
- * fingerprint differ at most in the downstream TLS material, which a
+ * spelling per value) without its "tls" group, plus a hash of each file a
+ * cluster's tls group names (CA, certificate, key): two files with the
+ * same fingerprint differ at most in the downstream TLS material, which a
  * reload swaps in place. malloc'd (caller frees), or NULL if the file
  * cannot be read or parsed.
  */

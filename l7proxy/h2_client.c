@@ -309,7 +309,11 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error_code,
 	}
 	snprintf(why, sizeof(why), "backend reset the stream (%s)",
 		 nghttp2_http2_strerror(error_code));
-	fail_stream(h, s, error_code == NGHTTP2_REFUSED_STREAM ? US_FAIL_REFUSED : US_FAIL_RESET,
+	fail_stream(h, s,
+		    error_code == NGHTTP2_REFUSED_STREAM ? US_FAIL_REFUSED
+		    : error_code == NGHTTP2_CANCEL || error_code == NGHTTP2_NO_ERROR
+			? US_FAIL_CANCELLED
+			: US_FAIL_RESET,
 		    why);
 	return 0;
 }

@@ -234,6 +234,31 @@ static void attempt_free(struct attempt *a)
 
 static void verdict(struct attempt *a, bool ok, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/*
+ * The probe could not even be made, for a reason of the proxy's own (no
+ * descriptor, no memory, no local port): say so, but give no verdict: a
+ * proxy short of descriptors must not take healthy backends out.
+ */
+static void no_verdict(struct attempt *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void no_verdict(struct attempt *a, const char *fmt, ...)
+{
+	struct l7_up_active *st = &a->p->up->active;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(st->last_error, sizeof(st->last_error), fmt, ap);
+	va_end(ap);
+	attempt_free(a);
+}
+
+/* Errors that are the proxy's, not the backend's. */
+static bool local_error(int err)
+{
+	return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM ||
+	       err == EADDRNOTAVAIL;
+}
 static void verdict(struct attempt *a, bool ok, const char *fmt, ...)
 {
 	struct probe *p = a->p;
@@ -387,6 +412,10 @@ static int h1_on_head(http_parser *hp)
 {
 	struct attempt *a = hp->data;
 
+	/* An interim response (103 Early Hints, 100) is not the answer: the
+	 * parser goes on to the final one. */
+	if (hp->status_code >= 100 && hp->status_code < 200 && hp->status_code != 101)
+		return 0;
 	a->status = (int)hp->status_code;
 	a->head = true;
 	return 1; /* no body wanted: the head decides */
@@ -672,6 +701,12 @@ static void h2_step(struct attempt *a)
 			grpc_verdict(a);
 			return;
 		}
+		/* GOAWAY covering our stream, or a session error: nothing more
+		 * will come; say so now rather than at the timeout. */
+		if (!nghttp2_session_want_read(a->h2) && !nghttp2_session_want_write(a->h2)) {
+			verdict(a, false, "the backend ended the HTTP/2 session before an answer");
+			return;
+		}
 	}
 }
 
@@ -696,7 +731,7 @@ static void app_start(struct attempt *a)
 	if (!uses_h2(a)) {
 		h1_start(a);
 	} else if (h2_start(a)) {
-		verdict(a, false, "internal: cannot start an HTTP/2 session");
+		no_verdict(a, "internal: cannot start an HTTP/2 session");
 		return;
 	}
 	app_step(a);
@@ -810,7 +845,7 @@ static void attempt_start(struct probe *p)
 	loop_timer_in(loop, &a->deadline, on_deadline, h->timeout_ms);
 	fd = socket(p->up->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		verdict(a, false, "socket: %s", strerror(errno));
+		no_verdict(a, "internal: socket: %s", strerror(errno));
 		return;
 	}
 	a->io.fd = fd;
@@ -819,7 +854,7 @@ static void attempt_start(struct probe *p)
 		a->ssl = SSL_new(p->pc->ssl_ctx);
 		if (!a->ssl || !SSL_set_fd(a->ssl, fd) ||
 		    l7_tls_client_setup(a->ssl, p->pc->cc->tls_sni)) {
-			verdict(a, false, "internal: TLS setup failed");
+			no_verdict(a, "internal: TLS setup failed");
 			return;
 		}
 		SSL_set_connect_state(a->ssl);
@@ -828,7 +863,10 @@ static void attempt_start(struct probe *p)
 	}
 	if (connect(fd, (const struct sockaddr *)&p->up->addr, p->up->addr_len) &&
 	    errno != EINPROGRESS) {
-		verdict(a, false, "connect: %s", strerror(errno));
+		if (local_error(errno))
+			no_verdict(a, "internal: connect: %s", strerror(errno));
+		else
+			verdict(a, false, "connect: %s", strerror(errno));
 		return;
 	}
 	a->phase = P_CONNECT;

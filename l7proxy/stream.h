@@ -112,6 +112,9 @@ enum us_fail {
 	US_FAIL_REFUSED,     /* HTTP/2 REFUSED_STREAM or above GOAWAY's last id */
 	US_FAIL_RESET_EARLY, /* reused connection closed before any response byte */
 	US_FAIL_RESET,	     /* reset / closed / bad response after it was sent */
+	US_FAIL_CANCELLED,   /* the backend gave the stream up (RST_STREAM CANCEL or
+			      * NO_ERROR, e.g. a gRPC deadline): as RESET, but no
+			      * fault of the backend's for passive health */
 	US_FAIL_TIMEOUT,     /* no response in time: never retried */
 	US_FAIL_PROTOCOL,    /* the backend broke the protocol */
 };

@@ -8,7 +8,9 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 
@@ -304,6 +306,66 @@ static void test_health(void **s)
 }
 
 /* The shipped example must parse (its certificate paths are the operator's). */
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* What decides whether a reload is applied in place (TLS material only)
+ * or by a handover (everything else). */
+static void test_fingerprint(void **s)
+{
+	char dir[] = "/tmp/portico-fp.XXXXXX", conf[64], ca[64], text[1024];
+	char *a, *b;
+	const char *fmt =
+	    "pop = \"p\"; host = \"h\";\n"
+	    "listeners = ( { address = \"127.0.0.1:1\"; } );\n"
+	    "tls = { ticket_period_s = %d; };  # comments do not count\n"
+	    "clusters = ( { name = \"c\"; protocol = \"https\"; backends = [ \"127.0.0.1:2\" ];\n"
+	    "               tls = { ca = \"%s\"; sni = \"x\"; }; } );\n"
+	    "routes = ( { path_prefix = \"%s\"; cluster = \"c\"; } );\n";
+
+	(void)s;
+	assert_non_null(mkdtemp(dir));
+	snprintf(conf, sizeof(conf), "%s/l7.conf", dir);
+	snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
+	write_file(ca, "one CA");
+	snprintf(text, sizeof(text), fmt, 3600, ca, "/");
+	write_file(conf, text);
+	a = l7_config_fingerprint(conf);
+	assert_non_null(a);
+	/* Only the downstream tls group changed: the same. */
+	snprintf(text, sizeof(text), fmt, 60, ca, "/");
+	write_file(conf, text);
+	b = l7_config_fingerprint(conf);
+	assert_string_equal(a, b);
+	free(b);
+	/* A route changed: different. */
+	snprintf(text, sizeof(text), fmt, 3600, ca, "/api");
+	write_file(conf, text);
+	b = l7_config_fingerprint(conf);
+	assert_string_not_equal(a, b);
+	free(b);
+	/* The cluster's CA file replaced under the same name: different. */
+	snprintf(text, sizeof(text), fmt, 3600, ca, "/");
+	write_file(conf, text);
+	write_file(ca, "another CA");
+	b = l7_config_fingerprint(conf);
+	assert_string_not_equal(a, b);
+	free(b);
+	/* Not parseable: none. */
+	write_file(conf, "pop = ;");
+	assert_null(l7_config_fingerprint(conf));
+	free(a);
+	unlink(conf);
+	unlink(ca);
+	rmdir(dir);
+}
+
 static void test_example(void **s)
 {
 	struct l7_config c;
@@ -322,7 +384,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_good),    cmocka_unit_test(test_clusters_routes),
 	    cmocka_unit_test(test_bad),	    cmocka_unit_test(test_health),
-	    cmocka_unit_test(test_example),
+	    cmocka_unit_test(test_example), cmocka_unit_test(test_fingerprint),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
