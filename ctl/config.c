@@ -425,31 +425,44 @@ static int parse_bgp(config_t *cf, struct lbd_config *out, const char *file, cha
 	return 0;
 }
 
-static int parse_vip_addrs(config_t *cf, struct lbd_config *out, const char *file, char **err)
+/* An array of IP addresses at key ("vip_addresses", "lbs") into *out. */
+static int parse_addr_list(config_t *cf, const char *key, struct lb_addr **out, size_t *n_out,
+			   const char *file, char **err)
 {
-	config_setting_t *arr = config_lookup(cf, "vip_addresses");
+	config_setting_t *arr = config_lookup(cf, key);
 	int n;
 
 	if (!arr)
 		return 0;
 	if (!config_setting_is_array(arr) && !config_setting_is_list(arr))
-		return cfg_fail(err, file, arr,
-				"\"vip_addresses\" must be an array [ \"...\", ... ]");
+		return cfg_fail(err, file, arr, "\"%s\" must be an array [ \"...\", ... ]", key);
 	n = config_setting_length(arr);
-	out->vip_addrs = calloc(n ? n : 1, sizeof(*out->vip_addrs));
-	if (!out->vip_addrs)
+	*out = calloc(n ? n : 1, sizeof(**out));
+	if (!*out)
 		return -ENOMEM;
 	for (int i = 0; i < n; i++) {
 		config_setting_t *e = config_setting_get_elem(arr, i);
 		const char *s = config_setting_get_string(e);
 
-		if (!s || lb_addr_parse(s, &out->vip_addrs[i]))
-			return cfg_fail(err, file, e,
-					"vip_addresses[%d]: \"%s\" is not an IP address", i,
+		if (!s || lb_addr_parse(s, &(*out)[i]))
+			return cfg_fail(err, file, e, "%s[%d]: \"%s\" is not an IP address", key, i,
 					s ? s : "(not a string)");
-		out->n_vip_addrs++;
+		(*n_out)++;
 	}
 	return 0;
+}
+
+static int parse_vip_addrs(config_t *cf, struct lbd_config *out, const char *file, char **err)
+{
+	int rc =
+	    parse_addr_list(cf, "vip_addresses", &out->vip_addrs, &out->n_vip_addrs, file, err);
+
+	if (!rc)
+		rc = parse_addr_list(cf, "lbs", &out->lb_addrs, &out->n_lb_addrs, file, err);
+	if (!rc && out->n_lb_addrs > LB_DECAP_LBS_MAX)
+		return cfg_fail(err, file, config_lookup(cf, "lbs"), "at most %d LB addresses",
+				LB_DECAP_LBS_MAX);
+	return rc;
 }
 
 /* A URL field's text, or "" when it is absent. */
@@ -562,11 +575,23 @@ static int parse_metrics_listen(const config_setting_t *root, struct lbd_config 
 
 static int parse(config_t *cf, const char *file, struct lbd_config *out, char **err)
 {
-	static const char *const keys[] = {
-	    "role",	"pop",		 "host",      "interface", "admin_socket",
-	    "xdp_mode", "ring_size",	 "hash_seed", "pin_dir",   "conn_table_size",
-	    "vips",	"vip_addresses", "bgp",	      "upstreams", "metrics_listen",
-	    NULL};
+	static const char *const keys[] = {"role",
+					   "pop",
+					   "host",
+					   "interface",
+					   "admin_socket",
+					   "xdp_mode",
+					   "ring_size",
+					   "hash_seed",
+					   "pin_dir",
+					   "conn_table_size",
+					   "vips",
+					   "vip_addresses",
+					   "bgp",
+					   "upstreams",
+					   "metrics_listen",
+					   "lbs",
+					   NULL};
 	config_setting_t *root = config_root_setting(cf);
 	const char *role = NULL, *mode = NULL;
 	int rc;
@@ -615,6 +640,9 @@ static int parse(config_t *cf, const char *file, struct lbd_config *out, char **
 	if ((rc = parse_vips(cf, out, file, err)) || (rc = parse_vip_addrs(cf, out, file, err)) ||
 	    (rc = parse_bgp(cf, out, file, err)) || (rc = parse_upstreams(cf, out, file, err)))
 		return rc;
+	if (out->role == LBD_ROLE_L4LB && out->n_lb_addrs)
+		return cfg_fail(err, file, config_lookup(cf, "lbs"),
+				"\"lbs\" is for role \"l7\" (the LBs its decap accepts)");
 	if (out->role == LBD_ROLE_L4LB && out->n_vip_addrs)
 		return cfg_fail(err, file, config_lookup(cf, "vip_addresses"),
 				"\"vip_addresses\" is for role \"l7\"; an l4lb lists \"vips\"");
@@ -660,6 +688,7 @@ void lbd_config_free(struct lbd_config *cfg)
 		free(cfg->vips[i].reals);
 	free(cfg->vips);
 	free(cfg->vip_addrs);
+	free(cfg->lb_addrs);
 	free(cfg->bgp.neighbors);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -112,6 +112,8 @@ struct lbd_config {
 	size_t n_vips;
 	struct lb_addr *vip_addrs; /* role l7: addresses to serve on lo */
 	size_t n_vip_addrs;
+	struct lb_addr *lb_addrs; /* role l7: the PoP's LBs, the only outer sources decap takes */
+	size_t n_lb_addrs;
 	struct lbd_upstreams_cfg upstreams; /* role l7 */
 };
 

@@ -14,8 +14,11 @@
 #include "netlink.h"
 #include "upstream_pull.h"
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,6 +77,120 @@ static int pull_start(struct lbd *d, struct l7_state *s)
 	return 0;
 }
 
+/* --- what the decap trusts (lb_abi.h, struct lb_decap_key) ------------------- */
+
+static struct lb_decap_key decap_key(const struct lb_addr *a)
+{
+	struct lb_decap_key k = {.family = a->family};
+
+	memcpy(k.addr, a->bytes, sizeof(k.addr));
+	return k;
+}
+
+/*
+ * Make map fd hold exactly the n keys: add the new ones first, then remove
+ * the ones that left, so a key in both the old and the new set is never
+ * missing for a moment (a packet from a kept LB is never dropped). 0 or
+ * -errno.
+ */
+static int keys_sync(int fd, const struct lb_decap_key *keys, size_t n)
+{
+	struct lb_decap_key cur, next;
+	const __u8 one = 1;
+	bool more;
+
+	for (size_t i = 0; i < n; i++)
+		if (bpf_map_update_elem(fd, &keys[i], &one, BPF_ANY))
+			return -errno;
+	more = bpf_map_get_next_key(fd, NULL, &cur) == 0;
+	while (more) {
+		bool keep = false;
+
+		more = bpf_map_get_next_key(fd, &cur, &next) == 0;
+		for (size_t i = 0; i < n && !keep; i++)
+			keep = memcmp(&keys[i], &cur, sizeof(cur)) == 0;
+		if (!keep)
+			bpf_map_delete_elem(fd, &cur);
+		cur = next;
+	}
+	return 0;
+}
+
+/* This host's addresses on the interface the encapsulated packets come in
+ * on: the outer destinations the LBs use. At most max; returns how many. */
+static size_t local_keys(const char *ifname, struct lb_decap_key *keys, size_t max)
+{
+	struct ifaddrs *ifa, *i;
+	size_t n = 0;
+
+	if (getifaddrs(&ifa))
+		return 0;
+	for (i = ifa; i && n < max; i = i->ifa_next) {
+		struct lb_decap_key k = {0};
+
+		if (!i->ifa_addr || strcmp(i->ifa_name, ifname))
+			continue;
+		if (i->ifa_addr->sa_family == AF_INET) {
+			k.family = LB_AF_INET;
+			memcpy(k.addr, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, 4);
+		} else if (i->ifa_addr->sa_family == AF_INET6) {
+			k.family = LB_AF_INET6;
+			memcpy(k.addr, &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr, 16);
+		} else {
+			continue;
+		}
+		keys[n++] = k;
+	}
+	freeifaddrs(ifa);
+	return n;
+}
+
+/*
+ * Fill the decap's trust maps from cfg: the LBs (outer sources), this
+ * host's addresses on the interface (outer destinations, read now: an
+ * address added later takes a reload), the VIPs (inner destinations).
+ * Without "lbs" any outer source is taken, as before, and a warning says
+ * so. 0 or -errno.
+ */
+static int decap_sync(struct l7_state *s, const struct lbd_config *cfg)
+{
+	struct lb_decap_key *keys;
+	struct lb_decap_cfg dc = {.check_source = cfg->n_lb_addrs > 0};
+	size_t n, max = cfg->n_vip_addrs + cfg->n_lb_addrs + LB_DECAP_LOCAL_MAX;
+	__u32 zero = 0;
+	int rc = 0;
+
+	keys = calloc(max, sizeof(*keys));
+	if (!keys)
+		return -ENOMEM;
+	for (n = 0; n < cfg->n_lb_addrs; n++)
+		keys[n] = decap_key(&cfg->lb_addrs[n]);
+	if ((rc = keys_sync(bpf_map__fd(s->skel->maps.decap_lbs), keys, n)))
+		goto out;
+	for (n = 0; n < cfg->n_vip_addrs && n < LB_DECAP_VIPS_MAX; n++)
+		keys[n] = decap_key(&cfg->vip_addrs[n]);
+	if ((rc = keys_sync(bpf_map__fd(s->skel->maps.decap_vips), keys, n)))
+		goto out;
+	n = local_keys(cfg->interface, keys, LB_DECAP_LOCAL_MAX);
+	if (!n)
+		log_warn("decap: no address on %s: every encapsulated packet will be dropped",
+			 cfg->interface);
+	if ((rc = keys_sync(bpf_map__fd(s->skel->maps.decap_local), keys, n)))
+		goto out;
+	if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.decap_cfg), &zero, &dc, BPF_ANY)) {
+		rc = -errno;
+		goto out;
+	}
+	if (!cfg->n_lb_addrs)
+		log_warn("decap: no \"lbs\" in the config: encapsulated packets are taken from any "
+			 "source (list the PoP's LBs to close that relay)");
+out:
+	free(keys);
+	if (rc)
+		log_err("decap: filling its maps: %s", strerror(-rc));
+	return rc;
+}
+
 /* Compared field by field: a changed group restarts the poller. */
 static bool pull_cfg_equal(const struct lbd_upstreams_cfg *a, const struct lbd_upstreams_cfg *b)
 {
@@ -97,6 +214,10 @@ static int l7_start(struct lbd *d)
 		log_err("loading the decap program: %s", strerror(-rc));
 		return rc;
 	}
+	/* Trust first: attached empty, it would drop every packet. */
+	rc = decap_sync(s, &d->cfg);
+	if (rc)
+		return rc;
 	s->hook = (struct bpf_tc_hook){
 	    .sz = sizeof(s->hook), .ifindex = d->ifindex, .attach_point = BPF_TC_INGRESS};
 	rc = bpf_tc_hook_create(&s->hook);
@@ -142,6 +263,8 @@ static int l7_apply(struct lbd *d, struct lbd_config *next, char **err)
 	    !(pull = upull_new(&d->loop, &next->upstreams, err)))
 		return -errno;
 	rc = lo_sync(&d->cfg, next);
+	if (!rc)
+		rc = decap_sync(s, next);
 	if (rc) {
 		upull_free(pull);
 		return rc;
@@ -185,6 +308,9 @@ static const char *const decap_names[LB_DCNT_MAX] = {
     [LB_DCNT_DECAP_IP6IP6] = "decap_ip6ip6",
     [LB_DCNT_PASS] = "pass",
     [LB_DCNT_DROP_MALFORMED] = "drop_malformed",
+    [LB_DCNT_DROP_SOURCE] = "drop_untrusted_source",
+    [LB_DCNT_DROP_DEST] = "drop_not_local",
+    [LB_DCNT_DROP_INNER] = "drop_not_vip",
 };
 
 static int api_stats(void *ctx, const struct admin_req *req, json_t **out)

@@ -236,7 +236,7 @@ static const struct counter_family xdp_families[] = {
      .c = {{LB_CNT_HC_TX, "encapsulated"}, {LB_CNT_HC_DROP, "dropped"}}},
 };
 
-_Static_assert(LB_DCNT_MAX == 5, "place the new lb_decap_counter_id in decap_families");
+_Static_assert(LB_DCNT_MAX == 8, "place the new lb_decap_counter_id in decap_families");
 static const struct counter_family decap_families[] = {
     {.name = "portico_lbd_decap_rx_packets_total",
      .help = "Packets the decap program saw (tc ingress).",
@@ -261,7 +261,10 @@ static const struct counter_family decap_families[] = {
     {.name = "portico_lbd_decap_dropped_packets_total",
      .help = "Encapsulated packets the decap program dropped, by reason.",
      .label = "reason",
-     .c = {{LB_DCNT_DROP_MALFORMED, "malformed"}}},
+     .c = {{LB_DCNT_DROP_MALFORMED, "malformed"},
+	   {LB_DCNT_DROP_SOURCE, "untrusted_source"},
+	   {LB_DCNT_DROP_DEST, "not_local"},
+	   {LB_DCNT_DROP_INNER, "not_vip"}}},
 };
 
 static void write_counter_families(struct prom_buf *b, const struct counter_family *f, size_t n,

@@ -8,6 +8,12 @@
  * and keeps the skb's metadata right for the stack above. The inner packet
  * then reaches the proxy listening on the VIP (configured on lo), and the
  * reply leaves straight for the client: direct server return.
+ *
+ * Only the PoP's LBs may use it (lb_abi.h, struct lb_decap_key): a packet
+ * whose outer source is not an LB, whose outer destination is not this
+ * host, or whose inner destination is not one of its VIPs is dropped and
+ * counted. Otherwise anyone reaching the host could have it forward any
+ * inner packet: an open relay, and a way around source filters.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -27,6 +33,34 @@ struct {
 	__type(value, struct lb_counter);
 } decap_counters SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LB_DECAP_LBS_MAX);
+	__type(key, struct lb_decap_key);
+	__type(value, __u8);
+} decap_lbs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LB_DECAP_LOCAL_MAX);
+	__type(key, struct lb_decap_key);
+	__type(value, __u8);
+} decap_local SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LB_DECAP_VIPS_MAX);
+	__type(key, struct lb_decap_key);
+	__type(value, __u8);
+} decap_vips SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct lb_decap_cfg);
+} decap_cfg SEC(".maps");
+
 static __always_inline void count(__u32 id, __u64 bytes)
 {
 	struct lb_counter *c = bpf_map_lookup_elem(&decap_counters, &id);
@@ -45,6 +79,31 @@ static __always_inline int strip(struct __sk_buff *skb, __u32 outer_len, __u32 c
 	}
 	count(counter, skb->len);
 	return TC_ACT_OK;
+}
+
+/*
+ * 0 if the outer source, outer destination and inner destination are
+ * trusted, else the counter of the first that is not. k is all zero on
+ * entry; the addresses are copied in (16 bytes for IPv6, 4 for IPv4).
+ */
+static __always_inline __u32 untrusted(struct lb_decap_key *k, const void *src, const void *dst,
+				       const void *inner_dst, __u32 len)
+{
+	__u32 zero = 0;
+	struct lb_decap_cfg *cfg = bpf_map_lookup_elem(&decap_cfg, &zero);
+
+	if (!cfg || cfg->check_source) {
+		__builtin_memcpy(k->addr, src, len);
+		if (!bpf_map_lookup_elem(&decap_lbs, k))
+			return LB_DCNT_DROP_SOURCE;
+	}
+	__builtin_memcpy(k->addr, dst, len);
+	if (!bpf_map_lookup_elem(&decap_local, k))
+		return LB_DCNT_DROP_DEST;
+	__builtin_memcpy(k->addr, inner_dst, len);
+	if (!bpf_map_lookup_elem(&decap_vips, k))
+		return LB_DCNT_DROP_INNER;
+	return 0;
 }
 
 SEC("tc")
@@ -75,6 +134,15 @@ int lb_decap(struct __sk_buff *skb)
 			count(LB_DCNT_DROP_MALFORMED, skb->len);
 			return TC_ACT_SHOT;
 		}
+		{
+			struct lb_decap_key k = {.family = LB_AF_INET};
+			__u32 why = untrusted(&k, &outer->saddr, &outer->daddr, &inner->daddr, 4);
+
+			if (why) {
+				count(why, skb->len);
+				return TC_ACT_SHOT;
+			}
+		}
 		return strip(skb, sizeof(*outer), LB_DCNT_DECAP_IPIP);
 	}
 	if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
@@ -87,6 +155,15 @@ int lb_decap(struct __sk_buff *skb)
 		if ((void *)(inner + 1) > data_end || inner->version != 6) {
 			count(LB_DCNT_DROP_MALFORMED, skb->len);
 			return TC_ACT_SHOT;
+		}
+		{
+			struct lb_decap_key k = {.family = LB_AF_INET6};
+			__u32 why = untrusted(&k, &outer->saddr, &outer->daddr, &inner->daddr, 16);
+
+			if (why) {
+				count(why, skb->len);
+				return TC_ACT_SHOT;
+			}
 		}
 		return strip(skb, sizeof(*outer), LB_DCNT_DECAP_IP6IP6);
 	}

@@ -157,7 +157,33 @@ enum lb_decap_counter_id {
 	LB_DCNT_DECAP_IP6IP6,	/* IP6IP6 stripped */
 	LB_DCNT_PASS,		/* not encapsulated: untouched */
 	LB_DCNT_DROP_MALFORMED, /* encapsulated but truncated or mismatched */
+	LB_DCNT_DROP_SOURCE,	/* outer source is not one of the PoP's LBs */
+	LB_DCNT_DROP_DEST,	/* outer destination is not this host */
+	LB_DCNT_DROP_INNER,	/* inner destination is not one of this host's VIPs */
 	LB_DCNT_MAX,
+};
+
+/*
+ * The decap's trust (decap_lbs, decap_local, decap_vips maps: lbd fills
+ * them): an encapsulated packet is stripped only if its outer source is
+ * one of the PoP's LBs, its outer destination one of this host's
+ * addresses and its inner destination one of its VIPs. Anything else
+ * would make the host a relay for whoever can reach it.
+ */
+struct lb_decap_key {
+	__u8 addr[16]; /* IPv4 in the first 4 bytes, the rest zero */
+	__u8 family;   /* LB_AF_INET or LB_AF_INET6 */
+	__u8 pad[3];   /* zero */
+};
+_Static_assert(sizeof(struct lb_decap_key) == 20, "lb_decap_key layout");
+
+#define LB_DECAP_LBS_MAX   256
+#define LB_DECAP_LOCAL_MAX 256
+#define LB_DECAP_VIPS_MAX  4096
+
+/* decap_cfg[0]. */
+struct lb_decap_cfg {
+	__u32 check_source; /* 0: no LB list configured, any outer source (logged) */
 };
 
 #endif /* PORTICO_LB_ABI_H */

@@ -101,7 +101,9 @@ nsc bird -f -c "$D/bird.conf" -s "$D/bird.ctl" -P "$D/bird.pid" > "$D/bird.log" 
 conf 10.9.0.1:9101 > "$D/lbd.conf"
 nsx "$BUILD/ctl/lbd" -c "$D/lbd.conf" > "$D/lbd.log" 2>&1 &
 # The L7 side: decap on lbt1, no VIP on lo (the client sends to the VIPs
-# from this namespace and must reach the balancer).
+# from this namespace and must reach the balancer). So its decap takes
+# none of the encapsulated packets: their inner destination is not one of
+# its VIPs. They are counted as dropped for that reason.
 cat > "$D/l7.conf" <<EOF
 role = "l7"; host = "l7"; interface = "lbt1"; admin_socket = "$D/l7.sock";
 EOF
@@ -136,7 +138,7 @@ real='portico_lbd_real_packets_total{real="10.9.0.2"}'
 rx='portico_lbd_xdp_rx_packets_total'
 v0=$(val "$D/m0" "$vip") r0=$(val "$D/m0" "$real") x0=$(val "$D/m0" "$rx")
 l7() { nsc "$BUILD/ctl/lbctl" -s "$D/l7.sock" "$@"; }
-decap='portico_lbd_decap_decapsulated_packets_total{encap="ipip"}'
+decap='portico_lbd_decap_dropped_packets_total{reason="not_vip"}'
 l7 metrics > "$D/l7m0"
 d0=$(val "$D/l7m0" "$decap")
 nsc /usr/bin/python3 -c '
@@ -158,7 +160,7 @@ check "and were encapsulated toward the real ($(val "$D/m0" "$t") -> $(val "$D/m
   test "$(val "$D/m1" "$t")" -ge $(($(val "$D/m0" "$t") + N))
 l7 metrics > "$D/l7m1"
 d1=$(val "$D/l7m1" "$decap")
-check "the L7 lbd decapsulated them ($decap: $d0 -> $d1)" test "$d0" -ge 0 -a "$d1" -ge $((d0 + N))
+check "the L7 lbd's decap saw them and refused them: not for its VIPs ($decap: $d0 -> $d1)" test "$d0" -ge 0 -a "$d1" -ge $((d0 + N))
 check "its page: build info for role l7" grep -q '^portico_build_info{daemon="lbd",version="[^"]*",role="l7"} 1$' "$D/l7m1"
 check "promtool accepts the L7 page $(promtool_ok "$D/l7m1" || head -c 300 "$D/l7m1.promtool")" promtool_ok "$D/l7m1"
 

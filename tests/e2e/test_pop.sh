@@ -324,6 +324,37 @@ out=$(tail -1 "$POPBOX_STATE/upg.stream")
 check "a gRPC stream in flight across both upgrades finished ($out)" \
   /usr/bin/python3 -c 'import json,sys; d=json.loads(sys.argv[1]); sys.exit(not (d["stream_status"] == "OK" and d["stream_responses"] == 10))' "$out"
 
+# 7c. The decap takes encapsulation from the LBs only: IPIP from the client
+#     straight to l7a (inner packet for the VIP) is dropped and counted,
+#     never reaches the proxy; the VIP still works through the LBs.
+untrusted() {
+  ctl l7a --json stats |
+    /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["global"]["drop_untrusted_source"]["packets"])'
+}
+u0=$(untrusted)
+node client /usr/bin/python3 -c '
+import socket, struct
+def csum(b):
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    s = (s >> 16) + (s & 0xffff)
+    return ~(s + (s >> 16)) & 0xffff
+def ip4(s):
+    return socket.inet_aton(s)
+udp = struct.pack("!HHHH", 40000, 80, 8 + 5, 0) + b"spoof"
+hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,
+                  ip4("198.51.100.9"), ip4("192.0.2.10"))
+hdr = hdr[:10] + struct.pack("!H", csum(hdr)) + hdr[12:]
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_IPIP)
+for _ in range(20):
+    s.sendto(hdr + udp, ("10.0.3.2", 0))
+'
+sleep 0.3
+u1=$(untrusted)
+check "IPIP to l7a from a host that is not an LB is dropped and counted (drop_untrusted_source $u0 -> $u1)" \
+  test "$u1" -ge $((u0 + 20))
+code=$(cc -o /dev/null -w '%{http_code}' "https://$VIP4/")
+check "... while the VIP works through the LBs (HTTP $code)" test "$code" = 200
+
 # 8. HTTP/2 attacks through the VIPs: each offending connection is
 #    repelled (GOAWAY or closed) and counted, while other clients keep
 #    being served.
