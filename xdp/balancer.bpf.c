@@ -179,8 +179,8 @@ static __always_inline int parse_ipv4(void *l3, void *data_end, struct parsed *p
 	}
 	if (iph->protocol != IPPROTO_TCP && iph->protocol != IPPROTO_UDP)
 		return PARSE_NOT_L4;
-	if (ihl > 60)
-		return PARSE_MALFORMED;
+	/* ihl is a 4-bit field times 4: at most 60, as the verifier knows;
+	 * options are skipped, and tot_len above covers them. */
 	return parse_ports(l3 + ihl, data_end, p);
 }
 
