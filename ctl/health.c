@@ -9,6 +9,7 @@
  * with a reset, as HAProxy's checks do. Every phase runs under the probe's
  * one deadline.
  */
+#include "grpc_health.h"
 #include "health.h"
 #include "lb_abi.h"
 #include "list.h"
@@ -443,68 +444,6 @@ static void http_step(struct probe *p)
 
 /* --- gRPC health over HTTP/2 ------------------------------------------- */
 
-/* A protobuf varint at m[*i..len) into *v, advancing *i. 0, or -1 if cut short or too long. */
-static int pb_varint(const uint8_t *m, size_t len, size_t *i, uint64_t *v)
-{
-	unsigned shift = 0;
-
-	*v = 0;
-	do {
-		if (*i >= len || shift > 63)
-			return -1;
-		*v |= (uint64_t)(m[*i] & 0x7f) << shift;
-		shift += 7;
-	} while (m[(*i)++] & 0x80);
-	return 0;
-}
-
-/*
- * grpc.health.v1.HealthCheckResponse is one field: `status` (1, varint),
- * SERVING = 1. Parse the protobuf wire format (varint, 64-bit,
- * length-delimited and 32-bit fields; others are malformed) and return the
- * status, 0 (UNKNOWN) if absent, or -1 if the message is malformed.
- */
-static int health_response_status(const uint8_t *m, size_t len)
-{
-	size_t i = 0;
-	int status = 0;
-
-	while (i < len) {
-		uint64_t key, v;
-
-		if (pb_varint(m, len, &i, &key))
-			return -1;
-		switch (key & 7) {
-		case 0: /* varint */
-			if (pb_varint(m, len, &i, &v))
-				return -1;
-			if (key >> 3 == 1)
-				status = v > 100 ? 100 : (int)v;
-			break;
-		case 1:
-			if (len - i < 8)
-				return -1;
-			i += 8;
-			break;
-		case 2:
-			if (pb_varint(m, len, &i, &v))
-				return -1;
-			if (v > len - i)
-				return -1;
-			i += v;
-			break;
-		case 5:
-			if (len - i < 4)
-				return -1;
-			i += 4;
-			break;
-		default:
-			return -1;
-		}
-	}
-	return status;
-}
-
 static ssize_t req_read(nghttp2_session *s, int32_t sid, uint8_t *buf, size_t len, uint32_t *flags,
 			nghttp2_data_source *src, void *ud)
 {
@@ -590,7 +529,6 @@ static nghttp2_session_callbacks *h2_callbacks(void)
 static int grpc_start(struct probe *p)
 {
 	const struct lbd_health_cfg *cfg = &p->c->cfg;
-	size_t sl = strlen(cfg->service), mlen = sl ? 2 + sl : 0;
 	nghttp2_data_provider dp = {.read_callback = req_read};
 	const char *scheme = cfg->tls ? "https" : "http";
 	nghttp2_nv hdrs[] = {
@@ -611,18 +549,9 @@ static int grpc_start(struct probe *p)
 	snprintf(timeout, sizeof(timeout), "%um", cfg->timeout_ms);
 	hdrs[7].value = (uint8_t *)timeout;
 	hdrs[7].valuelen = strlen(timeout);
-	/* HealthCheckRequest { string service = 1; }, behind the 5-byte gRPC
-	 * message prefix (not compressed, 4-byte big-endian length). */
-	p->req[0] = 0;
-	p->req[1] = p->req[2] = p->req[3] = 0;
-	p->req[4] = (uint8_t)mlen;
-	p->req_len = 5;
-	if (sl) {
-		p->req[5] = 0x0a; /* field 1, length-delimited */
-		p->req[6] = (uint8_t)sl;
-		memcpy(p->req + 7, cfg->service, sl);
-		p->req_len += mlen;
-	}
+	p->req_len = grpc_health_request(cfg->service, p->req, sizeof(p->req));
+	if (!p->req_len)
+		return -EINVAL;
 	p->grpc_status = -1;
 	if (nghttp2_session_client_new(&p->h2, h2_callbacks(), p))
 		return -ENOMEM;
@@ -631,12 +560,6 @@ static int grpc_start(struct probe *p)
 	    nghttp2_submit_request(p->h2, NULL, hdrs, sizeof(hdrs) / sizeof(hdrs[0]), &dp, p);
 	return p->stream_id < 0 ? -EIO : 0;
 }
-
-static const char *const grpc_codes[] = {
-    "OK",	 "CANCELLED",	   "UNKNOWN",		"INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
-    "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-    "ABORTED",	 "OUT_OF_RANGE",   "UNIMPLEMENTED",	"INTERNAL",	      "UNAVAILABLE",
-    "DATA_LOSS", "UNAUTHENTICATED"};
 
 static void grpc_finish(struct probe *p)
 {
@@ -649,19 +572,14 @@ static void grpc_finish(struct probe *p)
 		return;
 	}
 	if (p->grpc_status != 0) {
-		if (p->grpc_status > 0 && p->grpc_status <= 16)
-			verdict(p, false, "grpc-status %s", grpc_codes[p->grpc_status]);
+		if (p->grpc_status > 0 && grpc_code_name((unsigned)p->grpc_status))
+			verdict(p, false, "grpc-status %s",
+				grpc_code_name((unsigned)p->grpc_status));
 		else
 			verdict(p, false, "grpc-status %s", p->grpc_status < 0 ? "missing" : "?");
 		return;
 	}
-	if (p->msg_len < 5 || p->msg_len > sizeof(p->msg) || p->msg[0] != 0 ||
-	    ((size_t)p->msg[1] << 24 | (size_t)p->msg[2] << 16 | (size_t)p->msg[3] << 8 |
-	     p->msg[4]) != p->msg_len - 5) {
-		verdict(p, false, "malformed health response");
-		return;
-	}
-	st = health_response_status(p->msg + 5, p->msg_len - 5);
+	st = p->msg_len > sizeof(p->msg) ? -1 : grpc_health_status(p->msg, p->msg_len);
 	if (st == 1)
 		verdict(p, true, "SERVING");
 	else if (st < 0)

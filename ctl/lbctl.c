@@ -318,23 +318,31 @@ static int cmd_stats(struct lbctl *c)
 	return 0;
 }
 
-/* lbd's or the proxy's /v1/status: one "key value" line per scalar. */
-static int cmd_status(struct lbctl *c)
+/* One "key value" line per string or integer member of o. */
+static void print_scalars(json_t *o)
 {
-	json_t *out, *v;
 	const char *k;
+	json_t *v;
 
-	if (call(c, "GET", "/v1/status", NULL, &out))
-		return 1;
-	if (c->json)
-		return print_json(out);
-	json_object_foreach(out, k, v)
+	json_object_foreach(o, k, v)
 	{
 		if (json_is_string(v))
 			printf("%-18s %s\n", k, json_string_value(v));
 		else if (json_is_integer(v))
 			printf("%-18s %lld\n", k, (long long)json_integer_value(v));
 	}
+}
+
+/* lbd's or the proxy's /v1/status: one "key value" line per scalar. */
+static int cmd_status(struct lbctl *c)
+{
+	json_t *out;
+
+	if (call(c, "GET", "/v1/status", NULL, &out))
+		return 1;
+	if (c->json)
+		return print_json(out);
+	print_scalars(out);
 	json_decref(out);
 	return 0;
 }
@@ -535,13 +543,7 @@ static int cmd_pull(struct lbctl *c)
 		return 1;
 	if (c->json)
 		return print_json(out);
-	json_object_foreach(out, k, v)
-	{
-		if (json_is_string(v))
-			printf("%-18s %s\n", k, json_string_value(v));
-		else if (json_is_integer(v))
-			printf("%-18s %lld\n", k, (long long)json_integer_value(v));
-	}
+	print_scalars(out);
 	printf("\n%-24s %10s %10s %10s  %-16s %s\n", "CLUSTER", "DOCUMENT", "APPLIED", "PROXY",
 	       "STATE", "ERROR");
 	json_object_foreach(json_object_get(out, "clusters"), k, v)

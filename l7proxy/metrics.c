@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "metrics.h"
+#include "grpc_health.h"
 #include "proxy.h"
 #include "worker.h"
 
@@ -14,31 +15,14 @@
 const double l7m_bounds[L7M_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
 					0.5,   1,      2.5,   5,    10,	   30,	 60};
 
-static const char *const grpc_names[L7M_GRPC_CODES] = {"OK",
-						       "CANCELLED",
-						       "UNKNOWN",
-						       "INVALID_ARGUMENT",
-						       "DEADLINE_EXCEEDED",
-						       "NOT_FOUND",
-						       "ALREADY_EXISTS",
-						       "PERMISSION_DENIED",
-						       "RESOURCE_EXHAUSTED",
-						       "FAILED_PRECONDITION",
-						       "ABORTED",
-						       "OUT_OF_RANGE",
-						       "UNIMPLEMENTED",
-						       "INTERNAL",
-						       "UNAVAILABLE",
-						       "DATA_LOSS",
-						       "UNAUTHENTICATED",
-						       "none"};
-
 #define GRPC_NONE	   17
 #define GRPC_UNIMPLEMENTED 12
 
 const char *l7m_grpc_code_name(unsigned code)
 {
-	return code < L7M_GRPC_CODES ? grpc_names[code] : "none";
+	const char *n = grpc_code_name(code);
+
+	return n ? n : "none";
 }
 
 int l7m_init(struct l7_metrics *m, const struct l7_config *cfg)
@@ -75,19 +59,18 @@ static void observe(struct l7m_hist *h, uint64_t us)
 	BUMP(h->sum_us, us);
 }
 
-void l7m_stream_new(struct worker *w)
+void l7m_stream_new(struct worker *w, struct stream *s)
 {
+	s->t_start_us = mono_us();
 	BUMP(w->m.streams_open, 1);
 }
 
 /* grpc-status of a finished gRPC stream, GRPC_NONE if it has none. */
 static unsigned grpc_code(const struct stream *s)
 {
-	const struct l7_hdr *gs = hdrs_get(&s->resp.trailers, "grpc-status");
+	const struct l7_hdr *gs = stream_grpc_status(s);
 	unsigned v = 0;
 
-	if (!gs)
-		gs = hdrs_get(&s->resp.hdrs, "grpc-status");
 	if (!gs || !gs->value_len || gs->value_len > 2)
 		return GRPC_NONE;
 	for (size_t i = 0; i < gs->value_len; i++) {
@@ -315,7 +298,7 @@ void l7m_render(struct prom_buf *b, const struct l7_config *cfg, struct worker *
 			if (acc[ri].grpc[c])
 				prom_sample_u64(b,
 						PROM_LABELS("route", route, "cluster", cl,
-							    "grpc_code", grpc_names[c]),
+							    "grpc_code", l7m_grpc_code_name(c)),
 						acc[ri].grpc[c]);
 	}
 

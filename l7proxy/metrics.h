@@ -75,8 +75,10 @@ struct l7_metrics {
 int l7m_init(struct l7_metrics *m, const struct l7_config *cfg);
 void l7m_fini(struct l7_metrics *m);
 
-/* A stream was created / finished (stream.c): count it. */
-void l7m_stream_new(struct worker *w);
+/* A stream was created (stream.c): count it and stamp its start for the
+ * latency histograms (s->t_start_us). */
+void l7m_stream_new(struct worker *w, struct stream *s);
+/* A stream finished: count it where it belongs. */
 void l7m_stream_done(struct worker *w, const struct stream *s);
 
 /*

@@ -15,6 +15,7 @@
  */
 #include "probe.h"
 
+#include "grpc_health.h"
 #include "list.h"
 #include "log.h"
 #include "tls.h"
@@ -37,7 +38,7 @@
 #define ATTEMPT_RX_MAX	(64 * 1024) /* bytes an attempt reads: answers are small */
 #define GRPC_MSG_MAX	64	    /* a HealthCheckResponse is a few bytes */
 
-/* --- the state machine and the protobuf (pure) --------------------------------- */
+/* --- the state machine (pure) --------------------------------- */
 
 bool l7_active_feed(struct l7_up_active *a, bool ok, uint32_t rise, uint32_t fall)
 {
@@ -65,87 +66,6 @@ bool l7_active_feed(struct l7_up_active *a, bool ok, uint32_t rise, uint32_t fal
 		return false;
 	__atomic_store_n(&a->state, next, __ATOMIC_RELAXED);
 	return true;
-}
-
-size_t l7_probe_grpc_request(const char *service, uint8_t *out, size_t cap)
-{
-	size_t sl = strlen(service), body = sl ? 2 + sl : 0;
-
-	/* proto3 leaves an empty string out: the message is then empty. */
-	if (sl > 127 || 5 + body > cap)
-		return 0;
-	out[0] = 0; /* not compressed */
-	out[1] = out[2] = out[3] = 0;
-	out[4] = (uint8_t)body;
-	if (sl) {
-		out[5] = 1 << 3 | 2; /* field 1 (service), length-delimited */
-		out[6] = (uint8_t)sl;
-		memcpy(out + 7, service, sl);
-	}
-	return 5 + body;
-}
-
-/* A protobuf varint from m[*i..len), advancing *i; 0 or -1 (cut or > 10 bytes). */
-static int varint(const uint8_t *m, size_t len, size_t *i, uint64_t *v)
-{
-	*v = 0;
-	for (unsigned shift = 0; shift < 70; shift += 7) {
-		uint8_t b;
-
-		if (*i >= len)
-			return -1;
-		b = m[(*i)++];
-		*v |= (uint64_t)(b & 0x7f) << shift;
-		if (!(b & 0x80))
-			return 0;
-	}
-	return -1;
-}
-
-int l7_probe_grpc_status(const uint8_t *msg, size_t len)
-{
-	uint64_t status = 0;
-	size_t i = 5;
-
-	/* gRPC's PROTOCOL-HTTP2: Compressed-Flag, 4-byte big-endian length. */
-	if (len < 5 || msg[0] != 0 ||
-	    ((size_t)msg[1] << 24 | (size_t)msg[2] << 16 | (size_t)msg[3] << 8 | msg[4]) != len - 5)
-		return -1;
-	while (i < len) {
-		uint64_t key, v;
-
-		if (varint(msg, len, &i, &key))
-			return -1;
-		switch (key & 7) {
-		case 0:
-			if (varint(msg, len, &i, &v))
-				return -1;
-			if (key >> 3 == 1)
-				status = v;
-			break;
-		case 1:
-			if (len - i < 8)
-				return -1;
-			i += 8;
-			break;
-		case 2:
-			if (varint(msg, len, &i, &v) || v > len - i)
-				return -1;
-			i += v;
-			break;
-		case 5:
-			if (len - i < 4)
-				return -1;
-			i += 4;
-			break;
-		default:
-			return -1;
-		}
-		/* HealthCheckResponse.status (1) is an enum: a varint. */
-		if (key >> 3 == 1 && (key & 7) != 0)
-			return -1;
-	}
-	return status > 1000 ? 1000 : (int)status;
 }
 
 /* --- objects --------------------------------------------------------------------- */
@@ -613,7 +533,7 @@ static int h2_start(struct attempt *a)
 		    NV("user-agent", "portico-l7proxy-health"),
 		};
 
-		a->req_len = l7_probe_grpc_request(h->service, a->req, sizeof(a->req));
+		a->req_len = grpc_health_request(h->service, a->req, sizeof(a->req));
 		if (!a->req_len)
 			return -EINVAL;
 		a->sid = nghttp2_submit_request(a->h2, NULL, hdrs, sizeof(hdrs) / sizeof(hdrs[0]),
@@ -621,12 +541,6 @@ static int h2_start(struct attempt *a)
 	}
 	return a->sid < 0 ? -EIO : 0;
 }
-
-static const char *const grpc_codes[] = {
-    "OK",	 "CANCELLED",	   "UNKNOWN",		"INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
-    "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-    "ABORTED",	 "OUT_OF_RANGE",   "UNIMPLEMENTED",	"INTERNAL",	      "UNAVAILABLE",
-    "DATA_LOSS", "UNAUTHENTICATED"};
 
 /* The gRPC verdict once our stream is closed. */
 static void grpc_verdict(struct attempt *a)
@@ -644,15 +558,15 @@ static void grpc_verdict(struct attempt *a)
 		return;
 	}
 	if (a->grpc_status != 0) {
-		if (a->grpc_status > 0 && a->grpc_status <= 16)
+		if (a->grpc_status > 0 && grpc_code_name((unsigned)a->grpc_status))
 			verdict(a, false, "grpc-status %d %s", a->grpc_status,
-				grpc_codes[a->grpc_status]);
+				grpc_code_name((unsigned)a->grpc_status));
 		else
 			verdict(a, false, "grpc-status %s",
 				a->grpc_status < 0 ? "missing" : "out of range");
 		return;
 	}
-	st = a->msg_len > GRPC_MSG_MAX ? -1 : l7_probe_grpc_status(a->msg, a->msg_len);
+	st = a->msg_len > GRPC_MSG_MAX ? -1 : grpc_health_status(a->msg, a->msg_len);
 	if (st == 1)
 		verdict(a, true, "SERVING");
 	else if (st < 0)

@@ -67,21 +67,4 @@ void l7_probes_free(struct l7_probes *ps);
  */
 bool l7_active_feed(struct l7_up_active *a, bool ok, uint32_t rise, uint32_t fall);
 
-/*
- * A gRPC message holding grpc.health.v1.HealthCheckRequest{service}: the
- * 5-byte gRPC prefix (uncompressed, length) and the protobuf. service is
- * at most 127 bytes (a one-byte length; the config enforces it). Writes
- * into out (cap bytes) and returns the length, or 0 if it does not fit.
- */
-size_t l7_probe_grpc_request(const char *service, uint8_t *out, size_t cap);
-
-/*
- * The status of a gRPC message (5-byte prefix and protobuf, exactly one
- * message, uncompressed) holding grpc.health.v1.HealthCheckResponse:
- * 0 UNKNOWN (also when the field is absent), 1 SERVING, 2 NOT_SERVING,
- * 3 SERVICE_UNKNOWN, or another value a newer server sends; -1 if the
- * message is malformed or compressed.
- */
-int l7_probe_grpc_status(const uint8_t *msg, size_t len);
-
 #endif

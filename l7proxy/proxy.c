@@ -474,22 +474,11 @@ static void put_jfield(struct line *l, const char *key, const char *s, size_t le
 		put(l, "null", 4);
 }
 
-/* The grpc-status a gRPC response ended with, or NULL. */
-static const struct l7_hdr *grpc_status_of(struct stream *s)
-{
-	const struct l7_hdr *gs;
-
-	if (!s->grpc)
-		return NULL;
-	gs = hdrs_get(&s->resp.trailers, "grpc-status");
-	return gs ? gs : hdrs_get(&s->resp.hdrs, "grpc-status");
-}
-
 /* access_log_format = "json": one object per line (docs/operations.md). */
 static void log_json(struct stream *s, struct line *l, unsigned ms)
 {
 	struct worker *w = s->w;
-	const struct l7_hdr *gs = grpc_status_of(s);
+	const struct l7_hdr *gs = stream_grpc_status(s);
 
 	put(l, "{\"ts\":\"", 7);
 	puts_(l, w->log_ts);
@@ -575,7 +564,7 @@ void proxy_log(struct stream *s)
 	put(&l, " client=", 8);
 	puts_(&l, s->identity ? s->identity : "-");
 	puts_(&l, s->h1_client ? " proto=h1" : " proto=h2");
-	gs = grpc_status_of(s);
+	gs = stream_grpc_status(s);
 	if (gs) {
 		put(&l, " grpc=", 6);
 		put(&l, gs->value, gs->value_len < 4 ? gs->value_len : 4);

@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* --- arena ----------------------------------------------------------------- */
 
@@ -141,14 +140,18 @@ struct stream *stream_new(struct worker *w, const struct ds_ops *ds, void *sess,
 	dlist_init(&s->us_link);
 	s->req.content_length = s->resp.content_length = -1;
 	s->t_start = w->loop.now_ms;
-	{
-		struct timespec ts;
-
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		s->t_start_us = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-	}
-	l7m_stream_new(w);
+	l7m_stream_new(w, s);
 	return s;
+}
+
+const struct l7_hdr *stream_grpc_status(const struct stream *s)
+{
+	const struct l7_hdr *gs;
+
+	if (!s->grpc)
+		return NULL;
+	gs = hdrs_get(&s->resp.trailers, "grpc-status");
+	return gs ? gs : hdrs_get(&s->resp.hdrs, "grpc-status");
 }
 
 size_t stream_body_limit(const struct stream *s)

@@ -209,6 +209,10 @@ struct stream {
  */
 struct stream *stream_new(struct worker *w, const struct ds_ops *ds, void *sess, int32_t id);
 
+/* The grpc-status a gRPC response ended with (trailers, else the head of
+ * a trailers-only response), or NULL (none yet, or not gRPC). */
+const struct l7_hdr *stream_grpc_status(const struct stream *s);
+
 /* Largest req/resp body a side may buffer in the stream before it stops. */
 size_t stream_body_limit(const struct stream *s);
 

@@ -6,6 +6,7 @@
  * same event loop: pass, wrong status, silence (timeout), refused
  * connection, and a backend removed from the set losing its probe.
  */
+#include "grpc_health.h"
 #include "probe.h"
 
 #include <errno.h>
@@ -90,16 +91,16 @@ static void test_grpc_request(void **s)
 
 	(void)s;
 	/* proto3 omits an empty string: an empty message. */
-	assert_int_equal(l7_probe_grpc_request("", b, sizeof(b)), 5);
+	assert_int_equal(grpc_health_request("", b, sizeof(b)), 5);
 	assert_memory_equal(b, "\0\0\0\0\0", 5);
-	assert_int_equal(l7_probe_grpc_request("grpc.testing.TestService", b, sizeof(b)), 5 + 26);
+	assert_int_equal(grpc_health_request("grpc.testing.TestService", b, sizeof(b)), 5 + 26);
 	assert_memory_equal(b, "\0\0\0\0\x1a\x0a\x18grpc.testing.TestService", 31);
-	assert_int_equal(l7_probe_grpc_request("svc", b, 7), 0); /* no room */
+	assert_int_equal(grpc_health_request("svc", b, 7), 0); /* no room */
 	memset(longname, 'x', 128);
 	longname[128] = '\0';
-	assert_int_equal(l7_probe_grpc_request(longname, b, sizeof(b)), 0);
+	assert_int_equal(grpc_health_request(longname, b, sizeof(b)), 0);
 	longname[127] = '\0';
-	assert_int_equal(l7_probe_grpc_request(longname, b, sizeof(b)), 5 + 2 + 127);
+	assert_int_equal(grpc_health_request(longname, b, sizeof(b)), 5 + 2 + 127);
 }
 
 static void test_grpc_status(void **s)
@@ -129,7 +130,7 @@ static void test_grpc_status(void **s)
 
 	(void)s;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		int got = l7_probe_grpc_status((const uint8_t *)cases[i].m, cases[i].len);
+		int got = grpc_health_status((const uint8_t *)cases[i].m, cases[i].len);
 
 		if (got != cases[i].want)
 			fail_msg("case %zu: got %d, want %d", i, got, cases[i].want);

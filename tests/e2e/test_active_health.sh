@@ -34,7 +34,6 @@ E2E=$REPO/tests/e2e
 BUILD=${1:-$REPO/build-asan}
 PROXY=$BUILD/l7proxy/l7proxy
 PY=/usr/bin/python3
-NS=ahc$$
 INTERVAL=1000 TIMEOUT=500 RISE=2 FALL=3 SLACK=300
 DOWN_MS=$((FALL * INTERVAL + TIMEOUT))
 UP_MS=$((RISE * INTERVAL))
@@ -42,34 +41,14 @@ MAX_FAIL_PCT=1
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
 # shellcheck source=tests/e2e/tap.sh
 . "$E2E/tap.sh"
+# shellcheck source=tests/e2e/netns_lib.sh
+. "$E2E/netns_lib.sh"
+netns_begin "ahc$$" active-health
 
-if [ "$(id -u)" -ne 0 ]; then
-  echo "skipped: network namespaces need root"
-  exit 77
-fi
 [ -x "$PROXY" ] || { echo "not ok - no binary at $PROXY"; echo "0 passed, 1 failed"; exit 1; }
-D=$(mktemp -d /tmp/portico-active-health.XXXXXX)
 export PORTICO_GRPC_STUBS_DIR=$D/stubs
-cleanup() {
-  local p
-  for p in $(ip netns pids "$NS" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
-  ip netns del "$NS" 2>/dev/null
-  rm -rf "$D"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-nsx() { ip netns exec "$NS" "$@"; }
-ip netns add "$NS" || exit 1
-nsx ip link set lo up
 
 now_ms() { date +%s%3N; }
-wait_port() {
-  for _ in $(seq 100); do
-    nsx timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  return 1
-}
 # wait_state CLUSTER BACKEND STATE SINCE_MS BOUND_MS: ok/bad with the time taken.
 wait_state() {
   local out ms rc

@@ -20,37 +20,15 @@ E2E=$REPO/tests/e2e
 BUILD=${1:-$REPO/build-asan}
 PROXY=$BUILD/l7proxy/l7proxy
 PY=/usr/bin/python3
-NS=pmet$$
 export ASAN_OPTIONS=detect_leaks=0
 # shellcheck source=tests/e2e/tap.sh
 . "$E2E/tap.sh"
+# shellcheck source=tests/e2e/netns_lib.sh
+. "$E2E/netns_lib.sh"
+netns_begin "pmet$$" pmet
 
-if [ "$(id -u)" -ne 0 ]; then
-  echo "skipped: network namespaces need root"
-  exit 77
-fi
 command -v promtool > /dev/null || { echo "not ok - promtool (Debian package prometheus)"; echo "0 passed, 1 failed"; exit 1; }
 [ -x "$PROXY" ] || { echo "not ok - no binary at $PROXY"; echo "0 passed, 1 failed"; exit 1; }
-D=$(mktemp -d /tmp/portico-pmet.XXXXXX)
-cleanup() {
-  local p
-  for p in $(ip netns pids "$NS" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
-  ip netns del "$NS" 2>/dev/null
-  rm -rf "$D"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-nsx() { ip netns exec "$NS" "$@"; }
-ip netns add "$NS" || exit 1
-nsx ip link set lo up
-wait_port() {
-  local i
-  for i in $(seq 100); do
-    nsx timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  return 1
-}
 
 # A CA, a server certificate and a client certificate (CN=svc-a).
 (

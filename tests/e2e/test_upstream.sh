@@ -23,39 +23,17 @@ BUILD=${1:-$REPO/build-asan}
 PROXY=$BUILD/l7proxy/l7proxy
 LBCTL=$BUILD/ctl/lbctl
 PY=/usr/bin/python3
-NS=ups$$
 export ASAN_OPTIONS=detect_leaks=0
 # shellcheck source=tests/e2e/tap.sh
 . "$E2E/tap.sh"
+# shellcheck source=tests/e2e/netns_lib.sh
+. "$E2E/netns_lib.sh"
+netns_begin "ups$$" upstream
 
-if [ "$(id -u)" -ne 0 ]; then
-  echo "skipped: network namespaces need root"
-  exit 77
-fi
 for b in "$PROXY" "$LBCTL"; do
   [ -x "$b" ] || { echo "not ok - no binary at $b"; echo "0 passed, 1 failed"; exit 1; }
 done
-D=$(mktemp -d /tmp/portico-upstream.XXXXXX)
-cleanup() {
-  local p
-  for p in $(ip netns pids "$NS" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
-  ip netns del "$NS" 2>/dev/null
-  rm -rf "$D"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-nsx() { ip netns exec "$NS" "$@"; }
-ip netns add "$NS" || exit 1
-nsx ip link set lo up
 
-wait_port() {
-  local i
-  for i in $(seq 50); do
-    nsx timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  return 1
-}
 
 cat > "$D/nginx.conf" <<EOF
 user root; worker_processes 1; pid $D/nginx.pid; error_log $D/nginx.err;
