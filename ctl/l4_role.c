@@ -15,7 +15,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -27,8 +29,9 @@ struct l4 {
 	struct bgp_speaker *bgp;
 	struct lb_addr src4, src6; /* this LB's addresses on the interface */
 	bool have4, have6;
-	bool adopted;  /* started on a running dataplane */
-	bool adopting; /* until the first checks are set up */
+	bool adopted;	      /* started on a running dataplane */
+	bool adopting;	      /* until the first checks are set up */
+	struct loop_io nl_io; /* route/neighbour events: the next-hop cache (fd owned by lb) */
 };
 
 static struct l4 *L4(struct lbd *d)
@@ -418,6 +421,19 @@ static int bgp_apply(struct l4 *l4, const struct lbd_config *c, char **err)
 
 /* --- the role -------------------------------------------------------------- */
 
+/* A route, link or neighbour changed: refresh the next hops it concerns,
+ * so the datapath follows a router's new MAC without a FIB lookup. */
+static void on_netlink(struct loop_io *io, uint32_t events)
+{
+	struct l4 *l4 = (struct l4 *)((char *)io - offsetof(struct l4, nl_io));
+	int n;
+
+	(void)events;
+	n = l4lb_netlink_process(l4->lb);
+	if (n < 0)
+		log_warn("netlink events: %s", strerror(-n));
+}
+
 /* The pin directory exists, on a bpffs (created under its parent). */
 static int pin_dir_ready(const char *dir)
 {
@@ -473,9 +489,21 @@ static int l4_start(struct lbd *d)
 		free(err);
 		return rc;
 	}
+	/* Listen before resolving, so no change between the two is missed. */
+	l4->nl_io = (struct loop_io){.fd = l4lb_netlink_fd(l4->lb), .fn = on_netlink};
+	if (l4->nl_io.fd < 0 || loop_io_watch(&d->loop, &l4->nl_io, EPOLLIN)) {
+		log_err("netlink events (the next-hop cache): %s", strerror(errno));
+		l4->nl_io.fd = -1;
+		return -EIO;
+	}
 	l4lb_refresh_neighbors(l4->lb);
 	if (l4lb_wait_neighbors(l4->lb, 2000))
 		log_warn("some next hops are still unresolved; their packets count as drop_fib");
+	rc = l4lb_nexthops_refresh(l4->lb);
+	if (rc)
+		log_warn("%d reals have no cached next hop yet; their packets take the FIB "
+			 "(fib_fallback) until their neighbours resolve",
+			 rc);
 	/* Attaching replaces an adopted program in one step: packets never
 	 * meet an empty interface. */
 	rc = l4lb_attach(l4->lb, d->ifindex, d->cfg.xdp_generic);
@@ -598,6 +626,8 @@ static void l4_stop(struct lbd *d, bool teardown)
 		bgp_speaker_free(l4->bgp);
 	}
 	health_free(l4->health);
+	if (l4->nl_io.interest)
+		loop_io_watch(&d->loop, &l4->nl_io, 0);
 	if (teardown || !d->cfg.pin_dir[0]) {
 		l4lb_close(l4->lb);
 	} else {

@@ -188,12 +188,12 @@ struct counter_family {
 	struct {
 		unsigned id;	   /* index in the program's counter map */
 		const char *value; /* the label's value; NULL ends the list */
-	} c[8];
+	} c[10];
 };
 
 /* Every LB_CNT_* is shown once (its bytes too where they mean something):
  * a new counter fails this assertion until it has its place here. */
-_Static_assert(LB_CNT_MAX == 15, "place the new lb_counter_id in xdp_families");
+_Static_assert(LB_CNT_MAX == 20, "place the new lb_counter_id in xdp_families");
 static const struct counter_family xdp_families[] = {
     {.name = "portico_lbd_xdp_rx_packets_total",
      .help = "Packets the XDP balancer saw.",
@@ -217,7 +217,9 @@ static const struct counter_family xdp_families[] = {
 	   {LB_CNT_DROP_NO_REAL, "no_real"},
 	   {LB_CNT_DROP_FIB, "fib"},
 	   {LB_CNT_DROP_ENCAP, "encap"},
-	   {LB_CNT_DROP_VIP_UNHANDLED, "vip_unhandled"}}},
+	   {LB_CNT_DROP_VIP_UNHANDLED, "vip_unhandled"},
+	   {LB_CNT_DROP_FRAG_NEEDED, "frag_needed"},
+	   {LB_CNT_DROP_ICMP, "icmp"}}},
     {.name = "portico_lbd_xdp_passed_packets_total",
      .help = "Packets the XDP balancer passed to the kernel's stack, by reason.",
      .label = "reason",
@@ -226,9 +228,18 @@ static const struct counter_family xdp_families[] = {
 	   {LB_CNT_PASS_IPV6_EXT, "ipv6_ext"}}},
     {.name = "portico_lbd_conn_table_lookups_total",
      .help = "Connection-table lookups of packets to a VIP: hit (flow known) or miss (Maglev "
-	     "ring).",
+	     "ring; a TCP SYN skips the table and counts here).",
      .label = "result",
      .c = {{LB_CNT_CONN_HIT, "hit"}, {LB_CNT_CONN_MISS, "miss"}}},
+    {.name = "portico_lbd_xdp_fib_fallback_packets_total",
+     .help = "Packets to a real with no cached next hop, which took a FIB lookup instead (its "
+	     "neighbour not resolved yet; a steady rise means the cache is not kept).",
+     .c = {{LB_CNT_FIB_FALLBACK}}},
+    {.name = "portico_lbd_xdp_icmp_packets_total",
+     .help = "ICMP to a VIP handled by the XDP balancer: frag-needed / packet-too-big sent to "
+	     "the quoted flow's real, echo requests answered (other ICMP is counted as dropped).",
+     .label = "action",
+     .c = {{LB_CNT_ICMP_STEERED, "steered"}, {LB_CNT_ICMP_ECHO_REPLY, "echo_reply"}}},
     {.name = "portico_lbd_health_probe_packets_total",
      .help = "Health-check probe packets leaving through the encapsulation (tc egress), by "
 	     "result.",

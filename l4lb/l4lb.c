@@ -42,8 +42,12 @@ struct adopt {
 };
 
 struct real_slot {
-	struct lb_addr addr;
-	uint32_t refs; /* VIPs using it; 0 = free */
+	struct lb_addr addr; /* family 0: never used (no reals_map entry) */
+	uint32_t refs;	     /* VIPs using it; 0 = free */
+	/* Where its next hop was last resolved (ifindex 0: unknown), to tell
+	 * which reals a neighbour event concerns. */
+	int nh_ifindex;
+	struct lb_addr nh_gw;
 };
 
 struct l4lb {
@@ -60,10 +64,16 @@ struct l4lb {
 	uint32_t xdp_flags;
 	int hc_ifindex; /* tc egress program attached there (0: none) */
 	int ncpus;
-	int batch;	     /* inside l4lb_batch_begin/end */
-	bool adopted;	     /* the maps were found pinned */
-	struct adopt *adopt; /* until the first batch ends */
-	char pin_dir[256];
+	int batch;		   /* inside l4lb_batch_begin/end */
+	bool adopted;		   /* the maps were found pinned */
+	struct adopt *adopt;	   /* until the first batch ends */
+	char pin_dir[300];	   /* pin_root/v<LB_MAPS_VERSION> */
+	char pin_root[256];	   /* the configured pin_dir */
+	struct lb_nl_monitor *mon; /* route/link/neighbour events (lazy) */
+	/* An older layout's dataplane found in pin_root (l4lb_attach takes
+	 * over its flows and removes its pins): its version, 0 = none. */
+	int old_version;
+	int old_conn_fd;
 };
 
 const char *const lb_counter_names[LB_CNT_MAX] = {
@@ -82,6 +92,11 @@ const char *const lb_counter_names[LB_CNT_MAX] = {
     [LB_CNT_DROP_VIP_UNHANDLED] = "drop_vip_unhandled",
     [LB_CNT_HC_TX] = "hc_tx",
     [LB_CNT_HC_DROP] = "hc_drop",
+    [LB_CNT_DROP_FRAG_NEEDED] = "drop_frag_needed",
+    [LB_CNT_FIB_FALLBACK] = "fib_fallback",
+    [LB_CNT_ICMP_STEERED] = "icmp_steered",
+    [LB_CNT_ICMP_ECHO_REPLY] = "icmp_echo_reply",
+    [LB_CNT_DROP_ICMP] = "drop_icmp",
 };
 
 static void vip_key_to_bpf(const struct l4lb_vip_key *k, struct lb_vip_key *out, bool addr_only)
@@ -122,44 +137,112 @@ static bool bit_get(const uint8_t *bm, uint32_t i)
 	return bm[i / 8] & (1u << (i % 8));
 }
 
+/* The maps of layout version 1 (pinned straight in pin_root), which
+ * migrate_v1 reads and l4lb_attach removes. */
+static const char *const v1_maps[] = {"vip_map", "ring_map",  "reals_map",  "conn_map",
+				      "ctl_map", "vip_stats", "real_stats", "lb_counters"};
+
+/* Version 1's struct lb_real, before the next-hop cache. */
+struct lb_real_v1 {
+	uint8_t addr[16];
+	uint8_t family, encap;
+	uint16_t flags;
+};
+
+/* Read ctl_map[0] pinned at path into ctl. 0 or -errno. */
+static int pinned_ctl(const char *path, struct lb_ctl *ctl)
+{
+	uint32_t zero = 0;
+	int fd = bpf_obj_get(path), err = 0;
+
+	memset(ctl, 0, sizeof(*ctl));
+	if (fd < 0 || bpf_map_lookup_elem(fd, &zero, ctl))
+		err = -errno;
+	if (fd >= 0)
+		close(fd);
+	if (err)
+		log_err("reading pinned %s: %s", path, strerror(-err));
+	return err;
+}
+
 /*
- * Point every map at pin_dir/<name>. If ctl_map is already pinned there a
- * dataplane is running: check it was built with this ring size and hash
- * seed (or the rings would differ from the other LBs' and from its own
- * connection table's idea of them) and let libbpf reuse the maps.
+ * An lbd of map layout 1 left its dataplane pinned in pin_root: note it,
+ * so the load below starts fresh maps under pin_dir, migrate_v1 copies
+ * the state over and l4lb_attach takes over the interface and the flows.
+ */
+static int pin_find_old(struct l4lb *lb)
+{
+	char path[600];
+	struct lb_ctl ctl;
+	int err;
+
+	snprintf(path, sizeof(path), "%s/ctl_map", lb->pin_root);
+	if (access(path, F_OK))
+		return 0;
+	err = pinned_ctl(path, &ctl);
+	if (err)
+		return err;
+	if (!ctl.ring_size)
+		return 0; /* never finished starting: nothing to carry */
+	if (ctl.ring_size != lb->o.ring_size || ctl.hash_seed != lb->o.hash_seed) {
+		log_err("the dataplane pinned in %s runs ring_size %u, hash_seed %u; this config "
+			"says %u, %u: stop it with `lbctl shutdown` first",
+			lb->pin_root, ctl.ring_size, ctl.hash_seed, lb->o.ring_size,
+			lb->o.hash_seed);
+		return -EINVAL;
+	}
+	snprintf(path, sizeof(path), "%s/conn_map", lb->pin_root);
+	lb->old_conn_fd = bpf_obj_get(path);
+	if (lb->old_conn_fd < 0) {
+		log_err("reading pinned %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	lb->old_version = 1;
+	return 0;
+}
+
+/*
+ * Point every map at pin_dir/<name> (pin_dir = pin_root/v<version>). If
+ * ctl_map is already pinned there a dataplane of this layout is running:
+ * check it was built with this ring size and hash seed (or the rings
+ * would differ from the other LBs' and from its own connection table's
+ * idea of them) and let libbpf reuse the maps. An older layout's
+ * dataplane is noted for migration (pin_find_old).
  */
 static int pin_prepare(struct l4lb *lb)
 {
-	char path[512];
+	char path[600];
 	struct statfs fs;
 	struct bpf_map *m;
 	int n;
 
-	n = snprintf(lb->pin_dir, sizeof(lb->pin_dir), "%s", lb->o.pin_dir);
-	if (n <= 0 || (size_t)n >= sizeof(lb->pin_dir) - 32)
+	n = snprintf(lb->pin_root, sizeof(lb->pin_root), "%s", lb->o.pin_dir);
+	if (n <= 0 || (size_t)n >= sizeof(lb->pin_root) - 32)
 		return -ENAMETOOLONG;
-	if (statfs(lb->pin_dir, &fs)) {
-		log_err("pin directory %s: %s", lb->pin_dir, strerror(errno));
+	snprintf(lb->pin_dir, sizeof(lb->pin_dir), "%s/v%d", lb->pin_root, LB_MAPS_VERSION);
+	if (statfs(lb->pin_root, &fs)) {
+		log_err("pin directory %s: %s", lb->pin_root, strerror(errno));
 		return -errno;
 	}
 	if (fs.f_type != BPF_FS_MAGIC) {
 		log_err("pin directory %s is not on a bpf filesystem (mount -t bpf bpf %s)",
-			lb->pin_dir, lb->pin_dir);
+			lb->pin_root, lb->pin_root);
 		return -EINVAL;
 	}
+	if (mkdir(lb->pin_dir, 0700) && errno != EEXIST) {
+		log_err("pin directory %s: %s", lb->pin_dir, strerror(errno));
+		return -errno;
+	}
+	n = pin_find_old(lb);
+	if (n)
+		return n;
 	snprintf(path, sizeof(path), "%s/ctl_map", lb->pin_dir);
 	if (access(path, F_OK) == 0) {
-		int fd = bpf_obj_get(path);
-		struct lb_ctl ctl = {0};
-		uint32_t zero = 0;
+		struct lb_ctl ctl;
 
-		if (fd < 0 || bpf_map_lookup_elem(fd, &zero, &ctl)) {
-			log_err("reading pinned %s: %s", path, strerror(errno));
-			if (fd >= 0)
-				close(fd);
-			return -errno;
-		}
-		close(fd);
+		n = pinned_ctl(path, &ctl);
+		if (n)
+			return n;
 		if (!ctl.ring_size) {
 			/* The lbd that pinned these died before it wrote the
 			 * control map: nothing in them can be trusted (or
@@ -307,6 +390,144 @@ out:
 	return err;
 }
 
+/*
+ * Copy the entries of hash map from into to (same key and value sizes, at
+ * most 64 bytes each) with update flags (BPF_NOEXIST: what to already has
+ * wins). Bounded: a table that churns while it is read cannot keep this
+ * going for ever. Returns the number copied or -errno.
+ */
+static long hash_copy(int from, int to, size_t ksz, size_t vsz, uint64_t flags, long bound)
+{
+	uint8_t key[64], next[64], val[64];
+	void *prev = NULL;
+	long n = 0;
+
+	if (ksz > sizeof(key) || vsz > sizeof(val))
+		return -EINVAL;
+	for (long i = 0; i < bound && bpf_map_get_next_key(from, prev, next) == 0; i++) {
+		memcpy(key, next, ksz);
+		prev = key;
+		if (bpf_map_lookup_elem(from, key, val))
+			continue; /* evicted meanwhile */
+		if (bpf_map_update_elem(to, key, val, flags) == 0)
+			n++;
+		else if (errno != EEXIST)
+			return -errno;
+	}
+	return n;
+}
+
+static int pinned_fd(const struct l4lb *lb, const char *name)
+{
+	char path[600];
+
+	snprintf(path, sizeof(path), "%s/%s", lb->pin_root, name);
+	return bpf_obj_get(path);
+}
+
+/*
+ * Carry a layout-1 dataplane's state into the fresh maps: VIPs (same ids
+ * and live halves), both ring halves of each, reals (same ids; their next
+ * hops are resolved anew) and the connection table. Counters start from
+ * zero. Afterwards the maps look adopted, and adopt_read learns from them
+ * as from a restart of the same version.
+ */
+static int migrate_v1(struct l4lb *lb)
+{
+	int vip_fd = pinned_fd(lb, "vip_map"), ring_fd = pinned_fd(lb, "ring_map"),
+	    reals_fd = pinned_fd(lb, "reals_map"), ctl_fd = pinned_fd(lb, "ctl_map");
+	int new_ring = bpf_map__fd(lb->skel->maps.ring_map);
+	struct lb_vip_key k, *prev = NULL;
+	struct lb_vip_meta meta;
+	struct lb_ctl ctl;
+	uint32_t zero = 0, nvips = 0, nreals = 0;
+	long flows;
+	int err = 0;
+
+	if (vip_fd < 0 || ring_fd < 0 || reals_fd < 0 || ctl_fd < 0) {
+		err = -errno;
+		goto out;
+	}
+	for (uint32_t id = 1; id < lb->o.max_reals; id++) {
+		struct lb_real_v1 o;
+		struct lb_real r = {0};
+
+		if (bpf_map_lookup_elem(reals_fd, &id, &o) || !o.family)
+			continue;
+		memcpy(r.addr, o.addr, 16);
+		r.family = o.family;
+		r.encap = o.encap;
+		if (bpf_map__update_elem(lb->skel->maps.reals_map, &id, sizeof(id), &r, sizeof(r),
+					 BPF_ANY)) {
+			err = -errno;
+			goto out;
+		}
+		nreals++;
+	}
+	while (bpf_map_get_next_key(vip_fd, prev, &k) == 0) {
+		prev = &k;
+		if (bpf_map_lookup_elem(vip_fd, &k, &meta))
+			continue;
+		if (k.port && meta.vip_id >= lb->o.max_vips) {
+			log_err("the dataplane pinned in %s has VIP id %u; this config allows %u "
+				"VIPs",
+				lb->pin_root, meta.vip_id, lb->o.max_vips);
+			err = -ERANGE;
+			goto out;
+		}
+		if (bpf_map__update_elem(lb->skel->maps.vip_map, &k, sizeof(k), &meta, sizeof(meta),
+					 BPF_ANY)) {
+			err = -errno;
+			goto out;
+		}
+		if (!k.port) /* an address-only entry: no ring */
+			continue;
+		nvips++;
+		for (uint32_t i = 0; i < 2 * lb->o.ring_size; i++) {
+			uint32_t slot = meta.vip_id * 2 * lb->o.ring_size + i, v;
+
+			if (bpf_map_lookup_elem(ring_fd, &slot, &v) ||
+			    bpf_map_update_elem(new_ring, &slot, &v, BPF_ANY)) {
+				err = -errno;
+				goto out;
+			}
+		}
+	}
+	if (bpf_map_lookup_elem(ctl_fd, &zero, &ctl)) {
+		err = -errno;
+		goto out;
+	}
+	ctl.maps_version = LB_MAPS_VERSION;
+	if (bpf_map__update_elem(lb->skel->maps.ctl_map, &zero, sizeof(zero), &ctl, sizeof(ctl),
+				 BPF_ANY)) {
+		err = -errno;
+		goto out;
+	}
+	flows = hash_copy(lb->old_conn_fd, bpf_map__fd(lb->skel->maps.conn_map),
+			  sizeof(struct lb_flow_key), sizeof(struct lb_conn), BPF_ANY,
+			  4L * lb->o.conn_max);
+	if (flows < 0) {
+		err = (int)flows;
+		goto out;
+	}
+	lb->adopted = true;
+	log_info("migrating the dataplane pinned in %s (map layout 1) to layout %d: %u VIPs, "
+		 "%u reals, %ld flows",
+		 lb->pin_root, LB_MAPS_VERSION, nvips, nreals, flows);
+out:
+	if (err)
+		log_err("migrating the dataplane pinned in %s: %s", lb->pin_root, strerror(-err));
+	if (vip_fd >= 0)
+		close(vip_fd);
+	if (ring_fd >= 0)
+		close(ring_fd);
+	if (reals_fd >= 0)
+		close(reals_fd);
+	if (ctl_fd >= 0)
+		close(ctl_fd);
+	return err;
+}
+
 static struct adopt_vip *adopt_vip_find(const struct l4lb *lb, const struct l4lb_vip_key *key)
 {
 	if (!lb->adopt)
@@ -316,6 +537,8 @@ static struct adopt_vip *adopt_vip_find(const struct l4lb *lb, const struct l4lb
 			return &lb->adopt->vips[i];
 	return NULL;
 }
+
+static void unpin_all(struct l4lb *lb);
 
 struct l4lb *l4lb_open(const struct l4lb_opts *opts)
 {
@@ -339,6 +562,7 @@ struct l4lb *l4lb_open(const struct l4lb_opts *opts)
 		goto out_free;
 	}
 	lb->ifindex = -1;
+	lb->old_conn_fd = -1;
 	lb->ncpus = libbpf_num_possible_cpus();
 	lb->vips = calloc(lb->o.max_vips, sizeof(*lb->vips));
 	lb->reals = calloc(lb->o.max_reals, sizeof(*lb->reals));
@@ -378,6 +602,11 @@ struct l4lb *l4lb_open(const struct l4lb_opts *opts)
 				lb->pin_dir);
 		goto out_skel;
 	}
+	if (lb->old_version && !lb->adopted) {
+		err = migrate_v1(lb);
+		if (err)
+			goto out_unpin;
+	}
 	if (lb->adopted) {
 		err = adopt_read(lb);
 		if (err)
@@ -385,9 +614,16 @@ struct l4lb *l4lb_open(const struct l4lb_opts *opts)
 	}
 	return lb;
 
+out_unpin:
+	/* The half-made maps of a failed migration would be adopted as if
+	 * complete by the next start. */
+	unpin_all(lb);
+
 out_skel:
 	balancer_bpf__destroy(lb->skel);
 out_free:
+	if (lb->old_conn_fd >= 0)
+		close(lb->old_conn_fd);
 	free(lb->vips);
 	free(lb->reals);
 	free(lb->free_ids);
@@ -399,8 +635,56 @@ out_err:
 	return NULL;
 }
 
+/* Remove this layout's pins and its directory (teardown). */
+static void unpin_all(struct l4lb *lb)
+{
+	struct bpf_map *m;
+
+	if (!lb->pin_dir[0])
+		return;
+	bpf_object__for_each_map(m, lb->skel->obj) if (!bpf_map__is_internal(m))
+	    bpf_map__unpin(m, NULL);
+	rmdir(lb->pin_dir);
+}
+
+/*
+ * After this lbd's program took the interface over from an older layout's:
+ * copy the flows the old program made since migrate_v1 read its table
+ * (what the new one made since wins), then remove the old pins, which
+ * frees its maps once its tc program is replaced too.
+ */
+static void old_layout_retire(struct l4lb *lb)
+{
+	char path[600];
+	long flows;
+
+	if (lb->old_conn_fd < 0)
+		return;
+	flows = hash_copy(lb->old_conn_fd, bpf_map__fd(lb->skel->maps.conn_map),
+			  sizeof(struct lb_flow_key), sizeof(struct lb_conn), BPF_NOEXIST,
+			  4L * lb->o.conn_max);
+	if (flows < 0)
+		log_warn("copying the last flows of the layout-%d dataplane: %s", lb->old_version,
+			 strerror((int)-flows));
+	else
+		log_info("took over from the layout-%d dataplane: %ld more flows; removing its "
+			 "pins from %s",
+			 lb->old_version, flows, lb->pin_root);
+	close(lb->old_conn_fd);
+	lb->old_conn_fd = -1;
+	for (size_t i = 0; i < sizeof(v1_maps) / sizeof(v1_maps[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", lb->pin_root, v1_maps[i]);
+		if (unlink(path) && errno != ENOENT)
+			log_warn("removing %s: %s", path, strerror(errno));
+	}
+	lb->old_version = 0;
+}
+
 static void lb_free(struct l4lb *lb)
 {
+	lb_nl_monitor_close(lb->mon);
+	if (lb->old_conn_fd >= 0)
+		close(lb->old_conn_fd);
 	balancer_bpf__destroy(lb->skel);
 	adopt_free(lb);
 	for (uint32_t i = 0; i < lb->o.max_vips; i++)
@@ -425,17 +709,13 @@ static void hc_detach(struct l4lb *lb)
 
 void l4lb_close(struct l4lb *lb)
 {
-	struct bpf_map *m;
-
 	if (!lb)
 		return;
 	if (lb->ifindex > 0)
 		bpf_xdp_detach(lb->ifindex, lb->xdp_flags, NULL);
 	if (lb->hc_ifindex > 0)
 		hc_detach(lb);
-	if (lb->pin_dir[0])
-		bpf_object__for_each_map(m, lb->skel->obj) if (!bpf_map__is_internal(m))
-		    bpf_map__unpin(m, NULL);
+	unpin_all(lb);
 	lb_free(lb);
 }
 
@@ -460,6 +740,7 @@ int l4lb_attach(struct l4lb *lb, int ifindex, bool generic)
 		return err;
 	lb->ifindex = ifindex;
 	lb->xdp_flags = flags;
+	old_layout_retire(lb);
 	return 0;
 }
 
@@ -500,6 +781,7 @@ int l4lb_set_source(struct l4lb *lb, const struct lb_addr *src4, const struct lb
 		memcpy(ctl.src6, src6->bytes, 16);
 	ctl.ring_size = lb->o.ring_size;
 	ctl.hash_seed = lb->o.hash_seed;
+	ctl.maps_version = LB_MAPS_VERSION;
 	if (bpf_map__update_elem(lb->skel->maps.ctl_map, &zero, sizeof(zero), &ctl, sizeof(ctl),
 				 BPF_ANY))
 		return -errno;
@@ -716,6 +998,8 @@ out_unuse:
 	return err;
 }
 
+static int nexthop_update(struct l4lb *lb, uint32_t id);
+
 static uint32_t real_get(struct l4lb *lb, const struct lb_addr *addr, int *err)
 {
 	struct lb_real r = {0};
@@ -757,7 +1041,46 @@ static uint32_t real_get(struct l4lb *lb, const struct lb_addr *addr, int *err)
 	lb->free_head = (lb->free_head + 1) % lb->o.max_reals;
 	lb->free_count--;
 	lb->reals[id] = (struct real_slot){.addr = *addr, .refs = 1};
+	/* Not fatal: without a cached next hop packets take the FIB. */
+	nexthop_update(lb, id);
 	return id;
+}
+
+/*
+ * Resolve real id's next hop (netlink) and write it into its reals_map
+ * entry if it changed; an unresolved one clears the cache, so packets take
+ * the FIB. Returns 0 when a next hop is cached, else -errno (-EAGAIN: the
+ * neighbour is not resolved yet).
+ */
+static int nexthop_update(struct l4lb *lb, uint32_t id)
+{
+	struct real_slot *rs = &lb->reals[id];
+	struct lb_nl_nexthop nh;
+	struct lb_real r, want;
+	int err;
+
+	err = lb_nl_nexthop(&rs->addr, &nh);
+	rs->nh_ifindex = err == 0 || err == -EAGAIN ? nh.ifindex : 0;
+	rs->nh_gw = nh.gw;
+	if (bpf_map__lookup_elem(lb->skel->maps.reals_map, &id, sizeof(id), &r, sizeof(r), 0))
+		return -errno;
+	want = r;
+	want.nh_ifindex = 0;
+	want.nh_mtu = 0;
+	want.nh_pad = 0;
+	memset(want.nh_dmac, 0, sizeof(want.nh_dmac));
+	memset(want.nh_smac, 0, sizeof(want.nh_smac));
+	if (!err) {
+		want.nh_ifindex = (uint32_t)nh.ifindex;
+		want.nh_mtu = nh.mtu > 0xffff ? 0xffff : (uint16_t)nh.mtu;
+		memcpy(want.nh_dmac, nh.dmac, 6);
+		memcpy(want.nh_smac, nh.smac, 6);
+	}
+	if (memcmp(&want, &r, sizeof(r)) &&
+	    bpf_map__update_elem(lb->skel->maps.reals_map, &id, sizeof(id), &want, sizeof(want),
+				 BPF_EXIST))
+		return -errno;
+	return err;
 }
 
 static void real_put(struct l4lb *lb, uint32_t id)
@@ -964,13 +1287,27 @@ static int percpu_sum(struct l4lb *lb, struct bpf_map *map, uint32_t key, struct
 
 int l4lb_stats_global(struct l4lb *lb, struct lb_counter out[LB_CNT_MAX])
 {
-	for (uint32_t i = 0; i < LB_CNT_MAX; i++) {
-		int err = percpu_sum(lb, lb->skel->maps.lb_counters, i, &out[i]);
+	struct lb_counters *vals = calloc(lb->ncpus, sizeof(*vals));
+	uint32_t zero = 0;
+	int err = 0;
 
-		if (err)
-			return err;
+	if (!vals)
+		return -ENOMEM;
+	if (bpf_map__lookup_elem(lb->skel->maps.lb_counters, &zero, sizeof(zero), vals,
+				 lb->ncpus * sizeof(*vals), 0)) {
+		err = -errno;
+		goto out;
 	}
-	return 0;
+	memset(out, 0, LB_CNT_MAX * sizeof(*out));
+	for (int c = 0; c < lb->ncpus; c++) {
+		for (uint32_t i = 0; i < LB_CNT_MAX; i++) {
+			out[i].packets += vals[c].c[i].packets;
+			out[i].bytes += vals[c].c[i].bytes;
+		}
+	}
+out:
+	free(vals);
+	return err;
 }
 
 int l4lb_stats_vip(struct l4lb *lb, uint32_t vip_id, struct lb_counter *out)
@@ -992,8 +1329,14 @@ int l4lb_refresh_neighbors(struct l4lb *lb)
 		char buf[LB_ADDR_STRLEN];
 		int oif, err;
 
-		if (!lb->reals[id].refs)
+		if (!lb->reals[id].addr.family)
 			continue;
+		if (!lb->reals[id].refs) {
+			/* Free, but established flows may still go there:
+			 * keep its cached next hop true. */
+			nexthop_update(lb, id);
+			continue;
+		}
 		err = lb_nl_route_get(&lb->reals[id].addr, &nh, &oif);
 		if (!err)
 			err = lb_nl_neigh_ensure(oif, &nh);
@@ -1003,8 +1346,69 @@ int l4lb_refresh_neighbors(struct l4lb *lb)
 				 strerror(-err));
 			failed++;
 		}
+		nexthop_update(lb, id);
 	}
 	return failed;
+}
+
+int l4lb_nexthops_refresh(struct l4lb *lb)
+{
+	int uncached = 0;
+
+	for (uint32_t id = 1; id < lb->o.max_reals; id++)
+		if (lb->reals[id].addr.family && nexthop_update(lb, id))
+			uncached += lb->reals[id].refs > 0;
+	return uncached;
+}
+
+int l4lb_netlink_fd(struct l4lb *lb)
+{
+	if (!lb->mon) {
+		lb->mon = lb_nl_monitor_open();
+		if (!lb->mon)
+			return -errno;
+	}
+	return lb_nl_monitor_fd(lb->mon);
+}
+
+struct neigh_hit {
+	struct l4lb *lb;
+	uint8_t *mark; /* bitmap over real ids */
+};
+
+static void neigh_event(void *ctx, int ifindex, const struct lb_addr *addr)
+{
+	struct neigh_hit *h = ctx;
+
+	for (uint32_t id = 1; id < h->lb->o.max_reals; id++)
+		if (h->lb->reals[id].nh_ifindex == ifindex &&
+		    lb_addr_equal(&h->lb->reals[id].nh_gw, addr))
+			bit_set(h->mark, id);
+}
+
+int l4lb_netlink_process(struct l4lb *lb)
+{
+	struct neigh_hit h = {.lb = lb};
+	int ev, n = 0;
+
+	if (!lb->mon)
+		return -EINVAL;
+	h.mark = calloc((lb->o.max_reals + 7) / 8, 1);
+	if (!h.mark)
+		return -ENOMEM;
+	ev = lb_nl_monitor_read(lb->mon, neigh_event, &h);
+	if (ev < 0) {
+		free(h.mark);
+		return ev;
+	}
+	for (uint32_t id = 1; id < lb->o.max_reals; id++) {
+		if (!lb->reals[id].addr.family || !((ev & LB_NL_EV_ROUTE) || bit_get(h.mark, id)))
+			continue;
+		nexthop_update(lb, id);
+		n++;
+	}
+	free(h.mark);
+	return n;
 }
 
 int l4lb_wait_neighbors(struct l4lb *lb, int timeout_ms)

@@ -172,6 +172,25 @@ int l4lb_refresh_neighbors(struct l4lb *lb);
  */
 int l4lb_wait_neighbors(struct l4lb *lb, int timeout_ms);
 
+/*
+ * The next-hop cache: each real's egress interface, MACs and MTU, written
+ * into its reals_map entry so the datapath needs no FIB lookup (see struct
+ * lb_real). Adding a real resolves it; l4lb_refresh_neighbors (the slow
+ * timer) resolves every real again.
+ *
+ * l4lb_nexthops_refresh resolves every real now; returns how many reals in
+ * use have no cached next hop (their packets take the FIB).
+ *
+ * l4lb_netlink_fd returns a descriptor (owned by lb) that becomes readable
+ * on route, link and neighbour changes, or -errno; when it does, call
+ * l4lb_netlink_process, which reads the events and resolves again the
+ * reals they concern (all of them for a route or link change). Returns the
+ * number of reals resolved again, or -errno.
+ */
+int l4lb_nexthops_refresh(struct l4lb *lb);
+int l4lb_netlink_fd(struct l4lb *lb);
+int l4lb_netlink_process(struct l4lb *lb);
+
 /* For tests and benchmarks: the program and conn-table fds. */
 int l4lb_prog_fd(const struct l4lb *lb);
 int l4lb_conn_map_fd(const struct l4lb *lb);

@@ -293,3 +293,263 @@ int lb_nl_addr_del(int ifindex, const struct lb_addr *addr)
 {
 	return addr_change(RTM_DELADDR, ifindex, addr);
 }
+
+/* --- next hops -------------------------------------------------------- */
+
+struct route_full {
+	struct route_req r;
+	uint32_t mtu; /* RTAX_MTU of the route, 0 = none */
+};
+
+static int metrics_cb(const struct nlattr *attr, void *data)
+{
+	if (mnl_attr_get_type(attr) == RTAX_MTU && mnl_attr_validate(attr, MNL_TYPE_U32) >= 0)
+		*(uint32_t *)data = mnl_attr_get_u32(attr);
+	return MNL_CB_OK;
+}
+
+static int route_full_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
+	const struct nlattr *tb[RTA_MAX + 1] = {};
+	struct route_full *req = data;
+
+	route_cb(nlh, &req->r);
+	mnl_attr_parse(nlh, sizeof(*rtm), route_attr_cb, tb);
+	if (tb[RTA_METRICS])
+		mnl_attr_parse_nested(tb[RTA_METRICS], metrics_cb, &req->mtu);
+	return MNL_CB_OK;
+}
+
+struct link_info {
+	bool found;
+	uint32_t mtu;
+	uint8_t mac[6];
+	bool mac_ok; /* an Ethernet-like 6-byte address */
+};
+
+static int link_attr_cb(const struct nlattr *attr, void *data)
+{
+	const struct nlattr **tb = data;
+
+	if (mnl_attr_type_valid(attr, IFLA_MAX) >= 0)
+		tb[mnl_attr_get_type(attr)] = attr;
+	return MNL_CB_OK;
+}
+
+static int link_info_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct nlattr *tb[IFLA_MAX + 1] = {};
+	struct link_info *li = data;
+
+	mnl_attr_parse(nlh, sizeof(struct ifinfomsg), link_attr_cb, tb);
+	li->found = true;
+	if (tb[IFLA_MTU] && mnl_attr_validate(tb[IFLA_MTU], MNL_TYPE_U32) >= 0)
+		li->mtu = mnl_attr_get_u32(tb[IFLA_MTU]);
+	if (tb[IFLA_ADDRESS] && mnl_attr_get_payload_len(tb[IFLA_ADDRESS]) == 6) {
+		memcpy(li->mac, mnl_attr_get_payload(tb[IFLA_ADDRESS]), 6);
+		li->mac_ok = true;
+	}
+	return MNL_CB_OK;
+}
+
+struct neigh_info {
+	bool valid;
+	bool mac_ok;
+	uint8_t mac[6];
+};
+
+static int neigh_attr_cb(const struct nlattr *attr, void *data)
+{
+	const struct nlattr **tb = data;
+
+	if (mnl_attr_type_valid(attr, NDA_MAX) >= 0)
+		tb[mnl_attr_get_type(attr)] = attr;
+	return MNL_CB_OK;
+}
+
+static int neigh_info_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct ndmsg *ndm = mnl_nlmsg_get_payload(nlh);
+	const struct nlattr *tb[NDA_MAX + 1] = {};
+	struct neigh_info *ni = data;
+
+	neigh_cb(nlh, &ni->valid);
+	mnl_attr_parse(nlh, sizeof(*ndm), neigh_attr_cb, tb);
+	if (tb[NDA_LLADDR] && mnl_attr_get_payload_len(tb[NDA_LLADDR]) == 6) {
+		memcpy(ni->mac, mnl_attr_get_payload(tb[NDA_LLADDR]), 6);
+		ni->mac_ok = true;
+	}
+	return MNL_CB_OK;
+}
+
+int lb_nl_nexthop(const struct lb_addr *dst, struct lb_nl_nexthop *out)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct route_full rt = {0};
+	struct link_info li = {0};
+	struct neigh_info ni = {0};
+	struct ifinfomsg *ifm;
+	struct ndmsg *ndm;
+	struct rtmsg *rtm;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	nlh->nlmsg_type = RTM_GETROUTE;
+	nlh->nlmsg_flags = NLM_F_REQUEST;
+	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+	rtm->rtm_family = lb_addr_af(dst);
+	rtm->rtm_dst_len = dst->family == LB_AF_INET ? 32 : 128;
+	mnl_attr_put(nlh, RTA_DST, dst->family == LB_AF_INET ? 4 : 16, dst->bytes);
+	ret = nl_talk(nlh, route_full_cb, &rt);
+	if (ret)
+		return ret;
+	if (!rt.r.oif)
+		return -ENETUNREACH;
+	out->ifindex = rt.r.oif;
+	out->gw = rt.r.has_gw ? rt.r.nexthop : *dst;
+
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_GETLINK;
+	nlh->nlmsg_flags = NLM_F_REQUEST;
+	ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
+	ifm->ifi_family = AF_UNSPEC;
+	ifm->ifi_index = out->ifindex;
+	ret = nl_talk(nlh, link_info_cb, &li);
+	if (ret)
+		return ret;
+	if (!li.found || !li.mac_ok)
+		return -EOPNOTSUPP; /* not Ethernet: leave it to the FIB */
+	memcpy(out->smac, li.mac, 6);
+	out->mtu = rt.mtu && rt.mtu < li.mtu ? rt.mtu : li.mtu;
+
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_GETNEIGH;
+	nlh->nlmsg_flags = NLM_F_REQUEST;
+	ndm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ndm));
+	ndm->ndm_family = lb_addr_af(&out->gw);
+	ndm->ndm_ifindex = out->ifindex;
+	mnl_attr_put(nlh, NDA_DST, out->gw.family == LB_AF_INET ? 4 : 16, out->gw.bytes);
+	ret = nl_talk(nlh, neigh_info_cb, &ni);
+	if (ret)
+		return ret == -ENOENT ? -EAGAIN : ret;
+	if (!ni.valid || !ni.mac_ok)
+		return -EAGAIN;
+	memcpy(out->dmac, ni.mac, 6);
+	return 0;
+}
+
+struct lb_nl_monitor {
+	struct mnl_socket *nl;
+};
+
+struct lb_nl_monitor *lb_nl_monitor_open(void)
+{
+	struct lb_nl_monitor *m = calloc(1, sizeof(*m));
+	int err = -ENOMEM;
+
+	if (!m)
+		goto fail;
+	m->nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (!m->nl) {
+		err = -errno;
+		goto fail;
+	}
+	/* An overflow is reported as ENOBUFS on the next read (the default):
+	 * lb_nl_monitor_read turns it into a full resync. */
+	if (mnl_socket_bind(m->nl,
+			    RTMGRP_LINK | RTMGRP_NEIGH | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE,
+			    MNL_SOCKET_AUTOPID) < 0) {
+		err = -errno;
+		goto fail;
+	}
+	return m;
+fail:
+	if (m && m->nl)
+		mnl_socket_close(m->nl);
+	free(m);
+	errno = -err;
+	return NULL;
+}
+
+void lb_nl_monitor_close(struct lb_nl_monitor *m)
+{
+	if (!m)
+		return;
+	mnl_socket_close(m->nl);
+	free(m);
+}
+
+int lb_nl_monitor_fd(const struct lb_nl_monitor *m)
+{
+	return mnl_socket_get_fd(m->nl);
+}
+
+struct monitor_ctx {
+	int events;
+	void (*neigh)(void *ctx, int ifindex, const struct lb_addr *addr);
+	void *ctx;
+};
+
+static int monitor_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct monitor_ctx *mc = data;
+
+	switch (nlh->nlmsg_type) {
+	case RTM_NEWNEIGH:
+	case RTM_DELNEIGH: {
+		struct ndmsg *ndm = mnl_nlmsg_get_payload(nlh);
+		const struct nlattr *tb[NDA_MAX + 1] = {};
+		struct lb_addr a = {0};
+		size_t len;
+
+		if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*ndm)))
+			break;
+		mnl_attr_parse(nlh, sizeof(*ndm), neigh_attr_cb, tb);
+		if (!tb[NDA_DST] || (ndm->ndm_family != AF_INET && ndm->ndm_family != AF_INET6))
+			break;
+		len = ndm->ndm_family == AF_INET ? 4 : 16;
+		if (mnl_attr_get_payload_len(tb[NDA_DST]) != len)
+			break;
+		a.family = ndm->ndm_family == AF_INET ? LB_AF_INET : LB_AF_INET6;
+		memcpy(a.bytes, mnl_attr_get_payload(tb[NDA_DST]), len);
+		mc->events |= LB_NL_EV_NEIGH;
+		if (mc->neigh)
+			mc->neigh(mc->ctx, ndm->ndm_ifindex, &a);
+		break;
+	}
+	case RTM_NEWROUTE:
+	case RTM_DELROUTE:
+	case RTM_NEWLINK:
+	case RTM_DELLINK:
+		mc->events |= LB_NL_EV_ROUTE;
+		break;
+	default:
+		break;
+	}
+	return MNL_CB_OK;
+}
+
+int lb_nl_monitor_read(struct lb_nl_monitor *m,
+		       void (*neigh)(void *ctx, int ifindex, const struct lb_addr *addr), void *ctx)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct monitor_ctx mc = {.neigh = neigh, .ctx = ctx};
+	int n;
+
+	/* Bounded: a host that churns neighbours faster than we read is
+	 * served a full resync (ROUTE) instead of an endless drain. */
+	for (int i = 0; i < 256; i++) {
+		n = (int)mnl_socket_recvfrom(m->nl, buf, sizeof(buf));
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+				return mc.events;
+			if (errno == ENOBUFS) /* lost events: resolve everything */
+				return mc.events | LB_NL_EV_ROUTE;
+			return -errno;
+		}
+		mnl_cb_run(buf, (size_t)n, 0, 0, monitor_cb, &mc);
+	}
+	return mc.events | LB_NL_EV_ROUTE;
+}

@@ -4,10 +4,14 @@
  *
  * For each packet: parse Ethernet + IPv4/IPv6 + TCP/UDP ports; if the
  * destination (address, port, protocol) is a VIP, pick a real (connection
- * table first, the VIP's Maglev ring on a miss), encapsulate toward it
- * (IPIP for IPv4, IP6IP6 for IPv6) and send it out through the FIB's next
- * hop. Everything else goes up the stack untouched. Every decision is
- * counted (lb_counters); nothing is forwarded that was not fully parsed.
+ * table first, the VIP's Maglev ring on a miss; a TCP SYN goes straight to
+ * the ring), encapsulate toward it (IPIP for IPv4, IP6IP6 for IPv6) and
+ * send it out through the real's cached next hop (the FIB when there is
+ * none). ICMP "fragmentation needed" / "packet too big" to a VIP follows
+ * the flow it quotes to that flow's real; an echo request to a VIP is
+ * answered here; other ICMP to a VIP is dropped. Everything else goes up
+ * the stack untouched. Every decision is counted (lb_counters); nothing is
+ * forwarded that was not fully parsed.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -32,6 +36,24 @@
 #define IP_MF	  0x2000
 #define IP_OFFSET 0x1fff
 #define IP_DF	  0x4000
+
+/* ICMP and ICMPv6 (RFC 792, RFC 4443): <linux/icmp.h> drags in libc
+ * headers a BPF build cannot use, and the first 4 bytes are all we need. */
+struct icmp_head {
+	__u8 type;
+	__u8 code;
+	__u16 checksum;
+	__u32 rest; /* identifier + sequence, unused or MTU */
+};
+#define TCP_FLAG_SYN	    0x02
+#define TCP_FLAG_ACK	    0x10
+#define ICMP_ECHOREPLY	    0
+#define ICMP_DEST_UNREACH   3
+#define ICMP_FRAG_NEEDED    4
+#define ICMP_ECHO	    8
+#define ICMPV6_PKT_TOOBIG   2
+#define ICMPV6_ECHO_REQUEST 128
+#define ICMPV6_ECHO_REPLY   129
 
 /* Set by the loader through the skeleton's rodata before load. */
 const volatile __u32 ring_size = LB_RING_SIZE_DEFAULT;
@@ -60,8 +82,12 @@ struct {
 	__type(value, struct lb_real);
 } reals_map SEC(".maps");
 
+/* BPF_F_NO_COMMON_LRU: each CPU keeps its own LRU list (and a share of
+ * the entries), so inserts on one CPU never contend for another's lock;
+ * lookups still see every CPU's flows. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
 	__uint(max_entries, LB_CONN_MAX_DEFAULT);
 	__type(key, struct lb_flow_key);
 	__type(value, struct lb_conn);
@@ -90,9 +116,9 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, LB_CNT_MAX);
+	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct lb_counter);
+	__type(value, struct lb_counters);
 } lb_counters SEC(".maps");
 
 static __always_inline void count_map(void *map, __u32 id, __u64 bytes)
@@ -105,10 +131,22 @@ static __always_inline void count_map(void *map, __u32 id, __u64 bytes)
 	}
 }
 
-/* A global counter (enum lb_counter_id). */
-static __always_inline void count(__u32 id, __u64 bytes)
+/* The global counter block of this CPU, looked up once per packet. */
+static __always_inline struct lb_counters *counters(void)
 {
-	count_map(&lb_counters, id, bytes);
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&lb_counters, &zero);
+}
+
+/* A global counter (enum lb_counter_id); st may be NULL (never, in
+ * practice: a one-element per-CPU array always has its element). */
+static __always_inline void count(struct lb_counters *st, __u32 id, __u64 bytes)
+{
+	if (st && id < LB_CNT_MAX) {
+		st->c[id].packets++;
+		st->c[id].bytes += bytes;
+	}
 }
 
 static __always_inline __u16 ip_csum(const struct iphdr *iph)
@@ -130,6 +168,8 @@ struct parsed {
 	__u16 l3_len;  /* bytes from the L3 header to the packet end */
 	__u8 tos;      /* IPv4 TOS / IPv6 traffic class, copied outward */
 	__u8 fragment; /* 1: an IP fragment, ports unknown */
+	__u8 syn;      /* 1: a TCP SYN without ACK (a new connection) */
+	__u16 l4_off;  /* bytes from the L3 header to the L4 header */
 };
 
 enum parse_rc {
@@ -138,17 +178,26 @@ enum parse_rc {
 	PARSE_MALFORMED,
 	PARSE_NOT_L4, /* IP, but not TCP/UDP (or IPv6 with ext. headers) */
 	PARSE_IPV6_EXT,
+	PARSE_ICMP, /* ICMP / ICMPv6: key has the addresses, l4_off the header */
 };
 
 static __always_inline int parse_ports(void *l4, void *data_end, struct parsed *p)
 {
-	/* TCP and UDP both start with the two ports; that is all we read. */
+	/* TCP and UDP both start with the two ports; that is all we read,
+	 * and TCP's flags. */
 	struct udphdr *uh = l4;
 
 	if ((void *)(uh + 1) > data_end)
 		return PARSE_MALFORMED;
-	if (p->key.proto == IPPROTO_TCP && (void *)((struct tcphdr *)l4 + 1) > data_end)
-		return PARSE_MALFORMED;
+	if (p->key.proto == IPPROTO_TCP) {
+		struct tcphdr *th = l4;
+
+		if ((void *)(th + 1) > data_end)
+			return PARSE_MALFORMED;
+		/* The flags byte (RFC 9293 3.1), not the bitfields: their
+		 * order depends on headers a BPF build may see wrongly. */
+		p->syn = (((__u8 *)th)[13] & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
+	}
 	p->key.sport = uh->source;
 	p->key.dport = uh->dest;
 	return PARSE_OK;
@@ -177,10 +226,13 @@ static __always_inline int parse_ipv4(void *l3, void *data_end, struct parsed *p
 		p->fragment = 1;
 		return PARSE_OK;
 	}
-	if (iph->protocol != IPPROTO_TCP && iph->protocol != IPPROTO_UDP)
-		return PARSE_NOT_L4;
 	/* ihl is a 4-bit field times 4: at most 60, as the verifier knows;
 	 * options are skipped, and tot_len above covers them. */
+	p->l4_off = ihl;
+	if (iph->protocol == IPPROTO_ICMP)
+		return PARSE_ICMP;
+	if (iph->protocol != IPPROTO_TCP && iph->protocol != IPPROTO_UDP)
+		return PARSE_NOT_L4;
 	return parse_ports(l3 + ihl, data_end, p);
 }
 
@@ -205,6 +257,9 @@ static __always_inline int parse_ipv6(void *l3, void *data_end, struct parsed *p
 		p->fragment = 1;
 		return PARSE_OK;
 	}
+	p->l4_off = sizeof(*ip6);
+	if (ip6->nexthdr == IPPROTO_ICMPV6)
+		return PARSE_ICMP;
 	if (ip6->nexthdr != IPPROTO_TCP && ip6->nexthdr != IPPROTO_UDP) {
 		/* Hop-by-hop, routing and destination options would need a
 		 * bounded walk; until then such packets are counted and go
@@ -219,19 +274,26 @@ static __always_inline int parse_ipv6(void *l3, void *data_end, struct parsed *p
 
 /*
  * Pick the real for a flow: connection table first, Maglev ring on a miss.
- * Returns the real id, LB_REAL_NONE when the VIP has no reals.
+ * A TCP SYN starts a connection, so it skips the table (whatever is there
+ * is a stale entry of an old connection on the same 5-tuple) and its
+ * choice replaces it. insert 0 (ICMP errors) reads without recording: a
+ * forged error must not be able to fill the table. Returns the real id,
+ * LB_REAL_NONE when the VIP has no reals.
  */
-static __always_inline __u32 pick_real(struct parsed *p, const struct lb_vip_meta *meta, __u32 hash)
+static __always_inline __u32 pick_real(struct lb_counters *st, struct parsed *p,
+				       const struct lb_vip_meta *meta, __u32 hash, int insert)
 {
 	struct lb_conn *conn, fresh = {};
 	__u32 slot, *real;
 
-	conn = bpf_map_lookup_elem(&conn_map, &p->key);
-	if (conn && conn->vip_id == meta->vip_id) {
-		count(LB_CNT_CONN_HIT, 0);
-		return conn->real_id;
+	if (!p->syn) {
+		conn = bpf_map_lookup_elem(&conn_map, &p->key);
+		if (conn && conn->vip_id == meta->vip_id) {
+			count(st, LB_CNT_CONN_HIT, 0);
+			return conn->real_id;
+		}
 	}
-	count(LB_CNT_CONN_MISS, 0);
+	count(st, LB_CNT_CONN_MISS, 0);
 
 	slot = (meta->vip_id * 2 + (meta->ring_half & 1)) * ring_size + hash % ring_size;
 	real = bpf_map_lookup_elem(&ring_map, &slot);
@@ -239,7 +301,8 @@ static __always_inline __u32 pick_real(struct parsed *p, const struct lb_vip_met
 		return LB_REAL_NONE;
 	fresh.real_id = *real;
 	fresh.vip_id = meta->vip_id;
-	bpf_map_update_elem(&conn_map, &p->key, &fresh, BPF_ANY);
+	if (insert)
+		bpf_map_update_elem(&conn_map, &p->key, &fresh, BPF_ANY);
 	return fresh.real_id;
 }
 
@@ -323,40 +386,260 @@ static __always_inline int encap_ip6ip6(struct xdp_md *ctx, const struct parsed 
 	return 0;
 }
 
-/* Fill in the Ethernet header from the FIB and pick TX or redirect. */
-static __always_inline int forward(struct xdp_md *ctx, const struct lb_real *real,
-				   const struct lb_ctl *cfg, __u16 outer_len)
+/*
+ * Fill in the Ethernet header toward the real and pick TX or redirect:
+ * from the next hop lbd cached in the real's entry, or from the FIB when
+ * there is none. outer_len is the L3 length after encapsulation.
+ */
+static __always_inline int forward(struct xdp_md *ctx, struct lb_counters *st,
+				   const struct lb_real *real, const struct lb_ctl *cfg,
+				   __u16 outer_len)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct bpf_fib_lookup fib = {};
 	struct ethhdr *eth = data;
+	__u32 ifindex;
 	int rc;
 
 	if ((void *)(eth + 1) > data_end)
 		return XDP_DROP;
-	fib.ifindex = ctx->ingress_ifindex;
-	fib.tot_len = outer_len;
-	if (real->family == LB_AF_INET) {
-		fib.family = AF_INET;
-		fib.ipv4_src = cfg->src4;
-		__builtin_memcpy(&fib.ipv4_dst, real->addr, 4);
+	if (real->nh_ifindex) {
+		if (outer_len > real->nh_mtu) {
+			count(st, LB_CNT_DROP_FRAG_NEEDED, outer_len);
+			return XDP_DROP;
+		}
+		__builtin_memcpy(eth->h_dest, real->nh_dmac, ETH_ALEN);
+		__builtin_memcpy(eth->h_source, real->nh_smac, ETH_ALEN);
+		ifindex = real->nh_ifindex;
 	} else {
-		fib.family = AF_INET6;
-		__builtin_memcpy(fib.ipv6_src, cfg->src6, 16);
-		__builtin_memcpy(fib.ipv6_dst, real->addr, 16);
+		count(st, LB_CNT_FIB_FALLBACK, 0);
+		fib.ifindex = ctx->ingress_ifindex;
+		fib.tot_len = outer_len;
+		if (real->family == LB_AF_INET) {
+			fib.family = AF_INET;
+			fib.ipv4_src = cfg->src4;
+			__builtin_memcpy(&fib.ipv4_dst, real->addr, 4);
+		} else {
+			fib.family = AF_INET6;
+			__builtin_memcpy(fib.ipv6_src, cfg->src6, 16);
+			__builtin_memcpy(fib.ipv6_dst, real->addr, 16);
+		}
+		rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
+		if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) {
+			count(st, LB_CNT_DROP_FRAG_NEEDED, outer_len);
+			return XDP_DROP;
+		}
+		if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
+			count(st, LB_CNT_DROP_FIB, 0);
+			return XDP_DROP;
+		}
+		__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
+		__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
+		ifindex = fib.ifindex;
 	}
-	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
-	if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
-		count(LB_CNT_DROP_FIB, 0);
+	count(st, LB_CNT_TX, outer_len);
+	if (ifindex == ctx->ingress_ifindex)
+		return XDP_TX;
+	return bpf_redirect(ifindex, 0);
+}
+
+/* Encapsulate toward real and send; p describes the packet as received. */
+static __always_inline int encap_and_forward(struct xdp_md *ctx, struct lb_counters *st,
+					     const struct parsed *p, const struct lb_real *real,
+					     const struct lb_ctl *cfg, __u32 hash, __u64 len)
+{
+	if (real->family == LB_AF_INET) {
+		if (p->key.family != LB_AF_INET || encap_ipip(ctx, p, real, cfg)) {
+			count(st, LB_CNT_DROP_ENCAP, len);
+			return XDP_DROP;
+		}
+		return forward(ctx, st, real, cfg, p->l3_len + sizeof(struct iphdr));
+	}
+	if (p->key.family != LB_AF_INET6 || encap_ip6ip6(ctx, p, real, cfg, hash)) {
+		count(st, LB_CNT_DROP_ENCAP, len);
 		return XDP_DROP;
 	}
-	__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
-	count(LB_CNT_TX, outer_len);
-	if (fib.ifindex == ctx->ingress_ifindex)
-		return XDP_TX;
-	return bpf_redirect(fib.ifindex, 0);
+	return forward(ctx, st, real, cfg, p->l3_len + sizeof(struct ipv6hdr));
+}
+
+/* RFC 1624 eqn. 3: the Internet checksum after one 16-bit word of the
+ * covered data changed from old to new (both as stored in the packet). */
+static __always_inline __u16 csum_replace16(__u16 check, __u16 old, __u16 new)
+{
+	__u32 sum = (__u16)~check + (__u32)(__u16)~old + new;
+
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)~sum;
+}
+
+static __always_inline void swap_macs(struct ethhdr *eth)
+{
+	__u8 tmp[ETH_ALEN];
+
+	__builtin_memcpy(tmp, eth->h_source, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, eth->h_dest, ETH_ALEN);
+	__builtin_memcpy(eth->h_dest, tmp, ETH_ALEN);
+}
+
+/*
+ * The quoted header of an ICMP error, as the flow it belongs to. The
+ * error was sent to the VIP about a packet the VIP sent (source VIP,
+ * destination client), so the client's flow has the addresses and ports
+ * swapped back. Only the first 8 bytes of the quoted transport header are
+ * read: RFC 792 guarantees no more, and they hold both ports. Returns 0,
+ * or -1 if the quote is not a TCP/UDP first fragment from this VIP.
+ */
+static __always_inline int quoted_flow4(void *quote, void *data_end, struct parsed *p)
+{
+	struct iphdr *q = quote;
+	struct udphdr *qp;
+	__u32 qihl;
+
+	if ((void *)(q + 1) > data_end || q->version != 4 || q->ihl < 5)
+		return -1;
+	if (q->frag_off & bpf_htons(IP_OFFSET))
+		return -1; /* not the first fragment: no ports */
+	if (q->protocol != IPPROTO_TCP && q->protocol != IPPROTO_UDP)
+		return -1;
+	if (q->saddr != *(__be32 *)p->key.dst)
+		return -1; /* about a packet some other address sent */
+	qihl = q->ihl * 4;
+	qp = quote + qihl;
+	if ((void *)(qp + 1) > data_end)
+		return -1;
+	__builtin_memcpy(p->key.src, &q->daddr, 4);
+	p->key.proto = q->protocol;
+	p->key.sport = qp->dest;
+	p->key.dport = qp->source;
+	return 0;
+}
+
+static __always_inline int quoted_flow6(void *quote, void *data_end, struct parsed *p)
+{
+	struct ipv6hdr *q = quote;
+	struct udphdr *qp = (void *)(q + 1);
+	__u64 a[2];
+
+	if ((void *)(qp + 1) > data_end || q->version != 6)
+		return -1;
+	/* A quote with extension headers would need a walk; TCP and UDP
+	 * from a VIP carry none. */
+	if (q->nexthdr != IPPROTO_TCP && q->nexthdr != IPPROTO_UDP)
+		return -1;
+	__builtin_memcpy(a, &q->saddr, 16);
+	if (a[0] != ((__u64 *)p->key.dst)[0] || a[1] != ((__u64 *)p->key.dst)[1])
+		return -1;
+	__builtin_memcpy(p->key.src, &q->daddr, 16);
+	p->key.proto = q->nexthdr;
+	p->key.sport = qp->dest;
+	p->key.dport = qp->source;
+	return 0;
+}
+
+/*
+ * ICMP to a VIP address (the address-only entry matched). p has the outer
+ * addresses and l4_off. "Fragmentation needed" (ICMPv4 3/4) and "packet
+ * too big" (ICMPv6 2) go to the real that owns the quoted flow, so its
+ * path-MTU discovery works; an echo request is answered from the VIP
+ * (documented: a VIP answers ping from whichever LB the router picked);
+ * anything else is dropped: the LB's own stack must never see a VIP's
+ * packets, it would route them back out.
+ */
+static __always_inline int handle_icmp(struct xdp_md *ctx, struct lb_counters *st, struct parsed *p,
+				       __u64 len)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct lb_vip_key vk = {};
+	struct lb_vip_meta *meta;
+	struct lb_real *real;
+	struct lb_ctl *cfg;
+	__u32 zero = 0, real_id, hash;
+	void *l3 = eth + 1;
+	__u16 *word, old;
+	int steer = 0;
+
+	if (p->key.family == LB_AF_INET) {
+		struct iphdr *iph = l3;
+		struct icmp_head *ic = l3 + (p->l4_off & 0x3f);
+
+		if ((void *)(iph + 1) > data_end || (void *)(ic + 1) > data_end)
+			goto malformed;
+		if (ic->type == ICMP_ECHO && ic->code == 0 && p->l4_off == sizeof(*iph)) {
+			__be32 a = iph->saddr;
+
+			iph->saddr = iph->daddr;
+			iph->daddr = a;
+			iph->ttl = 64;
+			iph->check = 0;
+			iph->check = ip_csum(iph);
+			word = (__u16 *)ic;
+			old = *word;
+			ic->type = ICMP_ECHOREPLY;
+			ic->checksum = csum_replace16(ic->checksum, old, *word);
+			swap_macs(eth);
+			count(st, LB_CNT_ICMP_ECHO_REPLY, len);
+			return XDP_TX;
+		}
+		if (ic->type == ICMP_DEST_UNREACH && ic->code == ICMP_FRAG_NEEDED)
+			steer = !quoted_flow4(ic + 1, data_end, p);
+	} else {
+		struct ipv6hdr *ip6 = l3;
+		struct icmp_head *ic = (void *)(ip6 + 1);
+
+		if ((void *)(ic + 1) > data_end)
+			goto malformed;
+		if (ic->type == ICMPV6_ECHO_REQUEST && ic->code == 0) {
+			__u8 a[16];
+
+			/* The checksum covers the addresses too, but a swap
+			 * leaves their sum alone; only the type changes. */
+			__builtin_memcpy(a, &ip6->saddr, 16);
+			__builtin_memcpy(&ip6->saddr, &ip6->daddr, 16);
+			__builtin_memcpy(&ip6->daddr, a, 16);
+			ip6->hop_limit = 64;
+			word = (__u16 *)ic;
+			old = *word;
+			ic->type = ICMPV6_ECHO_REPLY;
+			ic->checksum = csum_replace16(ic->checksum, old, *word);
+			swap_macs(eth);
+			count(st, LB_CNT_ICMP_ECHO_REPLY, len);
+			return XDP_TX;
+		}
+		if (ic->type == ICMPV6_PKT_TOOBIG && ic->code == 0)
+			steer = !quoted_flow6(ic + 1, data_end, p);
+	}
+	if (!steer)
+		goto drop;
+
+	__builtin_memcpy(vk.addr, p->key.dst, 16);
+	vk.family = p->key.family;
+	vk.port = p->key.dport;
+	vk.proto = p->key.proto;
+	meta = bpf_map_lookup_elem(&vip_map, &vk);
+	if (!meta)
+		goto drop; /* the VIP has no service on the quoted port */
+	p->syn = 0;
+	hash = lb_flow_hash(&p->key, hash_seed);
+	real_id = pick_real(st, p, meta, hash, 0);
+	real = real_id == LB_REAL_NONE ? NULL : bpf_map_lookup_elem(&reals_map, &real_id);
+	cfg = bpf_map_lookup_elem(&ctl_map, &zero);
+	if (!real || !real->family || !cfg) {
+		count(st, LB_CNT_DROP_NO_REAL, len);
+		return XDP_DROP;
+	}
+	count(st, LB_CNT_ICMP_STEERED, len);
+	return encap_and_forward(ctx, st, p, real, cfg, hash, len);
+
+malformed:
+	count(st, LB_CNT_DROP_MALFORMED, len);
+	return XDP_DROP;
+drop:
+	count(st, LB_CNT_DROP_ICMP, len);
+	return XDP_DROP;
 }
 
 SEC("xdp")
@@ -364,6 +647,7 @@ int lb_balancer(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
+	struct lb_counters *st = counters();
 	struct ethhdr *eth = data;
 	struct lb_vip_key vk = {};
 	struct lb_vip_meta *meta;
@@ -374,9 +658,9 @@ int lb_balancer(struct xdp_md *ctx)
 	__u64 len = data_end - data;
 	int rc;
 
-	count(LB_CNT_RX, len);
+	count(st, LB_CNT_RX, len);
 	if ((void *)(eth + 1) > data_end) {
-		count(LB_CNT_DROP_MALFORMED, len);
+		count(st, LB_CNT_DROP_MALFORMED, len);
 		return XDP_DROP;
 	}
 	if (eth->h_proto == bpf_htons(ETH_P_IP))
@@ -390,12 +674,13 @@ int lb_balancer(struct xdp_md *ctx)
 	case PARSE_OK:
 	case PARSE_NOT_L4:
 	case PARSE_IPV6_EXT:
+	case PARSE_ICMP:
 		break;
 	case PARSE_NOT_IP:
-		count(LB_CNT_PASS_NON_IP, len);
+		count(st, LB_CNT_PASS_NON_IP, len);
 		return XDP_PASS;
 	default:
-		count(LB_CNT_DROP_MALFORMED, len);
+		count(st, LB_CNT_DROP_MALFORMED, len);
 		return XDP_DROP;
 	}
 
@@ -404,12 +689,14 @@ int lb_balancer(struct xdp_md *ctx)
 	if (rc != PARSE_OK) {
 		/* Not TCP/UDP we can hash. To a VIP address (the address-only
 		 * entry) it must not go up this LB's stack, which would route
-		 * it straight back toward the router: drop and count. */
+		 * it straight back toward the router. */
 		if (bpf_map_lookup_elem(&vip_map, &vk)) {
-			count(LB_CNT_DROP_VIP_UNHANDLED, len);
+			if (rc == PARSE_ICMP)
+				return handle_icmp(ctx, st, &p, len);
+			count(st, LB_CNT_DROP_VIP_UNHANDLED, len);
 			return XDP_DROP;
 		}
-		count(rc == PARSE_IPV6_EXT ? LB_CNT_PASS_IPV6_EXT : LB_CNT_PASS_NON_VIP, len);
+		count(st, rc == PARSE_IPV6_EXT ? LB_CNT_PASS_IPV6_EXT : LB_CNT_PASS_NON_VIP, len);
 		return XDP_PASS;
 	}
 	if (p.fragment) {
@@ -417,43 +704,31 @@ int lb_balancer(struct xdp_md *ctx)
 		 * (the address-only entry), it cannot be balanced: drop and
 		 * count rather than let the stack route it back out. */
 		if (bpf_map_lookup_elem(&vip_map, &vk)) {
-			count(LB_CNT_DROP_FRAGMENT, len);
+			count(st, LB_CNT_DROP_FRAGMENT, len);
 			return XDP_DROP;
 		}
-		count(LB_CNT_PASS_NON_VIP, len);
+		count(st, LB_CNT_PASS_NON_VIP, len);
 		return XDP_PASS;
 	}
 	vk.port = p.key.dport;
 	vk.proto = p.key.proto;
 	meta = bpf_map_lookup_elem(&vip_map, &vk);
 	if (!meta) {
-		count(LB_CNT_PASS_NON_VIP, len);
+		count(st, LB_CNT_PASS_NON_VIP, len);
 		return XDP_PASS;
 	}
 	count_map(&vip_stats, meta->vip_id, len);
 
 	hash = lb_flow_hash(&p.key, hash_seed);
-	real_id = pick_real(&p, meta, hash);
+	real_id = pick_real(st, &p, meta, hash, 1);
 	real = real_id == LB_REAL_NONE ? NULL : bpf_map_lookup_elem(&reals_map, &real_id);
 	cfg = bpf_map_lookup_elem(&ctl_map, &zero);
 	if (!real || !real->family || !cfg) {
-		count(LB_CNT_DROP_NO_REAL, len);
+		count(st, LB_CNT_DROP_NO_REAL, len);
 		return XDP_DROP;
 	}
 	count_map(&real_stats, real_id, len);
-
-	if (real->family == LB_AF_INET) {
-		if (p.key.family != LB_AF_INET || encap_ipip(ctx, &p, real, cfg)) {
-			count(LB_CNT_DROP_ENCAP, len);
-			return XDP_DROP;
-		}
-		return forward(ctx, real, cfg, p.l3_len + sizeof(struct iphdr));
-	}
-	if (p.key.family != LB_AF_INET6 || encap_ip6ip6(ctx, &p, real, cfg, hash)) {
-		count(LB_CNT_DROP_ENCAP, len);
-		return XDP_DROP;
-	}
-	return forward(ctx, real, cfg, p.l3_len + sizeof(struct ipv6hdr));
+	return encap_and_forward(ctx, st, &p, real, cfg, hash, len);
 }
 
 /*
@@ -510,12 +785,12 @@ int lb_hc_encap(struct __sk_buff *skb)
 	} else {
 		goto drop; /* a probe of the wrong family: a bug, counted */
 	}
-	count(LB_CNT_HC_TX, skb->len);
+	count(counters(), LB_CNT_HC_TX, skb->len);
 	/* The redirect passes this hook again: unmarked, it goes through. */
 	skb->mark = 0;
 	return bpf_redirect_neigh(skb->ifindex, NULL, 0, 0);
 drop:
-	count(LB_CNT_HC_DROP, skb->len);
+	count(counters(), LB_CNT_HC_DROP, skb->len);
 	return TC_ACT_SHOT;
 }
 

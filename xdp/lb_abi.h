@@ -76,14 +76,30 @@ struct lb_vip_meta {
 };
 _Static_assert(sizeof(struct lb_vip_meta) == 16, "lb_vip_meta layout");
 
-/* A real (an L7 host), indexed by real id in the reals array. */
+/*
+ * A real (an L7 host), indexed by real id in the reals array.
+ *
+ * The next hop toward it (egress interface, MACs, MTU) is cached here by
+ * lbd, which follows route, link and neighbour changes through netlink:
+ * the datapath then writes the Ethernet header with no FIB lookup, which
+ * was half the cost of a packet. nh_ifindex 0 means "not known" (no
+ * resolved neighbour yet, or lbd could not tell): the packet takes
+ * bpf_fib_lookup instead and is counted as fib_fallback. The entry is
+ * rewritten in place, so a packet racing an update may read a torn MAC
+ * once; the neighbour it replaced was being changed anyway.
+ */
 struct lb_real {
 	__u8 addr[16];
-	__u8 family; /* LB_AF_INET or LB_AF_INET6; 0 = slot unused */
-	__u8 encap;  /* enum lb_encap */
-	__u16 flags; /* reserved, 0 */
+	__u8 family;	  /* LB_AF_INET or LB_AF_INET6; 0 = slot unused */
+	__u8 encap;	  /* enum lb_encap */
+	__u16 flags;	  /* reserved, 0 */
+	__u32 nh_ifindex; /* 0: no cached next hop, use the FIB */
+	__u16 nh_mtu;	  /* the egress MTU: a larger outer packet is frag_needed */
+	__u16 nh_pad;	  /* 0 */
+	__u8 nh_dmac[6];  /* the next hop's MAC */
+	__u8 nh_smac[6];  /* the egress interface's MAC */
 };
-_Static_assert(sizeof(struct lb_real) == 20, "lb_real layout");
+_Static_assert(sizeof(struct lb_real) == 40, "lb_real layout");
 
 /* Connection-table key: the client's 5-tuple as seen on the wire. */
 struct lb_flow_key {
@@ -112,6 +128,17 @@ struct lb_counter {
 _Static_assert(sizeof(struct lb_counter) == 16, "lb_counter layout");
 
 /*
+ * The layout of the balancer's maps. Raise it whenever a map's type, flags,
+ * key, value or meaning changes: the maps are pinned under
+ * pin_dir/v<LB_MAPS_VERSION>, and an lbd that finds an older version's
+ * maps copies what it can convert (VIPs, rings, reals, connection table)
+ * into its own before it takes the interface over (l4lb.c, migrate_*).
+ *   1: maps directly in pin_dir (before versioning).
+ *   2: next hop in lb_real; one per-CPU counter block; per-CPU LRU lists.
+ */
+#define LB_MAPS_VERSION 2
+
+/*
  * Runtime settings of the balancer (one element at index 0 of lb_ctl_map).
  * The outer source addresses are this LB's own addresses on the egress
  * side; userspace reads them from the interface through netlink.
@@ -119,7 +146,7 @@ _Static_assert(sizeof(struct lb_counter) == 16, "lb_counter layout");
 struct lb_ctl {
 	__u8 src6[16];
 	__be32 src4;
-	__u32 flags; /* reserved, 0 */
+	__u32 maps_version; /* LB_MAPS_VERSION of the lbd that wrote it (0 = 1) */
 	/* Not read by the datapath: what the rings were built with, so a
 	 * restarted lbd that adopts pinned maps can refuse a mismatch. */
 	__u32 ring_size;
@@ -147,7 +174,18 @@ enum lb_counter_id {
 	LB_CNT_DROP_VIP_UNHANDLED, /* to a VIP address but not TCP/UDP it can hash (ICMP, ext. headers) */
 	LB_CNT_HC_TX,		   /* health-check probe packets encapsulated (tc egress) */
 	LB_CNT_HC_DROP,		   /* probe packets that could not be encapsulated */
+	LB_CNT_DROP_FRAG_NEEDED, /* the encapsulated packet exceeds the egress MTU */
+	LB_CNT_FIB_FALLBACK,	 /* no cached next hop: bpf_fib_lookup used */
+	LB_CNT_ICMP_STEERED,	 /* frag-needed / packet-too-big sent to the flow's real */
+	LB_CNT_ICMP_ECHO_REPLY,	 /* echo request to a VIP answered by the LB */
+	LB_CNT_DROP_ICMP,	 /* other ICMP to a VIP, or an unusable quote */
 	LB_CNT_MAX,
+};
+
+/* The whole set of global counters: one per-CPU element (lb_counters[0]),
+ * so a packet looks the block up once however many it bumps. */
+struct lb_counters {
+	struct lb_counter c[LB_CNT_MAX];
 };
 
 /* Counters of the decap program on the L7 hosts (decap_counters map). */
