@@ -281,10 +281,10 @@ static __always_inline int parse_ipv6(void *l3, void *data_end, struct parsed *p
  * LB_REAL_NONE when the VIP has no reals.
  */
 static __always_inline __u32 pick_real(struct lb_counters *st, struct parsed *p,
-				       const struct lb_vip_meta *meta, __u32 hash, int insert)
+				       const struct lb_vip_meta *meta, int insert)
 {
 	struct lb_conn *conn, fresh = {};
-	__u32 slot, *real;
+	__u32 slot, *real, hash;
 
 	if (!p->syn) {
 		conn = bpf_map_lookup_elem(&conn_map, &p->key);
@@ -295,6 +295,8 @@ static __always_inline __u32 pick_real(struct lb_counters *st, struct parsed *p,
 	}
 	count(st, LB_CNT_CONN_MISS, 0);
 
+	/* Only here: a known flow never pays for the hash. */
+	hash = lb_flow_hash(&p->key, hash_seed);
 	slot = (meta->vip_id * 2 + (meta->ring_half & 1)) * ring_size + hash % ring_size;
 	real = bpf_map_lookup_elem(&ring_map, &slot);
 	if (!real || *real == LB_REAL_NONE)
@@ -447,7 +449,7 @@ static __always_inline int forward(struct xdp_md *ctx, struct lb_counters *st,
 /* Encapsulate toward real and send; p describes the packet as received. */
 static __always_inline int encap_and_forward(struct xdp_md *ctx, struct lb_counters *st,
 					     const struct parsed *p, const struct lb_real *real,
-					     const struct lb_ctl *cfg, __u32 hash, __u64 len)
+					     const struct lb_ctl *cfg, __u64 len)
 {
 	if (real->family == LB_AF_INET) {
 		if (p->key.family != LB_AF_INET || encap_ipip(ctx, p, real, cfg)) {
@@ -456,7 +458,8 @@ static __always_inline int encap_and_forward(struct xdp_md *ctx, struct lb_count
 		}
 		return forward(ctx, st, real, cfg, p->l3_len + sizeof(struct iphdr));
 	}
-	if (p->key.family != LB_AF_INET6 || encap_ip6ip6(ctx, p, real, cfg, hash)) {
+	if (p->key.family != LB_AF_INET6 ||
+	    encap_ip6ip6(ctx, p, real, cfg, lb_flow_label(&p->key))) {
 		count(st, LB_CNT_DROP_ENCAP, len);
 		return XDP_DROP;
 	}
@@ -557,7 +560,7 @@ static __always_inline int handle_icmp(struct xdp_md *ctx, struct lb_counters *s
 	struct lb_vip_meta *meta;
 	struct lb_real *real;
 	struct lb_ctl *cfg;
-	__u32 zero = 0, real_id, hash;
+	__u32 zero = 0, real_id;
 	void *l3 = eth + 1;
 	__u16 *word, old;
 	int steer = 0;
@@ -623,8 +626,7 @@ static __always_inline int handle_icmp(struct xdp_md *ctx, struct lb_counters *s
 	if (!meta)
 		goto drop; /* the VIP has no service on the quoted port */
 	p->syn = 0;
-	hash = lb_flow_hash(&p->key, hash_seed);
-	real_id = pick_real(st, p, meta, hash, 0);
+	real_id = pick_real(st, p, meta, 0);
 	real = real_id == LB_REAL_NONE ? NULL : bpf_map_lookup_elem(&reals_map, &real_id);
 	cfg = bpf_map_lookup_elem(&ctl_map, &zero);
 	if (!real || !real->family || !cfg) {
@@ -632,7 +634,7 @@ static __always_inline int handle_icmp(struct xdp_md *ctx, struct lb_counters *s
 		return XDP_DROP;
 	}
 	count(st, LB_CNT_ICMP_STEERED, len);
-	return encap_and_forward(ctx, st, p, real, cfg, hash, len);
+	return encap_and_forward(ctx, st, p, real, cfg, len);
 
 malformed:
 	count(st, LB_CNT_DROP_MALFORMED, len);
@@ -654,7 +656,7 @@ int lb_balancer(struct xdp_md *ctx)
 	struct lb_real *real;
 	struct lb_ctl *cfg;
 	struct parsed p = {};
-	__u32 zero = 0, real_id, hash;
+	__u32 zero = 0, real_id;
 	__u64 len = data_end - data;
 	int rc;
 
@@ -719,8 +721,7 @@ int lb_balancer(struct xdp_md *ctx)
 	}
 	count_map(&vip_stats, meta->vip_id, len);
 
-	hash = lb_flow_hash(&p.key, hash_seed);
-	real_id = pick_real(st, &p, meta, hash, 1);
+	real_id = pick_real(st, &p, meta, 1);
 	real = real_id == LB_REAL_NONE ? NULL : bpf_map_lookup_elem(&reals_map, &real_id);
 	cfg = bpf_map_lookup_elem(&ctl_map, &zero);
 	if (!real || !real->family || !cfg) {
@@ -728,7 +729,7 @@ int lb_balancer(struct xdp_md *ctx)
 		return XDP_DROP;
 	}
 	count_map(&real_stats, real_id, len);
-	return encap_and_forward(ctx, st, &p, real, cfg, hash, len);
+	return encap_and_forward(ctx, st, &p, real, cfg, len);
 }
 
 /*
