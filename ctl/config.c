@@ -178,7 +178,7 @@ static int check_real_count(config_setting_t *list, const struct lbd_config *out
 
 static int parse_vips(config_t *cf, struct lbd_config *out, const char *file, char **err)
 {
-	static const char *const vip_keys[] = {"address", "port",   "proto",	   "encap",
+	static const char *const vip_keys[] = {"address", "port",   "proto",	   "encap", "hash",
 					       "reals",	  "health", "min_healthy", NULL};
 	config_setting_t *list = config_lookup(cf, "vips");
 	int n, rc;
@@ -199,7 +199,7 @@ static int parse_vips(config_t *cf, struct lbd_config *out, const char *file, ch
 	for (int i = 0; i < n; i++) {
 		config_setting_t *vs = config_setting_get_elem(list, i);
 		struct lbd_vip_cfg *v = &out->vips[i];
-		const char *proto = NULL, *encap = NULL;
+		const char *proto = NULL, *encap = NULL, *hash = NULL;
 		char name[LB_ADDR_STRLEN + 16];
 		uint32_t port;
 		int p;
@@ -235,12 +235,31 @@ static int parse_vips(config_t *cf, struct lbd_config *out, const char *file, ch
 					"vip %s: encap \"%s\": only \"ipip\" (IPIP / IP6IP6) is "
 					"supported so far",
 					name, encap);
+		rc = cfg_str(vs, "hash", &hash, false, file, err);
+		if (rc)
+			return rc;
+		if (hash && !strcmp(hash, "3-tuple"))
+			v->flags |= LB_VIP_F_HASH_3TUPLE;
+		else if (hash && strcmp(hash, "5-tuple"))
+			return cfg_fail(err, file, config_setting_get_member(vs, "hash"),
+					"vip %s: hash \"%s\": must be \"5-tuple\" or \"3-tuple\"",
+					name, hash);
 		for (int j = 0; j < i; j++) {
-			const struct l4lb_vip_key *o = &out->vips[j].key;
+			const struct lbd_vip_cfg *o = &out->vips[j];
 
-			if (lb_addr_equal(&o->addr, &v->key.addr) && o->port == v->key.port &&
-			    o->proto == v->key.proto)
+			if (lb_addr_equal(&o->key.addr, &v->key.addr) &&
+			    o->key.port == v->key.port && o->key.proto == v->key.proto)
 				return cfg_fail(err, file, vs, "vip %s defined twice", name);
+			/* Fragments carry no port: they could not tell two
+			 * 3-tuple VIPs of one address and protocol apart. */
+			if ((v->flags & o->flags & LB_VIP_F_HASH_3TUPLE) &&
+			    lb_addr_equal(&o->key.addr, &v->key.addr) &&
+			    o->key.proto == v->key.proto)
+				return cfg_fail(
+				    err, file, config_setting_get_member(vs, "hash"),
+				    "vip %s: another 3-tuple vip has this address and "
+				    "protocol (port %u); fragments could not tell them apart",
+				    name, o->key.port);
 		}
 		rc = parse_reals(vs, v, name, file, err);
 		if (!rc)

@@ -44,6 +44,7 @@ struct lbd_health_cfg {
 
 struct lbd_vip_cfg {
 	struct l4lb_vip_key key;
+	uint32_t flags; /* LB_VIP_F_* (hash = "3-tuple") */
 	struct lbd_real_cfg *reals;
 	size_t n_reals;
 	struct lbd_health_cfg health;

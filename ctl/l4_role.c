@@ -95,6 +95,16 @@ static int l4_sync_ops(struct l4lb *lb, const struct lbd_config *next, char **er
 	for (size_t i = 0; i < dc->n && !rc; i++)
 		rc = l4lb_vip_del(lb, &dc->gone[i]);
 	free(dc);
+	/* Flags first taken away, then given: a 3-tuple role moving from one
+	 * VIP of an address to another must not meet itself (-EBUSY). */
+	for (size_t i = 0; i < next->n_vips && !rc; i++) {
+		struct l4lb_vip_info cur;
+
+		if (!l4lb_vip_find(lb, &next->vips[i].key, &cur) &&
+		    cur.flags & ~next->vips[i].flags)
+			rc = l4lb_vip_set_flags(lb, &next->vips[i].key,
+						cur.flags & next->vips[i].flags);
+	}
 	for (size_t i = 0; i < next->n_vips && !rc; i++) {
 		const struct lbd_vip_cfg *vc = &next->vips[i];
 		struct l4lb_vip_info cur;
@@ -106,6 +116,9 @@ static int l4_sync_ops(struct l4lb *lb, const struct lbd_config *next, char **er
 				break;
 			l4lb_vip_find(lb, &vc->key, &cur);
 		}
+		rc = l4lb_vip_set_flags(lb, &vc->key, vc->flags);
+		if (rc)
+			break;
 		/* Remove reals not in next (copy first: cur.reals changes). */
 		for (size_t j = cur.n_reals; j-- > 0 && !rc;) {
 			struct lb_addr ra = cur.reals[j].addr;
@@ -704,6 +717,8 @@ static int vip_list_cb(void *ctx, const struct l4lb_vip_info *v)
 	json_t *o = lbd_vip_json(&v->key);
 
 	json_object_set_new(o, "id", json_integer(v->id));
+	json_object_set_new(o, "hash",
+			    json_string(v->flags & LB_VIP_F_HASH_3TUPLE ? "3-tuple" : "5-tuple"));
 	json_object_set_new(o, "reals", reals_json(lc->l4, v));
 	json_array_append_new(lc->arr, o);
 	return 0;

@@ -100,6 +100,14 @@ static const struct {
     {"role = \"l4lb\"; interface = \"eth0\";\nvips = ( { address = \"192.0.2.1\"; port = 80; },\n"
      "{ address = \"192.0.2.1\"; port = 80; } );",
      "bad.conf:3: vip 192.0.2.1:80/tcp defined twice"},
+    {"role = \"l4lb\"; interface = \"eth0\";\nvips = ( { address = \"192.0.2.1\"; port = 53; proto "
+     "= \"udp\";\nhash = \"4-tuple\"; } );",
+     "bad.conf:3: vip 192.0.2.1:53/udp: hash \"4-tuple\": must be \"5-tuple\" or \"3-tuple\""},
+    {"role = \"l4lb\"; interface = \"eth0\";\nvips = ( { address = \"192.0.2.1\"; port = 53; proto "
+     "= \"udp\"; hash = \"3-tuple\"; },\n{ address = \"192.0.2.1\"; port = 443; proto = "
+     "\"udp\"; hash = \"3-tuple\"; } );",
+     "bad.conf:3: vip 192.0.2.1:443/udp: another 3-tuple vip has this address and protocol "
+     "(port 53)"},
     {"role = \"l4lb\"; interface = \"eth0\"; ring_size = 65536;", "ring_size 65536 is not prime"},
     {"role = \"l4lb\"; interface = \"eth0\"; xdp_mode = \"fast\";", "xdp_mode \"fast\""},
     {"role = \"l4lb\"; interface = \"eth0\"; vip_addresses = [\"192.0.2.1\"];",

@@ -20,8 +20,9 @@
 
 struct vip {
 	bool used;
-	bool dirty;    /* changed inside a batch: rebuild at batch end */
-	uint32_t half; /* the ring half packets read now */
+	bool dirty;	/* changed inside a batch: rebuild at batch end */
+	uint32_t half;	/* the ring half packets read now */
+	uint32_t flags; /* LB_VIP_F_* */
 	struct l4lb_vip_key key;
 	struct l4lb_real_info *reals;
 	size_t n_reals, cap;
@@ -804,13 +805,15 @@ static struct vip *vip_lookup(struct l4lb *lb, const struct l4lb_vip_key *key, u
  * Build the VIP's ring into its idle half and make that half live. Packets
  * in flight read either the old or the new ring, both complete.
  */
+static void portless_drop(struct l4lb *lb, const struct l4lb_vip_key *key, uint32_t self);
+
 static int vip_rebuild(struct l4lb *lb, uint32_t id)
 {
 	struct vip *v = &lb->vips[id];
 	struct maglev_real *mr = NULL;
 	uint32_t half = v->half ^ 1, base, count;
 	struct lb_vip_key bk;
-	struct lb_vip_meta meta = {.vip_id = id, .ring_half = half};
+	struct lb_vip_meta meta = {.vip_id = id, .ring_half = half, .flags = v->flags};
 	int fd = bpf_map__fd(lb->skel->maps.ring_map);
 	int err;
 
@@ -843,9 +846,34 @@ static int vip_rebuild(struct l4lb *lb, uint32_t id)
 	if (bpf_map__update_elem(lb->skel->maps.vip_map, &bk, sizeof(bk), &meta, sizeof(meta),
 				 BPF_ANY))
 		return -errno;
+	/* The port-less entry follows (fragments read it), or goes. */
+	bk.port = 0;
+	if (v->flags & LB_VIP_F_HASH_3TUPLE) {
+		if (bpf_map__update_elem(lb->skel->maps.vip_map, &bk, sizeof(bk), &meta,
+					 sizeof(meta), BPF_ANY))
+			return -errno;
+	} else {
+		portless_drop(lb, &v->key, id);
+	}
 	v->half = half;
 	v->dirty = false;
 	return 0;
+}
+
+/* Remove the port-less entry of key's address and protocol unless another
+ * 3-tuple VIP than self owns it. */
+static void portless_drop(struct l4lb *lb, const struct l4lb_vip_key *key, uint32_t self)
+{
+	struct lb_vip_key bk;
+
+	for (uint32_t i = 0; i < lb->o.max_vips; i++)
+		if (i != self && lb->vips[i].used && (lb->vips[i].flags & LB_VIP_F_HASH_3TUPLE) &&
+		    lb->vips[i].key.proto == key->proto &&
+		    lb_addr_equal(&lb->vips[i].key.addr, &key->addr))
+			return;
+	vip_key_to_bpf(key, &bk, false);
+	bk.port = 0;
+	bpf_map__delete_elem(lb->skel->maps.vip_map, &bk, sizeof(bk), 0);
 }
 
 static bool addr_in_other_vip(struct l4lb *lb, const struct l4lb_vip_key *key, uint32_t self)
@@ -865,6 +893,29 @@ static int vip_changed(struct l4lb *lb, uint32_t id)
 		return 0;
 	}
 	return vip_rebuild(lb, id);
+}
+
+int l4lb_vip_set_flags(struct l4lb *lb, const struct l4lb_vip_key *key, uint32_t flags)
+{
+	struct vip *v;
+	uint32_t id;
+
+	if (flags & ~LB_VIP_F_HASH_3TUPLE)
+		return -EINVAL;
+	v = vip_lookup(lb, key, &id);
+	if (!v)
+		return -ENOENT;
+	if (v->flags == flags)
+		return 0;
+	if (flags & LB_VIP_F_HASH_3TUPLE)
+		for (uint32_t i = 0; i < lb->o.max_vips; i++)
+			if (i != id && lb->vips[i].used &&
+			    (lb->vips[i].flags & LB_VIP_F_HASH_3TUPLE) &&
+			    lb->vips[i].key.proto == key->proto &&
+			    lb_addr_equal(&lb->vips[i].key.addr, &key->addr))
+				return -EBUSY;
+	v->flags = flags;
+	return vip_changed(lb, id);
 }
 
 void l4lb_batch_begin(struct l4lb *lb)
@@ -889,6 +940,7 @@ static void adopt_finish(struct l4lb *lb)
 			vip_key_to_bpf(&av->key, &bk, true);
 			bpf_map__delete_elem(lb->skel->maps.vip_map, &bk, sizeof(bk), 0);
 		}
+		portless_drop(lb, &av->key, UINT32_MAX);
 		log_info("adopted VIP %s port %u is not configured any more: removed",
 			 lb_addr_str(&av->key.addr, name, sizeof(name)), av->key.port);
 	}
@@ -1108,6 +1160,8 @@ int l4lb_vip_del(struct l4lb *lb, const struct l4lb_vip_key *key)
 		vip_key_to_bpf(key, &bk, true);
 		bpf_map__delete_elem(lb->skel->maps.vip_map, &bk, sizeof(bk), 0);
 	}
+	if (v->flags & LB_VIP_F_HASH_3TUPLE)
+		portless_drop(lb, key, id);
 	for (size_t i = 0; i < v->n_reals; i++)
 		real_put(lb, v->reals[i].id);
 	free(v->reals);
@@ -1240,6 +1294,7 @@ static void vip_info(struct l4lb *lb, uint32_t id, struct l4lb_vip_info *out)
 {
 	out->key = lb->vips[id].key;
 	out->id = id;
+	out->flags = lb->vips[id].flags;
 	out->n_reals = lb->vips[id].n_reals;
 	out->reals = lb->vips[id].reals;
 }

@@ -57,6 +57,7 @@ struct l4lb_real_info {
 struct l4lb_vip_info {
 	struct l4lb_vip_key key;
 	uint32_t id;
+	uint32_t flags; /* LB_VIP_F_* */
 	size_t n_reals;
 	const struct l4lb_real_info *reals; /* borrowed; valid until the next change */
 };
@@ -124,6 +125,15 @@ int l4lb_set_source(struct l4lb *lb, const struct lb_addr *src4, const struct lb
 /* VIPs. Return 0 or -EEXIST / -ENOENT / -ENOSPC / -EINVAL / -errno. */
 int l4lb_vip_add(struct l4lb *lb, const struct l4lb_vip_key *key);
 int l4lb_vip_del(struct l4lb *lb, const struct l4lb_vip_key *key);
+
+/*
+ * Set a VIP's LB_VIP_F_* flags (LB_VIP_F_HASH_3TUPLE: hash by source,
+ * destination and protocol, and take its address's fragments). Rebuilds
+ * its ring (now, or at the end of the batch). Returns 0, -ENOENT, -EINVAL
+ * (unknown flag), -EBUSY (another 3-tuple VIP has this address and
+ * protocol: fragments could not tell them apart) or -errno.
+ */
+int l4lb_vip_set_flags(struct l4lb *lb, const struct l4lb_vip_key *key, uint32_t flags);
 
 /*
  * Reals of a VIP. The real's family must be the VIP's (-EAFNOSUPPORT).

@@ -254,6 +254,14 @@ static __always_inline int parse_ipv6(void *l3, void *data_end, struct parsed *p
 	p->l3_len = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
 	p->tos = (ip6->priority << 4) | (ip6->flow_lbl[0] >> 4);
 	if (ip6->nexthdr == IPPROTO_FRAGMENT) {
+		/* RFC 8200 4.5: next header, reserved, offset, id. The
+		 * protocol is what a 3-tuple VIP needs; ports may not be in
+		 * this fragment at all. */
+		__u8 *fh = (void *)(ip6 + 1);
+
+		if ((void *)(fh + 8) > data_end)
+			return PARSE_MALFORMED;
+		p->key.proto = fh[0];
 		p->fragment = 1;
 		return PARSE_OK;
 	}
@@ -626,6 +634,10 @@ static __always_inline int handle_icmp(struct xdp_md *ctx, struct lb_counters *s
 	if (!meta)
 		goto drop; /* the VIP has no service on the quoted port */
 	p->syn = 0;
+	if (meta->flags & LB_VIP_F_HASH_3TUPLE) {
+		p->key.sport = 0;
+		p->key.dport = 0;
+	}
 	real_id = pick_real(st, p, meta, 0);
 	real = real_id == LB_REAL_NONE ? NULL : bpf_map_lookup_elem(&reals_map, &real_id);
 	cfg = bpf_map_lookup_elem(&ctl_map, &zero);
@@ -702,24 +714,38 @@ int lb_balancer(struct xdp_md *ctx)
 		return XDP_PASS;
 	}
 	if (p.fragment) {
-		/* A fragment carries no ports. If its address is a VIP's
-		 * (the address-only entry), it cannot be balanced: drop and
-		 * count rather than let the stack route it back out. */
-		if (bpf_map_lookup_elem(&vip_map, &vk)) {
-			count(st, LB_CNT_DROP_FRAGMENT, len);
-			return XDP_DROP;
+		/* A fragment may carry no ports: only a 3-tuple VIP (its
+		 * port-less entry) can balance it. To another VIP address
+		 * (the address-only entry) it is dropped and counted rather
+		 * than let the stack route it back out. */
+		vk.proto = p.key.proto;
+		meta = bpf_map_lookup_elem(&vip_map, &vk);
+		if (!meta || !(meta->flags & LB_VIP_F_HASH_3TUPLE)) {
+			vk.proto = 0;
+			if (bpf_map_lookup_elem(&vip_map, &vk)) {
+				count(st, LB_CNT_DROP_FRAGMENT, len);
+				return XDP_DROP;
+			}
+			count(st, LB_CNT_PASS_NON_VIP, len);
+			return XDP_PASS;
 		}
-		count(st, LB_CNT_PASS_NON_VIP, len);
-		return XDP_PASS;
-	}
-	vk.port = p.key.dport;
-	vk.proto = p.key.proto;
-	meta = bpf_map_lookup_elem(&vip_map, &vk);
-	if (!meta) {
-		count(st, LB_CNT_PASS_NON_VIP, len);
-		return XDP_PASS;
+	} else {
+		vk.port = p.key.dport;
+		vk.proto = p.key.proto;
+		meta = bpf_map_lookup_elem(&vip_map, &vk);
+		if (!meta) {
+			count(st, LB_CNT_PASS_NON_VIP, len);
+			return XDP_PASS;
+		}
 	}
 	count_map(&vip_stats, meta->vip_id, len);
+	if (meta->flags & LB_VIP_F_HASH_3TUPLE) {
+		/* One entry per client in the table, whatever its ports;
+		 * a SYN is no new client. */
+		p.key.sport = 0;
+		p.key.dport = 0;
+		p.syn = 0;
+	}
 
 	real_id = pick_real(st, &p, meta, 1);
 	real = real_id == LB_REAL_NONE ? NULL : bpf_map_lookup_elem(&reals_map, &real_id);

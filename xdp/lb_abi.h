@@ -71,9 +71,18 @@ _Static_assert(sizeof(struct lb_vip_key) == 20, "lb_vip_key layout");
 struct lb_vip_meta {
 	__u32 vip_id;	 /* index into vip_stats and the ring map */
 	__u32 ring_half; /* 0 or 1 */
-	__u32 flags;	 /* reserved, 0 */
+	__u32 flags;	 /* LB_VIP_F_* */
 	__u32 pad;
 };
+
+/*
+ * Hash (and track in the connection table) by source, destination and
+ * protocol only: every flow of a client goes to one real, and IP fragments,
+ * which carry no ports after the first, can be balanced. Such a VIP also
+ * owns the port-less entry (address, port 0, its protocol) of vip_map,
+ * which fragments look up; one VIP per address and protocol may have it.
+ */
+#define LB_VIP_F_HASH_3TUPLE 0x1
 _Static_assert(sizeof(struct lb_vip_meta) == 16, "lb_vip_meta layout");
 
 /*
