@@ -229,11 +229,14 @@ static int parse_vips(config_t *cf, struct lbd_config *out, const char *file, ch
 		rc = cfg_str(vs, "encap", &encap, false, file, err);
 		if (rc)
 			return rc;
-		/* "ipip": IPIP toward IPv4 reals, IP6IP6 toward IPv6 ones. */
-		if (encap && strcmp(encap, "ipip"))
+		/* "ipip": IPIP toward IPv4 reals, IP6IP6 toward IPv6 ones;
+		 * "gue": IP in UDP to gue_port (lb_abi.h). */
+		if (encap && !strcmp(encap, "gue"))
+			v->flags |= LB_VIP_F_ENCAP_GUE;
+		else if (encap && strcmp(encap, "ipip"))
 			return cfg_fail(err, file, config_setting_get_member(vs, "encap"),
-					"vip %s: encap \"%s\": only \"ipip\" (IPIP / IP6IP6) is "
-					"supported so far",
+					"vip %s: encap \"%s\": must be \"ipip\" (IPIP / IP6IP6) "
+					"or \"gue\"",
 					name, encap);
 		rc = cfg_str(vs, "hash", &hash, false, file, err);
 		if (rc)
@@ -594,23 +597,11 @@ static int parse_metrics_listen(const config_setting_t *root, struct lbd_config 
 
 static int parse(config_t *cf, const char *file, struct lbd_config *out, char **err)
 {
-	static const char *const keys[] = {"role",
-					   "pop",
-					   "host",
-					   "interface",
-					   "admin_socket",
-					   "xdp_mode",
-					   "ring_size",
-					   "hash_seed",
-					   "pin_dir",
-					   "conn_table_size",
-					   "vips",
-					   "vip_addresses",
-					   "bgp",
-					   "upstreams",
-					   "metrics_listen",
-					   "lbs",
-					   NULL};
+	static const char *const keys[] = {
+	    "role",	"pop",		 "host",      "interface", "admin_socket",
+	    "xdp_mode", "ring_size",	 "hash_seed", "pin_dir",   "conn_table_size",
+	    "vips",	"vip_addresses", "bgp",	      "upstreams", "metrics_listen",
+	    "lbs",	"gue_port",	 NULL};
 	config_setting_t *root = config_root_setting(cf);
 	const char *role = NULL, *mode = NULL;
 	int rc;
@@ -651,7 +642,9 @@ static int parse(config_t *cf, const char *file, struct lbd_config *out, char **
 			   file, err)) ||
 	    (rc = cfg_uint(root, "hash_seed", &out->hash_seed, 0, 0, UINT32_MAX, file, err)) ||
 	    (rc = cfg_uint(root, "conn_table_size", &out->conn_max, LB_CONN_MAX_DEFAULT, 1024,
-			   1u << 26, file, err)))
+			   1u << 26, file, err)) ||
+	    (rc = cfg_uint(root, "gue_port", &out->gue_port, LB_GUE_PORT_DEFAULT, 1, 65535, file,
+			   err)))
 		return rc;
 	if (!maglev_is_prime(out->ring_size))
 		return cfg_fail(err, file, config_lookup(cf, "ring_size"),

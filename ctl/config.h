@@ -44,7 +44,7 @@ struct lbd_health_cfg {
 
 struct lbd_vip_cfg {
 	struct l4lb_vip_key key;
-	uint32_t flags; /* LB_VIP_F_* (hash = "3-tuple") */
+	uint32_t flags; /* LB_VIP_F_* (hash = "3-tuple", encap = "gue") */
 	struct lbd_real_cfg *reals;
 	size_t n_reals;
 	struct lbd_health_cfg health;
@@ -106,6 +106,7 @@ struct lbd_config {
 	int xdp_generic; /* 1: generic (skb) XDP instead of native */
 	uint32_t ring_size;
 	uint32_t hash_seed;
+	uint32_t gue_port; /* GUE's UDP port: the l4lb encapsulates to it, the l7 decap takes it */
 	uint32_t conn_max;
 	char pin_dir[256];	  /* role l4lb: bpffs directory ("" = no pinning) */
 	struct lbd_bgp_cfg bgp;	  /* role l4lb */

@@ -463,6 +463,7 @@ static int l4_start(struct lbd *d)
 {
 	struct l4lb_opts o = {.ring_size = d->cfg.ring_size,
 			      .hash_seed = d->cfg.hash_seed,
+			      .gue_port = (uint16_t)d->cfg.gue_port,
 			      .conn_max = d->cfg.conn_max,
 			      .pin_dir = d->cfg.pin_dir[0] ? d->cfg.pin_dir : NULL};
 	char *err = NULL;
@@ -719,6 +720,8 @@ static int vip_list_cb(void *ctx, const struct l4lb_vip_info *v)
 	json_object_set_new(o, "id", json_integer(v->id));
 	json_object_set_new(o, "hash",
 			    json_string(v->flags & LB_VIP_F_HASH_3TUPLE ? "3-tuple" : "5-tuple"));
+	json_object_set_new(o, "encap",
+			    json_string(v->flags & LB_VIP_F_ENCAP_GUE ? "gue" : "ipip"));
 	json_object_set_new(o, "reals", reals_json(lc->l4, v));
 	json_array_append_new(lc->arr, o);
 	return 0;

@@ -155,7 +155,8 @@ static size_t local_keys(const char *ifname, struct lb_decap_key *keys, size_t m
 static int decap_sync(struct l7_state *s, const struct lbd_config *cfg)
 {
 	struct lb_decap_key *keys;
-	struct lb_decap_cfg dc = {.check_source = cfg->n_lb_addrs > 0};
+	struct lb_decap_cfg dc = {.check_source = cfg->n_lb_addrs > 0,
+				  .gue_port = htons((uint16_t)cfg->gue_port)};
 	size_t n, max = cfg->n_vip_addrs + cfg->n_lb_addrs + LB_DECAP_LOCAL_MAX;
 	__u32 zero = 0;
 	int rc = 0;
@@ -311,6 +312,7 @@ static const char *const decap_names[LB_DCNT_MAX] = {
     [LB_DCNT_DROP_SOURCE] = "drop_untrusted_source",
     [LB_DCNT_DROP_DEST] = "drop_not_local",
     [LB_DCNT_DROP_INNER] = "drop_not_vip",
+    [LB_DCNT_DECAP_GUE] = "decap_gue",
 };
 
 static int api_stats(void *ctx, const struct admin_req *req, json_t **out)

@@ -108,6 +108,10 @@ static const struct {
      "\"udp\"; hash = \"3-tuple\"; } );",
      "bad.conf:3: vip 192.0.2.1:443/udp: another 3-tuple vip has this address and protocol "
      "(port 53)"},
+    {"role = \"l4lb\"; interface = \"eth0\";\nvips = ( { address = \"192.0.2.1\"; port = 443; "
+     "encap = \"vxlan\"; } );",
+     "bad.conf:2: vip 192.0.2.1:443/tcp: encap \"vxlan\": must be \"ipip\""},
+    {"role = \"l4lb\"; interface = \"eth0\"; gue_port = 0;", "\"gue_port\" = 0 is out of range"},
     {"role = \"l4lb\"; interface = \"eth0\"; ring_size = 65536;", "ring_size 65536 is not prime"},
     {"role = \"l4lb\"; interface = \"eth0\"; xdp_mode = \"fast\";", "xdp_mode \"fast\""},
     {"role = \"l4lb\"; interface = \"eth0\"; vip_addresses = [\"192.0.2.1\"];",

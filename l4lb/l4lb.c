@@ -440,7 +440,7 @@ static int migrate_v1(struct l4lb *lb)
 	int new_ring = bpf_map__fd(lb->skel->maps.ring_map);
 	struct lb_vip_key k, *prev = NULL;
 	struct lb_vip_meta meta;
-	struct lb_ctl ctl;
+	struct lb_ctl ctl = {0};
 	uint32_t zero = 0, nvips = 0, nreals = 0;
 	long flows;
 	int err = 0;
@@ -783,6 +783,7 @@ int l4lb_set_source(struct l4lb *lb, const struct lb_addr *src4, const struct lb
 	ctl.ring_size = lb->o.ring_size;
 	ctl.hash_seed = lb->o.hash_seed;
 	ctl.maps_version = LB_MAPS_VERSION;
+	ctl.gue_port = htons(lb->o.gue_port ? lb->o.gue_port : LB_GUE_PORT_DEFAULT);
 	if (bpf_map__update_elem(lb->skel->maps.ctl_map, &zero, sizeof(zero), &ctl, sizeof(ctl),
 				 BPF_ANY))
 		return -errno;
@@ -900,7 +901,7 @@ int l4lb_vip_set_flags(struct l4lb *lb, const struct l4lb_vip_key *key, uint32_t
 	struct vip *v;
 	uint32_t id;
 
-	if (flags & ~LB_VIP_F_HASH_3TUPLE)
+	if (flags & ~(LB_VIP_F_HASH_3TUPLE | LB_VIP_F_ENCAP_GUE))
 		return -EINVAL;
 	v = vip_lookup(lb, key, &id);
 	if (!v)

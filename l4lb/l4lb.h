@@ -30,6 +30,7 @@ struct l4lb_opts {
 	uint32_t max_reals; /* 0 = LB_MAX_REALS_DEFAULT */
 	uint32_t conn_max;  /* 0 = LB_CONN_MAX_DEFAULT */
 	uint32_t hash_seed; /* must be equal on every LB of a PoP */
+	uint16_t gue_port;  /* GUE's UDP destination port; 0 = LB_GUE_PORT_DEFAULT */
 	/*
 	 * A directory on a bpffs mount (NULL: no pinning). The maps are
 	 * pinned there; if they are already there (lbd restarted or crashed

@@ -169,6 +169,7 @@ struct parsed {
 	__u8 tos;      /* IPv4 TOS / IPv6 traffic class, copied outward */
 	__u8 fragment; /* 1: an IP fragment, ports unknown */
 	__u8 syn;      /* 1: a TCP SYN without ACK (a new connection) */
+	__u8 gue;      /* 1: the VIP encapsulates in GUE */
 	__u16 l4_off;  /* bytes from the L3 header to the L4 header */
 };
 
@@ -321,7 +322,7 @@ static __always_inline __u32 pick_real(struct lb_counters *st, struct parsed *p,
  * and for health-check probes (tc egress, lb_hc_encap): a probe crosses
  * exactly the encapsulation a client's packet does.
  */
-static __always_inline void fill_ipip(struct iphdr *outer, __u16 l3_len, __u8 tos,
+static __always_inline void fill_ipip(struct iphdr *outer, __u16 l3_len, __u8 tos, __u8 proto,
 				      const struct lb_real *real, const struct lb_ctl *cfg)
 {
 	outer->version = 4;
@@ -333,7 +334,7 @@ static __always_inline void fill_ipip(struct iphdr *outer, __u16 l3_len, __u8 to
 	 * this LB) rather than be fragmented, which BPF decap cannot undo. */
 	outer->frag_off = bpf_htons(IP_DF);
 	outer->ttl = 64;
-	outer->protocol = IPPROTO_IPIP;
+	outer->protocol = proto;
 	outer->check = 0;
 	outer->saddr = cfg->src4;
 	__builtin_memcpy(&outer->daddr, real->addr, 4);
@@ -343,7 +344,8 @@ static __always_inline void fill_ipip(struct iphdr *outer, __u16 l3_len, __u8 to
 /* The flow label carries the flow hash so the underlay's ECMP can still
  * tell flows apart. */
 static __always_inline void fill_ip6ip6(struct ipv6hdr *outer, __u16 l3_len, __u8 tos, __u32 hash,
-					const struct lb_real *real, const struct lb_ctl *cfg)
+					__u8 nexthdr, const struct lb_real *real,
+					const struct lb_ctl *cfg)
 {
 	outer->version = 6;
 	outer->priority = tos >> 4;
@@ -351,19 +353,46 @@ static __always_inline void fill_ip6ip6(struct ipv6hdr *outer, __u16 l3_len, __u
 	outer->flow_lbl[1] = (hash >> 8) & 0xff;
 	outer->flow_lbl[2] = hash & 0xff;
 	outer->payload_len = bpf_htons(l3_len);
-	outer->nexthdr = IPPROTO_IPV6;
+	outer->nexthdr = nexthdr;
 	outer->hop_limit = 64;
 	__builtin_memcpy(&outer->saddr, cfg->src6, 16);
 	__builtin_memcpy(&outer->daddr, real->addr, 16);
 }
 
-/* Encapsulate in IPIP toward an IPv4 real; the packet starts at Ethernet. */
+/* The UDP header of GUE variant 1 (lb_abi.h): the flow's hash in the
+ * source port, no checksum, the client's IP packet right after it. */
+static __always_inline void fill_gue(struct udphdr *uh, __u16 l3_len, __u32 hash,
+				     const struct lb_ctl *cfg)
+{
+	uh->source = bpf_htons(LB_GUE_SPORT_MIN | (hash & 0x3fff));
+	uh->dest = cfg->gue_port;
+	uh->len = bpf_htons(l3_len + sizeof(*uh));
+	uh->check = 0;
+}
+
+/* Encapsulate in IPIP (or GUE over IPv4) toward an IPv4 real; the packet
+ * starts at Ethernet. */
 static __always_inline int encap_ipip(struct xdp_md *ctx, const struct parsed *p,
 				      const struct lb_real *real, const struct lb_ctl *cfg)
 {
 	void *data, *data_end;
 	struct iphdr *outer;
+	struct udphdr *uh;
 
+	if (p->gue) {
+		if (bpf_xdp_adjust_head(ctx, 0 - (int)(sizeof(*outer) + sizeof(*uh))))
+			return -1;
+		data = (void *)(long)ctx->data;
+		data_end = (void *)(long)ctx->data_end;
+		outer = data + sizeof(struct ethhdr);
+		uh = (void *)(outer + 1);
+		if ((void *)(uh + 1) > data_end)
+			return -1;
+		((struct ethhdr *)data)->h_proto = bpf_htons(ETH_P_IP);
+		fill_ipip(outer, p->l3_len + sizeof(*uh), p->tos, IPPROTO_UDP, real, cfg);
+		fill_gue(uh, p->l3_len, lb_flow_label(&p->key), cfg);
+		return 0;
+	}
 	if (bpf_xdp_adjust_head(ctx, 0 - (int)sizeof(struct iphdr)))
 		return -1;
 	data = (void *)(long)ctx->data;
@@ -372,18 +401,33 @@ static __always_inline int encap_ipip(struct xdp_md *ctx, const struct parsed *p
 	if ((void *)(outer + 1) > data_end)
 		return -1;
 	((struct ethhdr *)data)->h_proto = bpf_htons(ETH_P_IP);
-	fill_ipip(outer, p->l3_len, p->tos, real, cfg);
+	fill_ipip(outer, p->l3_len, p->tos, IPPROTO_IPIP, real, cfg);
 	return 0;
 }
 
-/* Encapsulate in IP6IP6 toward an IPv6 real. */
+/* Encapsulate in IP6IP6 (or GUE over IPv6) toward an IPv6 real. */
 static __always_inline int encap_ip6ip6(struct xdp_md *ctx, const struct parsed *p,
 					const struct lb_real *real, const struct lb_ctl *cfg,
 					__u32 hash)
 {
 	void *data, *data_end;
 	struct ipv6hdr *outer;
+	struct udphdr *uh;
 
+	if (p->gue) {
+		if (bpf_xdp_adjust_head(ctx, 0 - (int)(sizeof(*outer) + sizeof(*uh))))
+			return -1;
+		data = (void *)(long)ctx->data;
+		data_end = (void *)(long)ctx->data_end;
+		outer = data + sizeof(struct ethhdr);
+		uh = (void *)(outer + 1);
+		if ((void *)(uh + 1) > data_end)
+			return -1;
+		((struct ethhdr *)data)->h_proto = bpf_htons(ETH_P_IPV6);
+		fill_ip6ip6(outer, p->l3_len + sizeof(*uh), p->tos, hash, IPPROTO_UDP, real, cfg);
+		fill_gue(uh, p->l3_len, hash, cfg);
+		return 0;
+	}
 	if (bpf_xdp_adjust_head(ctx, 0 - (int)sizeof(struct ipv6hdr)))
 		return -1;
 	data = (void *)(long)ctx->data;
@@ -392,7 +436,7 @@ static __always_inline int encap_ip6ip6(struct xdp_md *ctx, const struct parsed 
 	if ((void *)(outer + 1) > data_end)
 		return -1;
 	((struct ethhdr *)data)->h_proto = bpf_htons(ETH_P_IPV6);
-	fill_ip6ip6(outer, p->l3_len, p->tos, hash, real, cfg);
+	fill_ip6ip6(outer, p->l3_len, p->tos, hash, IPPROTO_IPV6, real, cfg);
 	return 0;
 }
 
@@ -459,19 +503,21 @@ static __always_inline int encap_and_forward(struct xdp_md *ctx, struct lb_count
 					     const struct parsed *p, const struct lb_real *real,
 					     const struct lb_ctl *cfg, __u64 len)
 {
+	__u16 gue = p->gue ? sizeof(struct udphdr) : 0;
+
 	if (real->family == LB_AF_INET) {
 		if (p->key.family != LB_AF_INET || encap_ipip(ctx, p, real, cfg)) {
 			count(st, LB_CNT_DROP_ENCAP, len);
 			return XDP_DROP;
 		}
-		return forward(ctx, st, real, cfg, p->l3_len + sizeof(struct iphdr));
+		return forward(ctx, st, real, cfg, p->l3_len + sizeof(struct iphdr) + gue);
 	}
 	if (p->key.family != LB_AF_INET6 ||
 	    encap_ip6ip6(ctx, p, real, cfg, lb_flow_label(&p->key))) {
 		count(st, LB_CNT_DROP_ENCAP, len);
 		return XDP_DROP;
 	}
-	return forward(ctx, st, real, cfg, p->l3_len + sizeof(struct ipv6hdr));
+	return forward(ctx, st, real, cfg, p->l3_len + sizeof(struct ipv6hdr) + gue);
 }
 
 /* RFC 1624 eqn. 3: the Internet checksum after one 16-bit word of the
@@ -634,6 +680,7 @@ static __always_inline int handle_icmp(struct xdp_md *ctx, struct lb_counters *s
 	if (!meta)
 		goto drop; /* the VIP has no service on the quoted port */
 	p->syn = 0;
+	p->gue = !!(meta->flags & LB_VIP_F_ENCAP_GUE);
 	if (meta->flags & LB_VIP_F_HASH_3TUPLE) {
 		p->key.sport = 0;
 		p->key.dport = 0;
@@ -739,6 +786,7 @@ int lb_balancer(struct xdp_md *ctx)
 		}
 	}
 	count_map(&vip_stats, meta->vip_id, len);
+	p.gue = !!(meta->flags & LB_VIP_F_ENCAP_GUE);
 	if (meta->flags & LB_VIP_F_HASH_3TUPLE) {
 		/* One entry per client in the table, whatever its ports;
 		 * a SYN is no new client. */
@@ -793,7 +841,7 @@ int lb_hc_encap(struct __sk_buff *skb)
 		if (bpf_skb_adjust_room(skb, sizeof(outer), BPF_ADJ_ROOM_MAC,
 					BPF_F_ADJ_ROOM_ENCAP_L3_IPV4))
 			goto drop;
-		fill_ipip(&outer, l3_len, tos, real, cfg);
+		fill_ipip(&outer, l3_len, tos, IPPROTO_IPIP, real, cfg);
 		if (bpf_skb_store_bytes(skb, sizeof(struct ethhdr), &outer, sizeof(outer), 0))
 			goto drop;
 	} else if (skb->protocol == bpf_htons(ETH_P_IPV6) && real->family == LB_AF_INET6) {
@@ -806,7 +854,7 @@ int lb_hc_encap(struct __sk_buff *skb)
 		if (bpf_skb_adjust_room(skb, sizeof(outer), BPF_ADJ_ROOM_MAC,
 					BPF_F_ADJ_ROOM_ENCAP_L3_IPV6))
 			goto drop;
-		fill_ip6ip6(&outer, l3_len, tos, skb->hash, real, cfg);
+		fill_ip6ip6(&outer, l3_len, tos, skb->hash, IPPROTO_IPV6, real, cfg);
 		if (bpf_skb_store_bytes(skb, sizeof(struct ethhdr), &outer, sizeof(outer), 0))
 			goto drop;
 	} else {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * decap.bpf.c - strip IPIP / IP6IP6 on the L7 hosts (tc ingress).
+ * decap.bpf.c - strip IPIP / IP6IP6 / GUE on the L7 hosts (tc ingress).
  *
  * The target kernels have no ipip/ip6tnl modules, and a BPF program also
  * frees operators from tunnel devices. tc rather than XDP because
@@ -21,6 +21,7 @@
 #include <linux/ip.h>
 #include <linux/ipv6.h>
 #include <linux/pkt_cls.h>
+#include <linux/udp.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
@@ -106,6 +107,30 @@ static __always_inline __u32 untrusted(struct lb_decap_key *k, const void *src, 
 	return 0;
 }
 
+/*
+ * Is this UDP header GUE to strip (lb_abi.h: variant 1 to gue_port)?
+ * Returns 1 (yes), 0 (not GUE: some other UDP, pass it) or -1 (to the GUE
+ * port but not variant 1 or cut short: malformed). want_version is the
+ * outer family's: an IPv4 packet in IPv6 GUE (or the reverse) is not
+ * something the balancer sends.
+ */
+static __always_inline int is_gue(struct udphdr *uh, void *data_end, __u8 want_version)
+{
+	__u32 zero = 0;
+	struct lb_decap_cfg *cfg = bpf_map_lookup_elem(&decap_cfg, &zero);
+	__u8 *first = (void *)(uh + 1);
+
+	if (!cfg || !cfg->gue_port)
+		return 0;
+	if ((void *)(uh + 1) > data_end)
+		return 0;
+	if (uh->dest != cfg->gue_port)
+		return 0;
+	if ((void *)(first + 1) > data_end || (*first >> 4) != want_version)
+		return -1;
+	return 1;
+}
+
 SEC("tc")
 int lb_decap(struct __sk_buff *skb)
 {
@@ -119,17 +144,33 @@ int lb_decap(struct __sk_buff *skb)
 
 	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *outer = (void *)(eth + 1);
+		__u32 outer_len = sizeof(*outer), counter = LB_DCNT_DECAP_IPIP;
 		struct iphdr *inner;
 
-		if ((void *)(outer + 1) > data_end || outer->protocol != IPPROTO_IPIP)
+		if ((void *)(outer + 1) > data_end)
 			goto pass;
+		if (outer->protocol == IPPROTO_UDP && outer->ihl == 5) {
+			struct udphdr *uh = (void *)(outer + 1);
+			int gue = is_gue(uh, data_end, 4);
+
+			if (!gue)
+				goto pass;
+			if (gue < 0) {
+				count(LB_DCNT_DROP_MALFORMED, skb->len);
+				return TC_ACT_SHOT;
+			}
+			outer_len += sizeof(*uh);
+			counter = LB_DCNT_DECAP_GUE;
+		} else if (outer->protocol != IPPROTO_IPIP) {
+			goto pass;
+		}
 		/* Only the 20-byte outer header the balancer writes; options
 		 * or fragments mean the packet is not ours to strip. */
 		if (outer->ihl != 5 || (outer->frag_off & bpf_htons(0x3fff))) {
 			count(LB_DCNT_DROP_MALFORMED, skb->len);
 			return TC_ACT_SHOT;
 		}
-		inner = (void *)(outer + 1);
+		inner = (void *)outer + outer_len;
 		if ((void *)(inner + 1) > data_end || inner->version != 4) {
 			count(LB_DCNT_DROP_MALFORMED, skb->len);
 			return TC_ACT_SHOT;
@@ -143,15 +184,31 @@ int lb_decap(struct __sk_buff *skb)
 				return TC_ACT_SHOT;
 			}
 		}
-		return strip(skb, sizeof(*outer), LB_DCNT_DECAP_IPIP);
+		return strip(skb, outer_len, counter);
 	}
 	if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *outer = (void *)(eth + 1);
+		__u32 outer_len = sizeof(*outer), counter = LB_DCNT_DECAP_IP6IP6;
 		struct ipv6hdr *inner;
 
-		if ((void *)(outer + 1) > data_end || outer->nexthdr != IPPROTO_IPV6)
+		if ((void *)(outer + 1) > data_end)
 			goto pass;
-		inner = (void *)(outer + 1);
+		if (outer->nexthdr == IPPROTO_UDP) {
+			struct udphdr *uh = (void *)(outer + 1);
+			int gue = is_gue(uh, data_end, 6);
+
+			if (!gue)
+				goto pass;
+			if (gue < 0) {
+				count(LB_DCNT_DROP_MALFORMED, skb->len);
+				return TC_ACT_SHOT;
+			}
+			outer_len += sizeof(*uh);
+			counter = LB_DCNT_DECAP_GUE;
+		} else if (outer->nexthdr != IPPROTO_IPV6) {
+			goto pass;
+		}
+		inner = (void *)outer + outer_len;
 		if ((void *)(inner + 1) > data_end || inner->version != 6) {
 			count(LB_DCNT_DROP_MALFORMED, skb->len);
 			return TC_ACT_SHOT;
@@ -165,7 +222,7 @@ int lb_decap(struct __sk_buff *skb)
 				return TC_ACT_SHOT;
 			}
 		}
-		return strip(skb, sizeof(*outer), LB_DCNT_DECAP_IP6IP6);
+		return strip(skb, outer_len, counter);
 	}
 pass:
 	count(LB_DCNT_PASS, skb->len);

@@ -37,11 +37,24 @@
 #define LB_REAL_NONE 0
 
 /* Encapsulation toward the L7 host. IPIP means IPIP for an IPv4 real and
- * IP6IP6 for an IPv6 one; GUE is reserved for a later version. */
+ * IP6IP6 for an IPv6 one. GUE is chosen per VIP (LB_VIP_F_ENCAP_GUE), not
+ * per real: lb_real.encap stays LB_ENCAP_IPIP. */
 enum lb_encap {
 	LB_ENCAP_IPIP = 0,
 	LB_ENCAP_GUE = 1,
 };
+
+/*
+ * GUE (draft-ietf-intarea-gue, section 4: variant 1, "direct encapsulation
+ * of IPv4 or IPv6 in UDP"): outer IP, a UDP header to gue_port whose
+ * source port carries the flow's hash (so NICs and ECMP steer by flow),
+ * then the client's IP packet itself, no GUE header (variant 1 is told by
+ * the first two bits, 01, which every IPv4 and IPv6 header has). The UDP
+ * checksum is 0: allowed for IPv4, and for IPv6 tunnels (RFC 6935, 6936),
+ * which only our decap receives. 6080 is IANA's port for GUE.
+ */
+#define LB_GUE_PORT_DEFAULT 6080
+#define LB_GUE_SPORT_MIN    0xc000 /* source ports from the ephemeral range */
 
 /*
  * Health-check probes: lbd marks a probe socket with LB_HC_MARK_BASE |
@@ -83,6 +96,8 @@ struct lb_vip_meta {
  * which fragments look up; one VIP per address and protocol may have it.
  */
 #define LB_VIP_F_HASH_3TUPLE 0x1
+/* Encapsulate this VIP's packets in GUE (above) instead of IPIP/IP6IP6. */
+#define LB_VIP_F_ENCAP_GUE 0x2
 _Static_assert(sizeof(struct lb_vip_meta) == 16, "lb_vip_meta layout");
 
 /*
@@ -160,8 +175,11 @@ struct lb_ctl {
 	 * restarted lbd that adopts pinned maps can refuse a mismatch. */
 	__u32 ring_size;
 	__u32 hash_seed;
+	__be16 gue_port; /* GUE's UDP destination port (network order) */
+	__u16 pad;
+	__u32 pad2;
 };
-_Static_assert(sizeof(struct lb_ctl) == 32, "lb_ctl layout");
+_Static_assert(sizeof(struct lb_ctl) == 40, "lb_ctl layout");
 
 /*
  * Global counters (lb_counters map, indexed by this enum). The names in
@@ -207,6 +225,7 @@ enum lb_decap_counter_id {
 	LB_DCNT_DROP_SOURCE,	/* outer source is not one of the PoP's LBs */
 	LB_DCNT_DROP_DEST,	/* outer destination is not this host */
 	LB_DCNT_DROP_INNER,	/* inner destination is not one of this host's VIPs */
+	LB_DCNT_DECAP_GUE,	/* GUE (IPv4 or IPv6 in UDP to gue_port) stripped */
 	LB_DCNT_MAX,
 };
 
@@ -231,6 +250,8 @@ _Static_assert(sizeof(struct lb_decap_key) == 20, "lb_decap_key layout");
 /* decap_cfg[0]. */
 struct lb_decap_cfg {
 	__u32 check_source; /* 0: no LB list configured, any outer source (logged) */
+	__be16 gue_port;    /* GUE's UDP port (network order); 0: GUE is not stripped */
+	__u16 pad;
 };
 
 #endif /* PORTICO_LB_ABI_H */
