@@ -253,15 +253,16 @@ static int parse_vips(config_t *cf, struct lbd_config *out, const char *file, ch
 			if (lb_addr_equal(&o->key.addr, &v->key.addr) &&
 			    o->key.port == v->key.port && o->key.proto == v->key.proto)
 				return cfg_fail(err, file, vs, "vip %s defined twice", name);
-			/* Fragments carry no port: they could not tell two
-			 * 3-tuple VIPs of one address and protocol apart. */
-			if ((v->flags & o->flags & LB_VIP_F_HASH_3TUPLE) &&
+			/* Fragments carry no port: a 3-tuple VIP takes all of its
+			 * address and protocol, so it cannot share them. */
+			if (((v->flags | o->flags) & LB_VIP_F_HASH_3TUPLE) &&
 			    lb_addr_equal(&o->key.addr, &v->key.addr) &&
 			    o->key.proto == v->key.proto)
 				return cfg_fail(
-				    err, file, config_setting_get_member(vs, "hash"),
-				    "vip %s: another 3-tuple vip has this address and "
-				    "protocol (port %u); fragments could not tell them apart",
+				    err, file, vs,
+				    "vip %s: a 3-tuple vip takes every fragment to its "
+				    "address and protocol, so it cannot share them with "
+				    "another vip (port %u)",
 				    name, o->key.port);
 		}
 		rc = parse_reals(vs, v, name, file, err);

@@ -106,8 +106,12 @@ static const struct {
     {"role = \"l4lb\"; interface = \"eth0\";\nvips = ( { address = \"192.0.2.1\"; port = 53; proto "
      "= \"udp\"; hash = \"3-tuple\"; },\n{ address = \"192.0.2.1\"; port = 443; proto = "
      "\"udp\"; hash = \"3-tuple\"; } );",
-     "bad.conf:3: vip 192.0.2.1:443/udp: another 3-tuple vip has this address and protocol "
-     "(port 53)"},
+     "bad.conf:3: vip 192.0.2.1:443/udp: a 3-tuple vip takes every fragment to its address and "
+     "protocol, so it cannot share them with another vip (port 53)"},
+    {"role = \"l4lb\"; interface = \"eth0\";\nvips = ( { address = \"192.0.2.1\"; port = 53; proto "
+     "= \"udp\"; },\n{ address = \"192.0.2.1\"; port = 443; proto = \"udp\"; hash = "
+     "\"3-tuple\"; } );",
+     "bad.conf:3: vip 192.0.2.1:443/udp: a 3-tuple vip takes every fragment"},
     {"role = \"l4lb\"; interface = \"eth0\";\nvips = ( { address = \"192.0.2.1\"; port = 443; "
      "encap = \"vxlan\"; } );",
      "bad.conf:2: vip 192.0.2.1:443/tcp: encap \"vxlan\": must be \"ipip\""},

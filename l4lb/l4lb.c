@@ -237,6 +237,22 @@ static int pin_prepare(struct l4lb *lb)
 	n = pin_find_old(lb);
 	if (n)
 		return n;
+	if (lb->old_version) {
+		/* Layout-1 pins are removed only once this layout's program has
+		 * taken the interface over: while they exist they are the live
+		 * dataplane, and maps of ours beside them are a migration that
+		 * never finished (or predate a downgrade): start it again. */
+		bpf_object__for_each_map(m, lb->skel->obj)
+		{
+			if (bpf_map__is_internal(m))
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", lb->pin_dir, bpf_map__name(m));
+			if (unlink(path) && errno != ENOENT) {
+				log_err("removing %s: %s", path, strerror(errno));
+				return -errno;
+			}
+		}
+	}
 	snprintf(path, sizeof(path), "%s/ctl_map", lb->pin_dir);
 	if (access(path, F_OK) == 0) {
 		struct lb_ctl ctl;
@@ -347,6 +363,9 @@ static int adopt_read(struct l4lb *lb)
 		    (r.family == LB_AF_INET || r.family == LB_AF_INET6)) {
 			a->real_addr[id].family = r.family;
 			memcpy(a->real_addr[id].bytes, r.addr, 16);
+			/* Unclaimed, but its flows still go there: keep its
+			 * next hop followed (refs 0, on the free list). */
+			lb->reals[id].addr = a->real_addr[id];
 			tail[ntail++] = id;
 		} else {
 			lb->free_ids[nfree++] = id;
@@ -583,7 +602,9 @@ struct l4lb *l4lb_open(const struct l4lb_opts *opts)
 	}
 	lb->skel->rodata->ring_size = lb->o.ring_size;
 	lb->skel->rodata->hash_seed = lb->o.hash_seed;
-	bpf_map__set_max_entries(lb->skel->maps.vip_map, lb->o.max_vips * 2);
+	/* A VIP, its address-only entry and, for a 3-tuple VIP, the
+	 * port-less one. */
+	bpf_map__set_max_entries(lb->skel->maps.vip_map, lb->o.max_vips * 3);
 	bpf_map__set_max_entries(lb->skel->maps.ring_map, lb->o.max_vips * 2 * lb->o.ring_size);
 	bpf_map__set_max_entries(lb->skel->maps.reals_map, lb->o.max_reals);
 	bpf_map__set_max_entries(lb->skel->maps.real_stats, lb->o.max_reals);
@@ -681,6 +702,21 @@ static void old_layout_retire(struct l4lb *lb)
 	lb->old_version = 0;
 }
 
+/* ctl.live = 1: this layout's program has been attached (diagnostics). */
+static void mark_live(struct l4lb *lb)
+{
+	struct lb_ctl ctl;
+	uint32_t zero = 0;
+
+	if (bpf_map__lookup_elem(lb->skel->maps.ctl_map, &zero, sizeof(zero), &ctl, sizeof(ctl),
+				 0) == 0 &&
+	    !ctl.live) {
+		ctl.live = 1;
+		bpf_map__update_elem(lb->skel->maps.ctl_map, &zero, sizeof(zero), &ctl, sizeof(ctl),
+				     BPF_ANY);
+	}
+}
+
 static void lb_free(struct l4lb *lb)
 {
 	lb_nl_monitor_close(lb->mon);
@@ -741,6 +777,7 @@ int l4lb_attach(struct l4lb *lb, int ifindex, bool generic)
 		return err;
 	lb->ifindex = ifindex;
 	lb->xdp_flags = flags;
+	mark_live(lb);
 	old_layout_retire(lb);
 	return 0;
 }
@@ -843,21 +880,23 @@ static int vip_rebuild(struct l4lb *lb, uint32_t id)
 			if (bpf_map_update_elem(fd, &lb->ring_keys[i], &lb->ring[i], BPF_ANY))
 				return -errno;
 	}
+	/* The port-less entry (fragments read it) first: if it cannot be
+	 * written nothing has gone live and the VIP keeps its half. Then the
+	 * VIP's own entry, after which the new half is the live one. */
+	vip_key_to_bpf(&v->key, &bk, false);
+	bk.port = 0;
+	if ((v->flags & LB_VIP_F_HASH_3TUPLE) &&
+	    bpf_map__update_elem(lb->skel->maps.vip_map, &bk, sizeof(bk), &meta, sizeof(meta),
+				 BPF_ANY))
+		return -errno;
 	vip_key_to_bpf(&v->key, &bk, false);
 	if (bpf_map__update_elem(lb->skel->maps.vip_map, &bk, sizeof(bk), &meta, sizeof(meta),
 				 BPF_ANY))
 		return -errno;
-	/* The port-less entry follows (fragments read it), or goes. */
-	bk.port = 0;
-	if (v->flags & LB_VIP_F_HASH_3TUPLE) {
-		if (bpf_map__update_elem(lb->skel->maps.vip_map, &bk, sizeof(bk), &meta,
-					 sizeof(meta), BPF_ANY))
-			return -errno;
-	} else {
-		portless_drop(lb, &v->key, id);
-	}
 	v->half = half;
 	v->dirty = false;
+	if (!(v->flags & LB_VIP_F_HASH_3TUPLE))
+		portless_drop(lb, &v->key, id);
 	return 0;
 }
 
@@ -908,11 +947,11 @@ int l4lb_vip_set_flags(struct l4lb *lb, const struct l4lb_vip_key *key, uint32_t
 		return -ENOENT;
 	if (v->flags == flags)
 		return 0;
+	/* A 3-tuple VIP takes every fragment to its address and protocol:
+	 * no other VIP may share them, or their fragments would be its. */
 	if (flags & LB_VIP_F_HASH_3TUPLE)
 		for (uint32_t i = 0; i < lb->o.max_vips; i++)
-			if (i != id && lb->vips[i].used &&
-			    (lb->vips[i].flags & LB_VIP_F_HASH_3TUPLE) &&
-			    lb->vips[i].key.proto == key->proto &&
+			if (i != id && lb->vips[i].used && lb->vips[i].key.proto == key->proto &&
 			    lb_addr_equal(&lb->vips[i].key.addr, &key->addr))
 				return -EBUSY;
 	v->flags = flags;
@@ -1005,6 +1044,11 @@ int l4lb_vip_add(struct l4lb *lb, const struct l4lb_vip_key *key)
 		return -EINVAL;
 	if (vip_lookup(lb, key, NULL))
 		return -EEXIST;
+	for (id = 0; id < lb->o.max_vips; id++)
+		if (lb->vips[id].used && (lb->vips[id].flags & LB_VIP_F_HASH_3TUPLE) &&
+		    lb->vips[id].key.proto == key->proto &&
+		    lb_addr_equal(&lb->vips[id].key.addr, &key->addr))
+			return -EBUSY; /* its fragments would be the 3-tuple VIP's */
 	av = lb->batch ? adopt_vip_find(lb, key) : NULL;
 	if (av && !av->claimed && !lb->vips[av->id].used) {
 		/* Adopted: keep its id and live half; the batch's end builds

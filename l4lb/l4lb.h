@@ -131,8 +131,9 @@ int l4lb_vip_del(struct l4lb *lb, const struct l4lb_vip_key *key);
  * Set a VIP's LB_VIP_F_* flags (LB_VIP_F_HASH_3TUPLE: hash by source,
  * destination and protocol, and take its address's fragments). Rebuilds
  * its ring (now, or at the end of the batch). Returns 0, -ENOENT, -EINVAL
- * (unknown flag), -EBUSY (another 3-tuple VIP has this address and
- * protocol: fragments could not tell them apart) or -errno.
+ * (unknown flag), -EBUSY (3-tuple asked while another VIP has this
+ * address and protocol: fragments could not tell them apart) or -errno.
+ * l4lb_vip_add likewise refuses (-EBUSY) a VIP beside a 3-tuple one.
  */
 int l4lb_vip_set_flags(struct l4lb *lb, const struct l4lb_vip_key *key, uint32_t flags);
 

@@ -545,9 +545,9 @@ int lb_nl_monitor_read(struct lb_nl_monitor *m,
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 				return mc.events;
-			if (errno == ENOBUFS) /* lost events: resolve everything */
-				return mc.events | LB_NL_EV_ROUTE;
-			return -errno;
+			/* ENOBUFS (overrun), ENOSPC (a message cut short)
+			 * or worse: events were lost, resolve everything. */
+			return mc.events | LB_NL_EV_ROUTE;
 		}
 		mnl_cb_run(buf, (size_t)n, 0, 0, monitor_cb, &mc);
 	}

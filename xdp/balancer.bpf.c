@@ -45,7 +45,9 @@ struct icmp_head {
 	__u16 checksum;
 	__u32 rest; /* identifier + sequence, unused or MTU */
 };
+#define TCP_FLAG_FIN	    0x01
 #define TCP_FLAG_SYN	    0x02
+#define TCP_FLAG_RST	    0x04
 #define TCP_FLAG_ACK	    0x10
 #define ICMP_ECHOREPLY	    0
 #define ICMP_DEST_UNREACH   3
@@ -82,12 +84,11 @@ struct {
 	__type(value, struct lb_real);
 } reals_map SEC(".maps");
 
-/* BPF_F_NO_COMMON_LRU: each CPU keeps its own LRU list (and a share of
- * the entries), so inserts on one CPU never contend for another's lock;
- * lookups still see every CPU's flows. */
+/* One common LRU list: with BPF_F_NO_COMMON_LRU each CPU would own a
+ * 1/ncpus share of the entries, so a skewed RSS (or lbd copying a table
+ * from one CPU) could use only a fraction of conn_table_size. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(map_flags, BPF_F_NO_COMMON_LRU);
 	__uint(max_entries, LB_CONN_MAX_DEFAULT);
 	__type(key, struct lb_flow_key);
 	__type(value, struct lb_conn);
@@ -197,7 +198,8 @@ static __always_inline int parse_ports(void *l4, void *data_end, struct parsed *
 			return PARSE_MALFORMED;
 		/* The flags byte (RFC 9293 3.1), not the bitfields: their
 		 * order depends on headers a BPF build may see wrongly. */
-		p->syn = (((__u8 *)th)[13] & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
+		p->syn = (((__u8 *)th)[13] & (TCP_FLAG_SYN | TCP_FLAG_ACK | TCP_FLAG_FIN |
+					      TCP_FLAG_RST)) == TCP_FLAG_SYN;
 	}
 	p->key.sport = uh->source;
 	p->key.dport = uh->dest;
@@ -528,7 +530,8 @@ static __always_inline __u16 csum_replace16(__u16 check, __u16 old, __u16 new)
 
 	sum = (sum & 0xffff) + (sum >> 16);
 	sum = (sum & 0xffff) + (sum >> 16);
-	return (__u16)~sum;
+	/* Eqn. 3 can give 0x0000 where only 0xffff is right (RFC 1624 3). */
+	return (__u16)~sum ? (__u16)~sum : 0xffff;
 }
 
 static __always_inline void swap_macs(struct ethhdr *eth)
@@ -617,7 +620,7 @@ static __always_inline int handle_icmp(struct xdp_md *ctx, struct lb_counters *s
 	__u32 zero = 0, real_id;
 	void *l3 = eth + 1;
 	__u16 *word, old;
-	int steer = 0;
+	int steer = 0, rc;
 
 	if (p->key.family == LB_AF_INET) {
 		struct iphdr *iph = l3;
@@ -692,8 +695,12 @@ static __always_inline int handle_icmp(struct xdp_md *ctx, struct lb_counters *s
 		count(st, LB_CNT_DROP_NO_REAL, len);
 		return XDP_DROP;
 	}
-	count(st, LB_CNT_ICMP_STEERED, len);
-	return encap_and_forward(ctx, st, p, real, cfg, len);
+	/* Counted as steered only when it left (tx counts it too); a drop
+	 * on the way is counted by its reason alone. */
+	rc = encap_and_forward(ctx, st, p, real, cfg, len);
+	if (rc == XDP_TX || rc == XDP_REDIRECT)
+		count(st, LB_CNT_ICMP_STEERED, len);
+	return rc;
 
 malformed:
 	count(st, LB_CNT_DROP_MALFORMED, len);

@@ -177,7 +177,9 @@ struct lb_ctl {
 	__u32 hash_seed;
 	__be16 gue_port; /* GUE's UDP destination port (network order) */
 	__u16 pad;
-	__u32 pad2;
+	/* 1 once an lbd attached this layout's program (l4lb_attach): until
+	 * then an older layout's pins beside it are the live dataplane. */
+	__u32 live;
 };
 _Static_assert(sizeof(struct lb_ctl) == 40, "lb_ctl layout");
 
@@ -203,7 +205,7 @@ enum lb_counter_id {
 	LB_CNT_HC_DROP,		   /* probe packets that could not be encapsulated */
 	LB_CNT_DROP_FRAG_NEEDED, /* the encapsulated packet exceeds the egress MTU */
 	LB_CNT_FIB_FALLBACK,	 /* no cached next hop: bpf_fib_lookup used */
-	LB_CNT_ICMP_STEERED,	 /* frag-needed / packet-too-big sent to the flow's real */
+	LB_CNT_ICMP_STEERED,	 /* of tx: frag-needed / packet-too-big sent to the flow's real */
 	LB_CNT_ICMP_ECHO_REPLY,	 /* echo request to a VIP answered by the LB */
 	LB_CNT_DROP_ICMP,	 /* other ICMP to a VIP, or an unusable quote */
 	LB_CNT_MAX,
@@ -214,6 +216,7 @@ enum lb_counter_id {
 struct lb_counters {
 	struct lb_counter c[LB_CNT_MAX];
 };
+_Static_assert(sizeof(struct lb_counters) == LB_CNT_MAX * 16, "lb_counters layout");
 
 /* Counters of the decap program on the L7 hosts (decap_counters map). */
 enum lb_decap_counter_id {
