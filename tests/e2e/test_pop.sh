@@ -87,8 +87,16 @@ check "download replies bypass the LBs (LB rx grew by $((after - before)) bytes 
   test $((after - before)) -lt $((4 * 1024 * 1024))
 got=$(cc "http://[$VIP6]/files/32M" | sha256sum | cut -d' ' -f1)
 check "32 MiB download over HTTP/IPv6 intact" test "$want" = "$got"
+gue_packets() {
+  for n in l7a l7b; do ctl "$n" --json stats; done |
+    /usr/bin/python3 -c 'import json,sys; d=sys.stdin.read().replace("}\n{","}\0{").split("\0"); print(sum(json.loads(x)["global"]["decap_gue"]["packets"] for x in d))'
+}
+g0=$(gue_packets)
 code=$(cc -T "$files/files/32M" -o /dev/null -w '%{http_code}' "https://[$VIP6]/uploads/e2e6")
 check "32 MiB upload over HTTPS/IPv6 (HTTP $code) stored intact" cmp -s "$files/files/32M" "$files/uploads/e2e6"
+g1=$(gue_packets)
+check "[VIP6]:443 is a GUE VIP: the upload reached the L7 hosts in GUE ($g0 -> $g1 packets decapsulated)" \
+  test $((g1 - g0)) -gt 100
 code=$(cc -T "$files/files/32M" -H 'Transfer-Encoding: chunked' -o /dev/null -w '%{http_code}' "https://$VIP4/uploads/e2e4")
 check "32 MiB chunked upload over HTTPS/IPv4 (HTTP $code) stored intact" cmp -s "$files/files/32M" "$files/uploads/e2e4"
 got=$(cc "https://$VIP4/uploads/e2e4" | sha256sum | cut -d' ' -f1)
