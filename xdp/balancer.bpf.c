@@ -183,18 +183,24 @@ enum parse_rc {
 	PARSE_ICMP, /* ICMP / ICMPv6: key has the addresses, l4_off the header */
 };
 
-static __always_inline int parse_ports(void *l4, void *data_end, struct parsed *p)
+/*
+ * Headers are read within the IP packet, not the frame: bytes past the IP
+ * length (an Ethernet trailer, or a lie in the length) are not the
+ * packet's. end = the L3 header + its declared length (<= data_end, which
+ * is checked too, for the verifier).
+ */
+static __always_inline int parse_ports(void *l4, void *data_end, void *end, struct parsed *p)
 {
 	/* TCP and UDP both start with the two ports; that is all we read,
 	 * and TCP's flags. */
 	struct udphdr *uh = l4;
 
-	if ((void *)(uh + 1) > data_end)
+	if ((void *)(uh + 1) > data_end || (void *)(uh + 1) > end)
 		return PARSE_MALFORMED;
 	if (p->key.proto == IPPROTO_TCP) {
 		struct tcphdr *th = l4;
 
-		if ((void *)(th + 1) > data_end)
+		if ((void *)(th + 1) > data_end || (void *)(th + 1) > end)
 			return PARSE_MALFORMED;
 		/* The flags byte (RFC 9293 3.1), not the bitfields: their
 		 * order depends on headers a BPF build may see wrongly. */
@@ -236,7 +242,7 @@ static __always_inline int parse_ipv4(void *l3, void *data_end, struct parsed *p
 		return PARSE_ICMP;
 	if (iph->protocol != IPPROTO_TCP && iph->protocol != IPPROTO_UDP)
 		return PARSE_NOT_L4;
-	return parse_ports(l3 + ihl, data_end, p);
+	return parse_ports(l3 + ihl, data_end, l3 + p->l3_len, p);
 }
 
 static __always_inline int parse_ipv6(void *l3, void *data_end, struct parsed *p)
@@ -262,7 +268,7 @@ static __always_inline int parse_ipv6(void *l3, void *data_end, struct parsed *p
 		 * this fragment at all. */
 		__u8 *fh = (void *)(ip6 + 1);
 
-		if ((void *)(fh + 8) > data_end)
+		if ((void *)(fh + 8) > data_end || (void *)(fh + 8) > l3 + p->l3_len)
 			return PARSE_MALFORMED;
 		p->key.proto = fh[0];
 		p->fragment = 1;
@@ -280,7 +286,7 @@ static __always_inline int parse_ipv6(void *l3, void *data_end, struct parsed *p
 			return PARSE_IPV6_EXT;
 		return PARSE_NOT_L4;
 	}
-	return parse_ports(ip6 + 1, data_end, p);
+	return parse_ports(ip6 + 1, data_end, l3 + p->l3_len, p);
 }
 
 /*
@@ -506,7 +512,15 @@ static __always_inline int encap_and_forward(struct xdp_md *ctx, struct lb_count
 					     const struct lb_ctl *cfg, __u64 len)
 {
 	__u16 gue = p->gue ? sizeof(struct udphdr) : 0;
+	__u64 frame = (long)ctx->data_end - (long)ctx->data;
+	__u64 want = sizeof(struct ethhdr) + p->l3_len;
 
+	/* Bytes past the IP packet (an Ethernet trailer) are not carried:
+	 * the tunnel and the egress MTU see the IP packet only. */
+	if (frame > want && bpf_xdp_adjust_tail(ctx, (int)(want - frame))) {
+		count(st, LB_CNT_DROP_ENCAP, len);
+		return XDP_DROP;
+	}
 	if (real->family == LB_AF_INET) {
 		if (p->key.family != LB_AF_INET || encap_ipip(ctx, p, real, cfg)) {
 			count(st, LB_CNT_DROP_ENCAP, len);
@@ -551,13 +565,13 @@ static __always_inline void swap_macs(struct ethhdr *eth)
  * read: RFC 792 guarantees no more, and they hold both ports. Returns 0,
  * or -1 if the quote is not a TCP/UDP first fragment from this VIP.
  */
-static __always_inline int quoted_flow4(void *quote, void *data_end, struct parsed *p)
+static __always_inline int quoted_flow4(void *quote, void *data_end, void *end, struct parsed *p)
 {
 	struct iphdr *q = quote;
 	struct udphdr *qp;
 	__u32 qihl;
 
-	if ((void *)(q + 1) > data_end || q->version != 4 || q->ihl < 5)
+	if ((void *)(q + 1) > data_end || (void *)(q + 1) > end || q->version != 4 || q->ihl < 5)
 		return -1;
 	if (q->frag_off & bpf_htons(IP_OFFSET))
 		return -1; /* not the first fragment: no ports */
@@ -567,7 +581,7 @@ static __always_inline int quoted_flow4(void *quote, void *data_end, struct pars
 		return -1; /* about a packet some other address sent */
 	qihl = q->ihl * 4;
 	qp = quote + qihl;
-	if ((void *)(qp + 1) > data_end)
+	if ((void *)(qp + 1) > data_end || (void *)(qp + 1) > end)
 		return -1;
 	__builtin_memcpy(p->key.src, &q->daddr, 4);
 	p->key.proto = q->protocol;
@@ -576,13 +590,13 @@ static __always_inline int quoted_flow4(void *quote, void *data_end, struct pars
 	return 0;
 }
 
-static __always_inline int quoted_flow6(void *quote, void *data_end, struct parsed *p)
+static __always_inline int quoted_flow6(void *quote, void *data_end, void *end, struct parsed *p)
 {
 	struct ipv6hdr *q = quote;
 	struct udphdr *qp = (void *)(q + 1);
 	__u64 a[2];
 
-	if ((void *)(qp + 1) > data_end || q->version != 6)
+	if ((void *)(qp + 1) > data_end || (void *)(qp + 1) > end || q->version != 6)
 		return -1;
 	/* A quote with extension headers would need a walk; TCP and UDP
 	 * from a VIP carry none. */
@@ -618,7 +632,7 @@ static __always_inline int handle_icmp(struct xdp_md *ctx, struct lb_counters *s
 	struct lb_real *real;
 	struct lb_ctl *cfg;
 	__u32 zero = 0, real_id;
-	void *l3 = eth + 1;
+	void *l3 = eth + 1, *end = l3 + p->l3_len;
 	__u16 *word, old;
 	int steer = 0, rc;
 
@@ -626,7 +640,8 @@ static __always_inline int handle_icmp(struct xdp_md *ctx, struct lb_counters *s
 		struct iphdr *iph = l3;
 		struct icmp_head *ic = l3 + (p->l4_off & 0x3f);
 
-		if ((void *)(iph + 1) > data_end || (void *)(ic + 1) > data_end)
+		if ((void *)(iph + 1) > data_end || (void *)(ic + 1) > data_end ||
+		    (void *)(ic + 1) > end)
 			goto malformed;
 		if (ic->type == ICMP_ECHO && ic->code == 0 && p->l4_off == sizeof(*iph)) {
 			__be32 a = iph->saddr;
@@ -645,12 +660,12 @@ static __always_inline int handle_icmp(struct xdp_md *ctx, struct lb_counters *s
 			return XDP_TX;
 		}
 		if (ic->type == ICMP_DEST_UNREACH && ic->code == ICMP_FRAG_NEEDED)
-			steer = !quoted_flow4(ic + 1, data_end, p);
+			steer = !quoted_flow4(ic + 1, data_end, end, p);
 	} else {
 		struct ipv6hdr *ip6 = l3;
 		struct icmp_head *ic = (void *)(ip6 + 1);
 
-		if ((void *)(ic + 1) > data_end)
+		if ((void *)(ic + 1) > data_end || (void *)(ic + 1) > end)
 			goto malformed;
 		if (ic->type == ICMPV6_ECHO_REQUEST && ic->code == 0) {
 			__u8 a[16];
@@ -670,7 +685,7 @@ static __always_inline int handle_icmp(struct xdp_md *ctx, struct lb_counters *s
 			return XDP_TX;
 		}
 		if (ic->type == ICMPV6_PKT_TOOBIG && ic->code == 0)
-			steer = !quoted_flow6(ic + 1, data_end, p);
+			steer = !quoted_flow6(ic + 1, data_end, end, p);
 	}
 	if (!steer)
 		goto drop;
@@ -680,8 +695,8 @@ static __always_inline int handle_icmp(struct xdp_md *ctx, struct lb_counters *s
 	vk.port = p->key.dport;
 	vk.proto = p->key.proto;
 	meta = bpf_map_lookup_elem(&vip_map, &vk);
-	if (!meta)
-		goto drop; /* the VIP has no service on the quoted port */
+	if (!meta || !vk.port)
+		goto drop; /* no service on the quoted port (0: no VIP's) */
 	p->syn = 0;
 	p->gue = !!(meta->flags & LB_VIP_F_ENCAP_GUE);
 	if (meta->flags & LB_VIP_F_HASH_3TUPLE) {
@@ -786,7 +801,9 @@ int lb_balancer(struct xdp_md *ctx)
 	} else {
 		vk.port = p.key.dport;
 		vk.proto = p.key.proto;
-		meta = bpf_map_lookup_elem(&vip_map, &vk);
+		/* Port 0 is no VIP's: (address, 0, protocol) is a 3-tuple
+		 * VIP's entry for fragments only. */
+		meta = vk.port ? bpf_map_lookup_elem(&vip_map, &vk) : NULL;
 		if (!meta) {
 			count(st, LB_CNT_PASS_NON_VIP, len);
 			return XDP_PASS;
