@@ -1538,6 +1538,11 @@ int l4lb_prog_fd(const struct l4lb *lb)
 	return bpf_program__fd(lb->skel->progs.lb_balancer);
 }
 
+int l4lb_hc_prog_fd(const struct l4lb *lb)
+{
+	return bpf_program__fd(lb->skel->progs.lb_hc_encap);
+}
+
 int l4lb_conn_map_fd(const struct l4lb *lb)
 {
 	return bpf_map__fd(lb->skel->maps.conn_map);

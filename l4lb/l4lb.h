@@ -205,6 +205,7 @@ int l4lb_netlink_process(struct l4lb *lb);
 
 /* For tests and benchmarks: the program and conn-table fds. */
 int l4lb_prog_fd(const struct l4lb *lb);
+int l4lb_hc_prog_fd(const struct l4lb *lb); /* the tc probe encapsulation */
 int l4lb_conn_map_fd(const struct l4lb *lb);
 uint32_t l4lb_ring_size(const struct l4lb *lb);
 

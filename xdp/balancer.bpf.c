@@ -835,11 +835,34 @@ int lb_balancer(struct xdp_md *ctx)
  * packets (skb->mark = LB_HC_MARK_BASE | real id, set by lbd with SO_MARK
  * on the probe's socket) leave this LB addressed to the VIP, like a
  * client's; this encapsulates them toward the real under test with the
- * same outer header as the XDP path and lets the kernel's FIB and
+ * same outer header as the XDP path (GUE for a GUE VIP) and lets the
+ * kernel's FIB and
  * neighbour table pick the next hop (bpf_redirect_neigh). The real answers
  * from the VIP straight to this LB (direct server return), to a plain
  * socket. Everything else leaves untouched.
  */
+/*
+ * Does the probe's VIP (its destination address, port and protocol; l4_off
+ * from the start of the skb) encapsulate in GUE? Then the probe must too,
+ * or it would not test the real's GUE path.
+ */
+static __always_inline int hc_vip_gue(struct __sk_buff *skb, const void *daddr, __u8 family,
+				      __u8 proto, __u32 l4_off)
+{
+	struct lb_vip_key vk = {};
+	struct lb_vip_meta *meta;
+	__be16 ports[2];
+
+	if (bpf_skb_load_bytes(skb, l4_off, ports, sizeof(ports)))
+		return 0;
+	__builtin_memcpy(vk.addr, daddr, family == LB_AF_INET ? 4 : 16);
+	vk.family = family;
+	vk.port = ports[1];
+	vk.proto = proto;
+	meta = bpf_map_lookup_elem(&vip_map, &vk);
+	return meta && (meta->flags & LB_VIP_F_ENCAP_GUE);
+}
+
 SEC("tc")
 int lb_hc_encap(struct __sk_buff *skb)
 {
@@ -848,6 +871,7 @@ int lb_hc_encap(struct __sk_buff *skb)
 	struct lb_ctl *cfg;
 	__u16 l3_len;
 	__u8 tos;
+	int gue;
 
 	if ((skb->mark & LB_HC_MARK_MASK) != LB_HC_MARK_BASE)
 		return TC_ACT_OK;
@@ -862,6 +886,24 @@ int lb_hc_encap(struct __sk_buff *skb)
 			goto drop;
 		l3_len = bpf_ntohs(inner.tot_len);
 		tos = inner.tos;
+		gue = hc_vip_gue(skb, &inner.daddr, LB_AF_INET, inner.protocol,
+				 sizeof(struct ethhdr) + inner.ihl * 4);
+		if (gue) {
+			struct {
+				struct iphdr ip;
+				struct udphdr uh;
+			} hdr = {};
+
+			if (bpf_skb_adjust_room(skb, sizeof(hdr), BPF_ADJ_ROOM_MAC,
+						BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 |
+						    BPF_F_ADJ_ROOM_ENCAP_L4_UDP))
+				goto drop;
+			fill_ipip(&hdr.ip, l3_len + sizeof(hdr.uh), tos, IPPROTO_UDP, real, cfg);
+			fill_gue(&hdr.uh, l3_len, skb->hash, cfg);
+			if (bpf_skb_store_bytes(skb, sizeof(struct ethhdr), &hdr, sizeof(hdr), 0))
+				goto drop;
+			goto sent;
+		}
 		if (bpf_skb_adjust_room(skb, sizeof(outer), BPF_ADJ_ROOM_MAC,
 					BPF_F_ADJ_ROOM_ENCAP_L3_IPV4))
 			goto drop;
@@ -875,6 +917,25 @@ int lb_hc_encap(struct __sk_buff *skb)
 			goto drop;
 		l3_len = sizeof(inner) + bpf_ntohs(inner.payload_len);
 		tos = (inner.priority << 4) | (inner.flow_lbl[0] >> 4);
+		gue = hc_vip_gue(skb, &inner.daddr, LB_AF_INET6, inner.nexthdr,
+				 sizeof(struct ethhdr) + sizeof(inner));
+		if (gue) {
+			struct {
+				struct ipv6hdr ip;
+				struct udphdr uh;
+			} hdr = {};
+
+			if (bpf_skb_adjust_room(skb, sizeof(hdr), BPF_ADJ_ROOM_MAC,
+						BPF_F_ADJ_ROOM_ENCAP_L3_IPV6 |
+						    BPF_F_ADJ_ROOM_ENCAP_L4_UDP))
+				goto drop;
+			fill_ip6ip6(&hdr.ip, l3_len + sizeof(hdr.uh), tos, skb->hash, IPPROTO_UDP,
+				    real, cfg);
+			fill_gue(&hdr.uh, l3_len, skb->hash, cfg);
+			if (bpf_skb_store_bytes(skb, sizeof(struct ethhdr), &hdr, sizeof(hdr), 0))
+				goto drop;
+			goto sent;
+		}
 		if (bpf_skb_adjust_room(skb, sizeof(outer), BPF_ADJ_ROOM_MAC,
 					BPF_F_ADJ_ROOM_ENCAP_L3_IPV6))
 			goto drop;
@@ -884,6 +945,7 @@ int lb_hc_encap(struct __sk_buff *skb)
 	} else {
 		goto drop; /* a probe of the wrong family: a bug, counted */
 	}
+sent:
 	count(counters(), LB_CNT_HC_TX, skb->len);
 	/* The redirect passes this hook again: unmarked, it goes through. */
 	skb->mark = 0;

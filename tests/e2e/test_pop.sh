@@ -97,6 +97,12 @@ check "32 MiB upload over HTTPS/IPv6 (HTTP $code) stored intact" cmp -s "$files/
 g1=$(gue_packets)
 check "[VIP6]:443 is a GUE VIP: the upload reached the L7 hosts in GUE ($g0 -> $g1 packets decapsulated)" \
   test $((g1 - g0)) -gt 100
+# Health probes of a GUE VIP travel in GUE too: each L7 host has taken
+# some, whether or not it served the upload.
+for n in l7a l7b; do
+  g=$(ctl "$n" --json stats | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["global"]["decap_gue"]["packets"])')
+  check "$n decapsulated GUE health probes ($g packets)" test "$g" -gt 0
+done
 code=$(cc -T "$files/files/32M" -H 'Transfer-Encoding: chunked' -o /dev/null -w '%{http_code}' "https://$VIP4/uploads/e2e4")
 check "32 MiB chunked upload over HTTPS/IPv4 (HTTP $code) stored intact" cmp -s "$files/files/32M" "$files/uploads/e2e4"
 got=$(cc "https://$VIP4/uploads/e2e4" | sha256sum | cut -d' ' -f1)
