@@ -133,12 +133,9 @@ static int parse_reals(const config_setting_t *vs, struct lbd_vip_cfg *vip, cons
 			rc = parse_addr(rs, "real", &r->addr, file, err);
 		if (rc)
 			return rc;
+		/* A real of the other family than its VIP's is fine: the
+		 * underlay is the real's (IPv4 in IPv6, IPv6 in IPv4). */
 		lb_addr_str(&r->addr, buf, sizeof(buf));
-		if (r->addr.family != vip->key.addr.family)
-			return cfg_fail(err, file, rs,
-					"vip %s: real %s: address family differs from the VIP's "
-					"(mixed families are not supported yet)",
-					vipname, buf);
 		rc = cfg_uint(rs, "weight", &r->weight, 1, 0, LBD_WEIGHT_MAX, file, err);
 		if (rc)
 			return rc;

@@ -447,6 +447,33 @@ static void on_netlink(struct loop_io *io, uint32_t events)
 		log_warn("netlink events: %s", strerror(-n));
 }
 
+/* Has this LB an outer source address of the family (the underlay toward
+ * a real is the real's family, whatever its VIP's)? */
+static bool src_for(const struct l4 *l4, uint8_t family)
+{
+	return family == LB_AF_INET ? l4->have4 : l4->have6;
+}
+
+/* Every real must be reachable from one of this LB's addresses. */
+static int check_sources(const struct l4 *l4, const struct lbd_config *c, char **err)
+{
+	for (size_t i = 0; i < c->n_vips; i++)
+		for (size_t j = 0; j < c->vips[i].n_reals; j++) {
+			const struct lb_addr *a = &c->vips[i].reals[j].addr;
+			char buf[LB_ADDR_STRLEN];
+
+			if (src_for(l4, a->family))
+				continue;
+			if (asprintf(err,
+				     "real %s: this LB has no %s address on %s to send to it from",
+				     lb_addr_str(a, buf, sizeof(buf)),
+				     a->family == LB_AF_INET ? "IPv4" : "IPv6", c->interface) < 0)
+				*err = NULL;
+			return -EINVAL;
+		}
+	return 0;
+}
+
 /* The pin directory exists, on a bpffs (created under its parent). */
 static int pin_dir_ready(const char *dir)
 {
@@ -495,7 +522,10 @@ static int l4_start(struct lbd *d)
 		log_err("health checks: %s", strerror(errno));
 		return -ENOMEM;
 	}
-	rc = l4lb_set_source(l4->lb, l4->have4 ? &l4->src4 : NULL, l4->have6 ? &l4->src6 : NULL);
+	rc = check_sources(l4, &d->cfg, &err);
+	if (!rc)
+		rc = l4lb_set_source(l4->lb, l4->have4 ? &l4->src4 : NULL,
+				     l4->have6 ? &l4->src6 : NULL);
 	if (!rc)
 		rc = l4_sync(l4, &d->cfg, l4->adopted, &err);
 	if (rc) {
@@ -569,6 +599,9 @@ static int l4_apply(struct lbd *d, struct lbd_config *next, char **err)
 		if (rc)
 			return rc;
 	}
+	rc = check_sources(l4, next, err);
+	if (rc)
+		return rc;
 	rc = l4_sync(l4, next, false, err);
 	if (rc) {
 		/* All or nothing: put the running config back. */
@@ -812,6 +845,12 @@ static int api_real_change(void *ctx, const struct admin_req *req, json_t **out)
 		struct lbd_health_cfg hc;
 		uint32_t min;
 
+		if (!src_for(L4(d), a.family))
+			return admin_error(out, 400,
+					   "real %s: this LB has no %s address on %s to send to it "
+					   "from",
+					   as, a.family == LB_AF_INET ? "IPv4" : "IPv6",
+					   d->cfg.interface);
 		/* Out of the ring until its first good probe, as from a reload. */
 		vip_health(&d->cfg, &k, &hc, &min);
 		l4lb_batch_begin(LB(d));
@@ -835,9 +874,6 @@ static int api_real_change(void *ctx, const struct admin_req *req, json_t **out)
 		return admin_error(out, 409, "vip %s already has real %s", name, as);
 	if (rc == -ENOENT)
 		return admin_error(out, 404, "no vip %s with real %s", name, as);
-	if (rc == -EAFNOSUPPORT)
-		return admin_error(out, 400, "real %s: address family differs from vip %s", as,
-				   name);
 	if (rc)
 		return admin_error(out, 500, "vip %s real %s: %s", name, as, strerror(-rc));
 	l4_changed(L4(d));

@@ -313,6 +313,7 @@ static const char *const decap_names[LB_DCNT_MAX] = {
     [LB_DCNT_DROP_DEST] = "drop_not_local",
     [LB_DCNT_DROP_INNER] = "drop_not_vip",
     [LB_DCNT_DECAP_GUE] = "decap_gue",
+    [LB_DCNT_DECAP_MIXED] = "decap_mixed",
 };
 
 static int api_stats(void *ctx, const struct admin_req *req, json_t **out)

@@ -247,7 +247,7 @@ static const struct counter_family xdp_families[] = {
      .c = {{LB_CNT_HC_TX, "encapsulated"}, {LB_CNT_HC_DROP, "dropped"}}},
 };
 
-_Static_assert(LB_DCNT_MAX == 9, "place the new lb_decap_counter_id in decap_families");
+_Static_assert(LB_DCNT_MAX == 10, "place the new lb_decap_counter_id in decap_families");
 static const struct counter_family decap_families[] = {
     {.name = "portico_lbd_decap_rx_packets_total",
      .help = "Packets the decap program saw (tc ingress).",
@@ -261,7 +261,8 @@ static const struct counter_family decap_families[] = {
      .label = "encap",
      .c = {{LB_DCNT_DECAP_IPIP, "ipip"},
 	   {LB_DCNT_DECAP_IP6IP6, "ip6ip6"},
-	   {LB_DCNT_DECAP_GUE, "gue"}}},
+	   {LB_DCNT_DECAP_GUE, "gue"},
+	   {LB_DCNT_DECAP_MIXED, "mixed"}}},
     {.name = "portico_lbd_decap_decapsulated_bytes_total",
      .help = "Bytes of the packets decapsulated, counted after the outer header is stripped, "
 	     "by encapsulation.",
@@ -269,7 +270,8 @@ static const struct counter_family decap_families[] = {
      .bytes = true,
      .c = {{LB_DCNT_DECAP_IPIP, "ipip"},
 	   {LB_DCNT_DECAP_IP6IP6, "ip6ip6"},
-	   {LB_DCNT_DECAP_GUE, "gue"}}},
+	   {LB_DCNT_DECAP_GUE, "gue"},
+	   {LB_DCNT_DECAP_MIXED, "mixed"}}},
     {.name = "portico_lbd_decap_passed_packets_total",
      .help = "Packets that were not encapsulated, left untouched.",
      .c = {{LB_DCNT_PASS}}},

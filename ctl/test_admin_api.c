@@ -137,7 +137,7 @@ static void test_bad_input_changes_nothing(void **s)
 	     "vip address \"192.0.2.1O\""},
 	    {"POST", "/v1/reals",
 	     "{\"vip\":{\"address\":\"192.0.2.10\",\"port\":80},\"address\":\"fd00::3\"}", 400,
-	     "address family differs"},
+	     "this LB has no IPv6 address on"},
 	    {"POST", "/v1/reals",
 	     "{\"vip\":{\"address\":\"192.0.2.10\",\"port\":80},\"address\":\"10.1.0.3\","
 	     "\"weight\":-4}",

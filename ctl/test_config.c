@@ -89,9 +89,6 @@ static const struct {
      "reals = ( { address = \"10.0.0.1\"; }, { address = \"10.0.0.x\"; } ); } );",
      "bad.conf:3: real address \"10.0.0.x\""},
     {"role = \"l4lb\"; interface = \"eth0\";\nvips = ( { address = \"192.0.2.1\"; port = 80;\n"
-     "reals = ( { address = \"fd00::1\"; } ); } );",
-     "bad.conf:3: vip 192.0.2.1:80/tcp: real fd00::1: address family differs"},
-    {"role = \"l4lb\"; interface = \"eth0\";\nvips = ( { address = \"192.0.2.1\"; port = 80;\n"
      "reals = ( { address = \"10.0.0.1\"; weight = -1; } ); } );",
      "bad.conf:3: \"weight\" = -1 is out of range"},
     {"role = \"l4lb\"; interface = \"eth0\";\nvips = ( { address = \"192.0.2.1\"; port = 80;\n"

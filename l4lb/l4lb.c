@@ -1232,8 +1232,8 @@ int l4lb_real_add(struct l4lb *lb, const struct l4lb_vip_key *vk, const struct l
 	v = vip_lookup(lb, vk, &vid);
 	if (!v)
 		return -ENOENT;
-	if (addr->family != vk->addr.family)
-		return -EAFNOSUPPORT;
+	if (addr->family != LB_AF_INET && addr->family != LB_AF_INET6)
+		return -EINVAL;
 	if (vip_real_index(v, addr) >= 0)
 		return -EEXIST;
 	if (v->n_reals == v->cap) {

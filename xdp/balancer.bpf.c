@@ -409,7 +409,9 @@ static __always_inline int encap_ipip(struct xdp_md *ctx, const struct parsed *p
 	if ((void *)(outer + 1) > data_end)
 		return -1;
 	((struct ethhdr *)data)->h_proto = bpf_htons(ETH_P_IP);
-	fill_ipip(outer, p->l3_len, p->tos, IPPROTO_IPIP, real, cfg);
+	/* An IPv6 VIP over an IPv4 underlay: IPv6 in IPv4 (protocol 41). */
+	fill_ipip(outer, p->l3_len, p->tos,
+		  p->key.family == LB_AF_INET ? IPPROTO_IPIP : IPPROTO_IPV6, real, cfg);
 	return 0;
 }
 
@@ -444,7 +446,9 @@ static __always_inline int encap_ip6ip6(struct xdp_md *ctx, const struct parsed 
 	if ((void *)(outer + 1) > data_end)
 		return -1;
 	((struct ethhdr *)data)->h_proto = bpf_htons(ETH_P_IPV6);
-	fill_ip6ip6(outer, p->l3_len, p->tos, hash, IPPROTO_IPV6, real, cfg);
+	/* An IPv4 VIP over an IPv6 underlay: IPv4 in IPv6 (next header 4). */
+	fill_ip6ip6(outer, p->l3_len, p->tos, hash,
+		    p->key.family == LB_AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IPIP, real, cfg);
 	return 0;
 }
 
@@ -521,15 +525,15 @@ static __always_inline int encap_and_forward(struct xdp_md *ctx, struct lb_count
 		count(st, LB_CNT_DROP_ENCAP, len);
 		return XDP_DROP;
 	}
+	/* The underlay is the real's family, whatever the VIP's. */
 	if (real->family == LB_AF_INET) {
-		if (p->key.family != LB_AF_INET || encap_ipip(ctx, p, real, cfg)) {
+		if (encap_ipip(ctx, p, real, cfg)) {
 			count(st, LB_CNT_DROP_ENCAP, len);
 			return XDP_DROP;
 		}
 		return forward(ctx, st, real, cfg, p->l3_len + sizeof(struct iphdr) + gue);
 	}
-	if (p->key.family != LB_AF_INET6 ||
-	    encap_ip6ip6(ctx, p, real, cfg, lb_flow_label(&p->key))) {
+	if (encap_ip6ip6(ctx, p, real, cfg, lb_flow_label(&p->key))) {
 		count(st, LB_CNT_DROP_ENCAP, len);
 		return XDP_DROP;
 	}
@@ -855,7 +859,7 @@ static __always_inline int hc_vip_gue(struct __sk_buff *skb, const void *daddr, 
 
 	if (bpf_skb_load_bytes(skb, l4_off, ports, sizeof(ports)))
 		return 0;
-	__builtin_memcpy(vk.addr, daddr, family == LB_AF_INET ? 4 : 16);
+	__builtin_memcpy(vk.addr, daddr, 16); /* zero-padded for IPv4 */
 	vk.family = family;
 	vk.port = ports[1];
 	vk.proto = proto;
@@ -866,11 +870,12 @@ static __always_inline int hc_vip_gue(struct __sk_buff *skb, const void *daddr, 
 SEC("tc")
 int lb_hc_encap(struct __sk_buff *skb)
 {
-	__u32 real_id = skb->mark & ~LB_HC_MARK_MASK, zero = 0;
+	__u32 real_id = skb->mark & ~LB_HC_MARK_MASK, zero = 0, l4_off, flags;
+	__u8 tos, proto, inner_family, daddr[16] = {};
 	struct lb_real *real;
 	struct lb_ctl *cfg;
-	__u16 l3_len;
-	__u8 tos;
+	__u16 l3_len, olen;
+	__be16 eth_proto;
 	int gue;
 
 	if ((skb->mark & LB_HC_MARK_MASK) != LB_HC_MARK_BASE)
@@ -879,73 +884,76 @@ int lb_hc_encap(struct __sk_buff *skb)
 	cfg = bpf_map_lookup_elem(&ctl_map, &zero);
 	if (!real || !real->family || !cfg)
 		goto drop;
-	if (skb->protocol == bpf_htons(ETH_P_IP) && real->family == LB_AF_INET) {
-		struct iphdr inner, outer = {};
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		struct iphdr inner;
 
 		if (bpf_skb_load_bytes(skb, sizeof(struct ethhdr), &inner, sizeof(inner)))
 			goto drop;
+		inner_family = LB_AF_INET;
 		l3_len = bpf_ntohs(inner.tot_len);
 		tos = inner.tos;
-		gue = hc_vip_gue(skb, &inner.daddr, LB_AF_INET, inner.protocol,
-				 sizeof(struct ethhdr) + inner.ihl * 4);
-		if (gue) {
-			struct {
-				struct iphdr ip;
-				struct udphdr uh;
-			} hdr = {};
-
-			if (bpf_skb_adjust_room(skb, sizeof(hdr), BPF_ADJ_ROOM_MAC,
-						BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 |
-						    BPF_F_ADJ_ROOM_ENCAP_L4_UDP))
-				goto drop;
-			fill_ipip(&hdr.ip, l3_len + sizeof(hdr.uh), tos, IPPROTO_UDP, real, cfg);
-			fill_gue(&hdr.uh, l3_len, skb->hash, cfg);
-			if (bpf_skb_store_bytes(skb, sizeof(struct ethhdr), &hdr, sizeof(hdr), 0))
-				goto drop;
-			goto sent;
-		}
-		if (bpf_skb_adjust_room(skb, sizeof(outer), BPF_ADJ_ROOM_MAC,
-					BPF_F_ADJ_ROOM_ENCAP_L3_IPV4))
-			goto drop;
-		fill_ipip(&outer, l3_len, tos, IPPROTO_IPIP, real, cfg);
-		if (bpf_skb_store_bytes(skb, sizeof(struct ethhdr), &outer, sizeof(outer), 0))
-			goto drop;
-	} else if (skb->protocol == bpf_htons(ETH_P_IPV6) && real->family == LB_AF_INET6) {
-		struct ipv6hdr inner, outer = {};
+		proto = inner.protocol;
+		__builtin_memcpy(daddr, &inner.daddr, 4);
+		l4_off = sizeof(struct ethhdr) + inner.ihl * 4;
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr inner;
 
 		if (bpf_skb_load_bytes(skb, sizeof(struct ethhdr), &inner, sizeof(inner)))
 			goto drop;
+		inner_family = LB_AF_INET6;
 		l3_len = sizeof(inner) + bpf_ntohs(inner.payload_len);
 		tos = (inner.priority << 4) | (inner.flow_lbl[0] >> 4);
-		gue = hc_vip_gue(skb, &inner.daddr, LB_AF_INET6, inner.nexthdr,
-				 sizeof(struct ethhdr) + sizeof(inner));
-		if (gue) {
-			struct {
-				struct ipv6hdr ip;
-				struct udphdr uh;
-			} hdr = {};
-
-			if (bpf_skb_adjust_room(skb, sizeof(hdr), BPF_ADJ_ROOM_MAC,
-						BPF_F_ADJ_ROOM_ENCAP_L3_IPV6 |
-						    BPF_F_ADJ_ROOM_ENCAP_L4_UDP))
-				goto drop;
-			fill_ip6ip6(&hdr.ip, l3_len + sizeof(hdr.uh), tos, skb->hash, IPPROTO_UDP,
-				    real, cfg);
-			fill_gue(&hdr.uh, l3_len, skb->hash, cfg);
-			if (bpf_skb_store_bytes(skb, sizeof(struct ethhdr), &hdr, sizeof(hdr), 0))
-				goto drop;
-			goto sent;
-		}
-		if (bpf_skb_adjust_room(skb, sizeof(outer), BPF_ADJ_ROOM_MAC,
-					BPF_F_ADJ_ROOM_ENCAP_L3_IPV6))
-			goto drop;
-		fill_ip6ip6(&outer, l3_len, tos, skb->hash, IPPROTO_IPV6, real, cfg);
-		if (bpf_skb_store_bytes(skb, sizeof(struct ethhdr), &outer, sizeof(outer), 0))
-			goto drop;
+		proto = inner.nexthdr;
+		__builtin_memcpy(daddr, &inner.daddr, 16);
+		l4_off = sizeof(struct ethhdr) + sizeof(inner);
 	} else {
-		goto drop; /* a probe of the wrong family: a bug, counted */
+		goto drop; /* not IP: a bug, counted */
 	}
-sent:
+	gue = hc_vip_gue(skb, daddr, inner_family, proto, l4_off);
+
+	/* The underlay is the real's family, as in the XDP path; adjust_room
+	 * turns skb->protocol into the outer one when they differ. */
+	if (real->family == LB_AF_INET) {
+		struct {
+			struct iphdr ip;
+			struct udphdr uh;
+		} hdr = {};
+
+		olen = sizeof(hdr.ip) + (gue ? sizeof(hdr.uh) : 0);
+		flags = BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 | (gue ? BPF_F_ADJ_ROOM_ENCAP_L4_UDP : 0);
+		if (bpf_skb_adjust_room(skb, olen, BPF_ADJ_ROOM_MAC, flags))
+			goto drop;
+		fill_ipip(&hdr.ip, l3_len + olen - sizeof(hdr.ip), tos,
+			  gue ? IPPROTO_UDP
+			      : (inner_family == LB_AF_INET ? IPPROTO_IPIP : IPPROTO_IPV6),
+			  real, cfg);
+		fill_gue(&hdr.uh, l3_len, skb->hash, cfg);
+		if (bpf_skb_store_bytes(skb, sizeof(struct ethhdr), &hdr, olen & 0x3f, 0))
+			goto drop;
+		eth_proto = bpf_htons(ETH_P_IP);
+	} else {
+		struct {
+			struct ipv6hdr ip;
+			struct udphdr uh;
+		} hdr = {};
+
+		olen = sizeof(hdr.ip) + (gue ? sizeof(hdr.uh) : 0);
+		flags = BPF_F_ADJ_ROOM_ENCAP_L3_IPV6 | (gue ? BPF_F_ADJ_ROOM_ENCAP_L4_UDP : 0);
+		if (bpf_skb_adjust_room(skb, olen, BPF_ADJ_ROOM_MAC, flags))
+			goto drop;
+		fill_ip6ip6(&hdr.ip, l3_len + olen - sizeof(hdr.ip), tos, skb->hash,
+			    gue ? IPPROTO_UDP
+				: (inner_family == LB_AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IPIP),
+			    real, cfg);
+		fill_gue(&hdr.uh, l3_len, skb->hash, cfg);
+		if (bpf_skb_store_bytes(skb, sizeof(struct ethhdr), &hdr, olen & 0x3f, 0))
+			goto drop;
+		eth_proto = bpf_htons(ETH_P_IPV6);
+	}
+	if (inner_family != real->family &&
+	    bpf_skb_store_bytes(skb, __builtin_offsetof(struct ethhdr, h_proto), &eth_proto,
+				sizeof(eth_proto), 0))
+		goto drop;
 	count(counters(), LB_CNT_HC_TX, skb->len);
 	/* The redirect passes this hook again: unmarked, it goes through. */
 	skb->mark = 0;

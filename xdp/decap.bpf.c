@@ -72,49 +72,78 @@ static __always_inline void count(__u32 id, __u64 bytes)
 	}
 }
 
-static __always_inline int strip(struct __sk_buff *skb, __u32 outer_len, __u32 counter)
+/* Linux 6.3's flags for a decap that changes the L3 family (the uapi
+ * headers of the build machine may predate them; the values are ABI). */
+#ifndef BPF_F_ADJ_ROOM_DECAP_L3_IPV4
+#define BPF_F_ADJ_ROOM_DECAP_L3_IPV4 (1ULL << 7)
+#define BPF_F_ADJ_ROOM_DECAP_L3_IPV6 (1ULL << 8)
+#endif
+
+/*
+ * Remove outer_len bytes after Ethernet. When the inner family differs
+ * from the outer (an IPv4 VIP over an IPv6 underlay, or the reverse), the
+ * skb's protocol and the Ethernet type follow the inner packet.
+ */
+static __always_inline int strip(struct __sk_buff *skb, __u32 outer_len, __u8 outer_family,
+				 __u8 inner_family, __u32 counter)
 {
-	if (bpf_skb_adjust_room(skb, -(__s32)outer_len, BPF_ADJ_ROOM_MAC, 0)) {
-		count(LB_DCNT_DROP_MALFORMED, skb->len);
-		return TC_ACT_SHOT;
+	__u64 flags = 0;
+
+	if (inner_family != outer_family)
+		flags = inner_family == LB_AF_INET ? BPF_F_ADJ_ROOM_DECAP_L3_IPV4
+						   : BPF_F_ADJ_ROOM_DECAP_L3_IPV6;
+	if (bpf_skb_adjust_room(skb, -(__s32)outer_len, BPF_ADJ_ROOM_MAC, flags))
+		goto bad;
+	if (inner_family != outer_family) {
+		__be16 proto = bpf_htons(inner_family == LB_AF_INET ? ETH_P_IP : ETH_P_IPV6);
+
+		if (bpf_skb_store_bytes(skb, __builtin_offsetof(struct ethhdr, h_proto), &proto,
+					sizeof(proto), 0))
+			goto bad;
 	}
 	count(counter, skb->len);
 	return TC_ACT_OK;
+bad:
+	count(LB_DCNT_DROP_MALFORMED, skb->len);
+	return TC_ACT_SHOT;
+}
+
+/* Is addr (16 bytes, IPv4 zero-padded) of family in map? */
+static __always_inline int known(void *map, const void *addr, __u8 family)
+{
+	struct lb_decap_key k = {.family = family};
+
+	__builtin_memcpy(k.addr, addr, 16);
+	return bpf_map_lookup_elem(map, &k) != 0;
 }
 
 /*
  * 0 if the outer source, outer destination and inner destination are
- * trusted, else the counter of the first that is not. k is all zero on
- * entry; the addresses are copied in (16 bytes for IPv6, 4 for IPv4).
+ * trusted, else the counter of the first that is not. Addresses are 16
+ * bytes, IPv4 zero-padded.
  */
-static __always_inline __u32 untrusted(struct lb_decap_key *k, const void *src, const void *dst,
-				       const void *inner_dst, __u32 len)
+static __always_inline __u32 untrusted(const void *src, const void *dst, __u8 outer_family,
+				       const void *inner_dst, __u8 inner_family)
 {
 	__u32 zero = 0;
 	struct lb_decap_cfg *cfg = bpf_map_lookup_elem(&decap_cfg, &zero);
 
-	if (!cfg || cfg->check_source) {
-		__builtin_memcpy(k->addr, src, len);
-		if (!bpf_map_lookup_elem(&decap_lbs, k))
-			return LB_DCNT_DROP_SOURCE;
-	}
-	__builtin_memcpy(k->addr, dst, len);
-	if (!bpf_map_lookup_elem(&decap_local, k))
+	if ((!cfg || cfg->check_source) && !known(&decap_lbs, src, outer_family))
+		return LB_DCNT_DROP_SOURCE;
+	if (!known(&decap_local, dst, outer_family))
 		return LB_DCNT_DROP_DEST;
-	__builtin_memcpy(k->addr, inner_dst, len);
-	if (!bpf_map_lookup_elem(&decap_vips, k))
+	if (!known(&decap_vips, inner_dst, inner_family))
 		return LB_DCNT_DROP_INNER;
 	return 0;
 }
 
 /*
  * Is this UDP header GUE to strip (lb_abi.h: variant 1 to gue_port)?
- * Returns 1 (yes), 0 (not GUE: some other UDP, pass it) or -1 (to the GUE
- * port but not variant 1 or cut short: malformed). want_version is the
- * outer family's: an IPv4 packet in IPv6 GUE (or the reverse) is not
- * something the balancer sends.
+ * Returns the inner family (LB_AF_INET / LB_AF_INET6), 0 (not GUE: some
+ * other UDP, pass it) or -1 (to the GUE port but neither IPv4 nor IPv6
+ * follows, or cut short: malformed).
  */
-static __always_inline int is_gue(struct udphdr *uh, void *data_end, __u8 want_version)
+static __always_inline int is_gue(struct udphdr *uh, void *data_end)
 {
 	__u32 zero = 0;
 	struct lb_decap_cfg *cfg = bpf_map_lookup_elem(&decap_cfg, &zero);
@@ -126,9 +155,13 @@ static __always_inline int is_gue(struct udphdr *uh, void *data_end, __u8 want_v
 		return 0;
 	if (uh->dest != cfg->gue_port)
 		return 0;
-	if ((void *)(first + 1) > data_end || (*first >> 4) != want_version)
+	if ((void *)(first + 1) > data_end)
 		return -1;
-	return 1;
+	if ((*first >> 4) == 4)
+		return LB_AF_INET;
+	if ((*first >> 4) == 6)
+		return LB_AF_INET6;
+	return -1;
 }
 
 SEC("tc")
@@ -136,7 +169,11 @@ int lb_decap(struct __sk_buff *skb)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
+	__u8 src[16] = {}, dst[16] = {}, idst[16] = {};
+	__u8 outer_family, inner_family, next;
 	struct ethhdr *eth = data;
+	__u32 outer_len, counter, why;
+	void *l4, *inner;
 
 	count(LB_DCNT_RX, skb->len);
 	if ((void *)(eth + 1) > data_end)
@@ -144,86 +181,86 @@ int lb_decap(struct __sk_buff *skb)
 
 	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *outer = (void *)(eth + 1);
-		__u32 outer_len = sizeof(*outer), counter = LB_DCNT_DECAP_IPIP;
-		struct iphdr *inner;
 
 		if ((void *)(outer + 1) > data_end)
 			goto pass;
-		if (outer->protocol == IPPROTO_UDP && outer->ihl == 5) {
-			struct udphdr *uh = (void *)(outer + 1);
-			int gue = is_gue(uh, data_end, 4);
-
-			if (!gue)
-				goto pass;
-			if (gue < 0) {
-				count(LB_DCNT_DROP_MALFORMED, skb->len);
-				return TC_ACT_SHOT;
-			}
-			outer_len += sizeof(*uh);
-			counter = LB_DCNT_DECAP_GUE;
-		} else if (outer->protocol != IPPROTO_IPIP) {
+		next = outer->protocol;
+		if (next != IPPROTO_IPIP && next != IPPROTO_IPV6 && next != IPPROTO_UDP)
 			goto pass;
-		}
+		if (next == IPPROTO_UDP &&
+		    (outer->ihl != 5 || (outer->frag_off & bpf_htons(0x3fff))))
+			goto pass; /* not the balancer's GUE: it writes no options
+				    * and never fragments */
 		/* Only the 20-byte outer header the balancer writes; options
 		 * or fragments mean the packet is not ours to strip. */
-		if (outer->ihl != 5 || (outer->frag_off & bpf_htons(0x3fff))) {
-			count(LB_DCNT_DROP_MALFORMED, skb->len);
-			return TC_ACT_SHOT;
-		}
-		inner = (void *)outer + outer_len;
-		if ((void *)(inner + 1) > data_end || inner->version != 4) {
-			count(LB_DCNT_DROP_MALFORMED, skb->len);
-			return TC_ACT_SHOT;
-		}
-		{
-			struct lb_decap_key k = {.family = LB_AF_INET};
-			__u32 why = untrusted(&k, &outer->saddr, &outer->daddr, &inner->daddr, 4);
-
-			if (why) {
-				count(why, skb->len);
-				return TC_ACT_SHOT;
-			}
-		}
-		return strip(skb, outer_len, counter);
-	}
-	if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+		if (outer->ihl != 5 || (outer->frag_off & bpf_htons(0x3fff)))
+			goto malformed;
+		outer_family = LB_AF_INET;
+		outer_len = sizeof(*outer);
+		__builtin_memcpy(src, &outer->saddr, 4);
+		__builtin_memcpy(dst, &outer->daddr, 4);
+		l4 = outer + 1;
+	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *outer = (void *)(eth + 1);
-		__u32 outer_len = sizeof(*outer), counter = LB_DCNT_DECAP_IP6IP6;
-		struct ipv6hdr *inner;
 
 		if ((void *)(outer + 1) > data_end)
 			goto pass;
-		if (outer->nexthdr == IPPROTO_UDP) {
-			struct udphdr *uh = (void *)(outer + 1);
-			int gue = is_gue(uh, data_end, 6);
-
-			if (!gue)
-				goto pass;
-			if (gue < 0) {
-				count(LB_DCNT_DROP_MALFORMED, skb->len);
-				return TC_ACT_SHOT;
-			}
-			outer_len += sizeof(*uh);
-			counter = LB_DCNT_DECAP_GUE;
-		} else if (outer->nexthdr != IPPROTO_IPV6) {
+		next = outer->nexthdr;
+		if (next != IPPROTO_IPIP && next != IPPROTO_IPV6 && next != IPPROTO_UDP)
 			goto pass;
-		}
-		inner = (void *)outer + outer_len;
-		if ((void *)(inner + 1) > data_end || inner->version != 6) {
-			count(LB_DCNT_DROP_MALFORMED, skb->len);
-			return TC_ACT_SHOT;
-		}
-		{
-			struct lb_decap_key k = {.family = LB_AF_INET6};
-			__u32 why = untrusted(&k, &outer->saddr, &outer->daddr, &inner->daddr, 16);
-
-			if (why) {
-				count(why, skb->len);
-				return TC_ACT_SHOT;
-			}
-		}
-		return strip(skb, outer_len, counter);
+		outer_family = LB_AF_INET6;
+		outer_len = sizeof(*outer);
+		__builtin_memcpy(src, &outer->saddr, 16);
+		__builtin_memcpy(dst, &outer->daddr, 16);
+		l4 = outer + 1;
+	} else {
+		goto pass;
 	}
+
+	if (next == IPPROTO_UDP) {
+		int gue = is_gue(l4, data_end);
+
+		if (!gue)
+			goto pass;
+		if (gue < 0)
+			goto malformed;
+		inner_family = (__u8)gue;
+		outer_len += sizeof(struct udphdr);
+		counter = LB_DCNT_DECAP_GUE;
+	} else {
+		/* Protocol 4: IPv4 inside; 41: IPv6 inside, whatever the
+		 * outer family (a VIP of one family over an underlay of the
+		 * other). */
+		inner_family = next == IPPROTO_IPIP ? LB_AF_INET : LB_AF_INET6;
+		counter = outer_family == LB_AF_INET && inner_family == LB_AF_INET
+			      ? LB_DCNT_DECAP_IPIP
+			  : outer_family == LB_AF_INET6 && inner_family == LB_AF_INET6
+			      ? LB_DCNT_DECAP_IP6IP6
+			      : LB_DCNT_DECAP_MIXED;
+	}
+	inner = (void *)eth + sizeof(*eth) + outer_len;
+	if (inner_family == LB_AF_INET) {
+		struct iphdr *ip = inner;
+
+		if ((void *)(ip + 1) > data_end || ip->version != 4)
+			goto malformed;
+		__builtin_memcpy(idst, &ip->daddr, 4);
+	} else {
+		struct ipv6hdr *ip6 = inner;
+
+		if ((void *)(ip6 + 1) > data_end || ip6->version != 6)
+			goto malformed;
+		__builtin_memcpy(idst, &ip6->daddr, 16);
+	}
+	why = untrusted(src, dst, outer_family, idst, inner_family);
+	if (why) {
+		count(why, skb->len);
+		return TC_ACT_SHOT;
+	}
+	return strip(skb, outer_len, outer_family, inner_family, counter);
+malformed:
+	count(LB_DCNT_DROP_MALFORMED, skb->len);
+	return TC_ACT_SHOT;
 pass:
 	count(LB_DCNT_PASS, skb->len);
 	return TC_ACT_OK;

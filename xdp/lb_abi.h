@@ -229,6 +229,7 @@ enum lb_decap_counter_id {
 	LB_DCNT_DROP_DEST,	/* outer destination is not this host */
 	LB_DCNT_DROP_INNER,	/* inner destination is not one of this host's VIPs */
 	LB_DCNT_DECAP_GUE,	/* GUE (IPv4 or IPv6 in UDP to gue_port) stripped */
+	LB_DCNT_DECAP_MIXED,	/* IPv4 in IPv6 or IPv6 in IPv4 stripped */
 	LB_DCNT_MAX,
 };
 

@@ -28,6 +28,7 @@ fi
 
 # shellcheck source=tests/e2e/tap.sh
 . "$REPO/tests/e2e/tap.sh"
+wait_until() { local t=$1; shift; for ((i = 0; i < t * 10; i++)); do "$@" && return 0; sleep 0.1; done; return 1; }
 
 cleanup() {
   "$POPBOX" down >/dev/null 2>&1
@@ -144,11 +145,42 @@ check "lbctl real add with a bad real address fails and names it" \
   bash -c '[[ "$1" == *"10.0.3.300"* ]]' _ "$err"
 err=$(ctl lb1 real add "192.0.2.1000:443" 10.0.3.2 2>&1)
 check "lbctl real add with a bad VIP fails and names it" bash -c '[[ "$1" == *"192.0.2.1000"* ]]' _ "$err"
-err=$(ctl lb1 real add "[$VIP6]:443" 10.0.3.2 2>&1)
-check "lbctl refuses a real of the wrong family" bash -c '[[ "$1" == *"family"* ]]' _ "$err"
+err=$(ctl lb1 real add "[$VIP6]:443" fd00:3::g 2>&1)
+check "lbctl real add with a bad IPv6 real fails and names it" bash -c '[[ "$1" == *"fd00:3::g"* ]]' _ "$err"
 err=$(ctl lb1 real set-weight "$VIP4:443" 10.0.9.9 2 2>&1)
 check "lbctl set-weight of an unknown real says so" bash -c '[[ "$1" == *"no vip 192.0.2.10:443/tcp with real 10.0.9.9"* ]]' _ "$err"
 check "bad input left the reals unchanged" test "$before" = "$(reals_of lb1)"
+
+
+# 5b. A real of the other family than its VIP: [VIP6]:80 gets l7a's IPv4
+#     address. Its probes and its clients' packets travel IPv6 in IPv4
+#     (protocol 41) and l7a strips them; with the IPv6 reals out, every
+#     request is served by l7a that way, then everything is put back.
+mixed_of() {
+  ctl "$1" --json stats | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["global"]["decap_mixed"]["packets"])'
+}
+in_ring() { # in_ring LB VIP-ADDRESS PORT REAL
+  ctl "$1" --json real list | /usr/bin/python3 -c 'import json,sys
+sys.exit(not any(r["vip"]["address"] == sys.argv[1] and r["vip"]["port"] == int(sys.argv[2]) and r["address"] == sys.argv[3] and r["in_ring"] for r in json.load(sys.stdin)))' "$2" "$3" "$4"
+}
+m0=$(mixed_of l7a)
+for n in lb1 lb2; do ctl "$n" real add "[$VIP6]:80" 10.0.3.2 >/dev/null; done
+mixed_up() { in_ring lb1 "$VIP6" 80 10.0.3.2 && in_ring lb2 "$VIP6" 80 10.0.3.2; }
+v6_reals_up() {
+  for n in lb1 lb2; do for r in fd00:3::2 fd00:4::2; do in_ring "$n" "$VIP6" 80 "$r" || return 1; done; done
+}
+check "an IPv4 real of the IPv6 VIP [$VIP6]:80 passes its probes (IPv6 in IPv4) on both LBs" \
+  wait_until 10 mixed_up
+for n in lb1 lb2; do for r in fd00:3::2 fd00:4::2; do ctl "$n" real del "[$VIP6]:80" "$r" >/dev/null; done; done
+served=$(for i in $(seq 20); do served_by "http://[$VIP6]/"; done | sort | uniq -c | awk '{print $1, $2}' | paste -sd' ')
+m1=$(mixed_of l7a)
+check "with only the IPv4 real, 20 requests to http://[$VIP6]/ were all served by l7a ($served)" test "$served" = "20 popbox/l7a"
+check "l7a stripped IPv6 in IPv4 ($m0 -> $m1 packets)" test $((m1 - m0)) -gt 60
+for n in lb1 lb2; do
+  for r in fd00:3::2 fd00:4::2; do ctl "$n" real add "[$VIP6]:80" "$r" >/dev/null; done
+  ctl "$n" real del "[$VIP6]:80" 10.0.3.2 >/dev/null
+done
+check "[$VIP6]:80 has its IPv6 reals back" wait_until 10 v6_reals_up
 
 # 6. A malformed request through the VIP gets a 400 and a close; others
 #    keep being served.
@@ -283,7 +315,6 @@ check "a gRPC call to a stopped backend gets UNAVAILABLE ($(grep -o 'after [0-9.
 # gRPC backend gone its reals fail, and the LBs withdraw the address.
 v6_routed() { [ -n "$(node router ip -6 route show "$VIP6/128")" ]; }
 v6_withdrawn() { ! v6_routed; }
-wait_until() { local t=$1; shift; for ((i = 0; i < t * 10; i++)); do "$@" && return 0; sleep 0.1; done; return 1; }
 check "the gRPC health checks withdrew $VIP6 from the router" wait_until 10 v6_withdrawn
 "$POPBOX" daemon start backend grpc
 check "and announced it again once the gRPC backend was back" wait_until 20 v6_routed
