@@ -246,7 +246,8 @@ static int collect_targets(void *ctx, const struct l4lb_vip_info *v)
 		t = &ts->t[ts->n];
 		ts->cfgs[ts->n] = hc;
 		*t = (struct hc_target){.vip = v->key, .real = v->reals[i].addr};
-		t->mark = LB_HC_MARK_BASE | v->reals[i].id;
+		t->mark = LB_HC_MARK_BASE | v->reals[i].id |
+			  (v->flags & LB_VIP_F_ENCAP_GUE ? LB_HC_MARK_GUE : 0);
 		/* Adopting a dataplane, a check starts where the ring had its
 		 * real (down: out, else up); otherwise it starts unknown, and
 		 * its real, added out of the ring, waits for a good probe. */
@@ -454,13 +455,33 @@ static bool src_for(const struct l4 *l4, uint8_t family)
 	return family == LB_AF_INET ? l4->have4 : l4->have6;
 }
 
-/* Every real must be reachable from one of this LB's addresses. */
+/*
+ * Every real must be reachable from one of this LB's addresses (the
+ * underlay is its family), and a checked VIP's probes, sockets of the
+ * VIP's family, need one of the VIP's.
+ */
 static int check_sources(const struct l4 *l4, const struct lbd_config *c, char **err)
 {
-	for (size_t i = 0; i < c->n_vips; i++)
-		for (size_t j = 0; j < c->vips[i].n_reals; j++) {
-			const struct lb_addr *a = &c->vips[i].reals[j].addr;
-			char buf[LB_ADDR_STRLEN];
+	char buf[LB_ADDR_STRLEN];
+
+	for (size_t i = 0; i < c->n_vips; i++) {
+		const struct lbd_vip_cfg *v = &c->vips[i];
+		const struct lb_addr *va = &v->key.addr;
+		struct lbd_health_cfg hc;
+		uint32_t min;
+
+		vip_health(c, &v->key, &hc, &min);
+		if (v->n_reals && hc.kind != LBD_HC_NONE && !src_for(l4, va->family)) {
+			if (asprintf(err,
+				     "vip %s: this LB has no %s address on %s for its health "
+				     "checks",
+				     lb_addr_str(va, buf, sizeof(buf)),
+				     va->family == LB_AF_INET ? "IPv4" : "IPv6", c->interface) < 0)
+				*err = NULL;
+			return -EINVAL;
+		}
+		for (size_t j = 0; j < v->n_reals; j++) {
+			const struct lb_addr *a = &v->reals[j].addr;
 
 			if (src_for(l4, a->family))
 				continue;
@@ -471,7 +492,21 @@ static int check_sources(const struct l4 *l4, const struct lbd_config *c, char *
 				*err = NULL;
 			return -EINVAL;
 		}
+	}
 	return 0;
+}
+
+/* Read this LB's outer source addresses from the interface again (one
+ * added since the start counts at a reload). 0 or -errno. */
+static int read_sources(struct l4 *l4, const struct lbd_config *c)
+{
+	int ifindex = lb_nl_ifindex(c->interface);
+
+	if (ifindex < 0)
+		return ifindex;
+	l4->have4 = lb_nl_iface_addr(ifindex, LB_AF_INET, &l4->src4) == 0;
+	l4->have6 = lb_nl_iface_addr(ifindex, LB_AF_INET6, &l4->src6) == 0;
+	return l4lb_set_source(l4->lb, l4->have4 ? &l4->src4 : NULL, l4->have6 ? &l4->src6 : NULL);
 }
 
 /* The pin directory exists, on a bpffs (created under its parent). */
@@ -599,7 +634,9 @@ static int l4_apply(struct lbd *d, struct lbd_config *next, char **err)
 		if (rc)
 			return rc;
 	}
-	rc = check_sources(l4, next, err);
+	rc = read_sources(l4, next);
+	if (!rc)
+		rc = check_sources(l4, next, err);
 	if (rc)
 		return rc;
 	rc = l4_sync(l4, next, false, err);
@@ -845,6 +882,10 @@ static int api_real_change(void *ctx, const struct admin_req *req, json_t **out)
 		struct lbd_health_cfg hc;
 		uint32_t min;
 
+		struct l4lb_vip_info vi;
+
+		if (l4lb_vip_find(LB(d), &k, &vi))
+			return admin_error(out, 404, "no vip %s", name);
 		if (!src_for(L4(d), a.family))
 			return admin_error(out, 400,
 					   "real %s: this LB has no %s address on %s to send to it "

@@ -577,7 +577,9 @@ struct l4lb *l4lb_open(const struct l4lb_opts *opts)
 		lb->o.max_reals = LB_MAX_REALS_DEFAULT;
 	if (!lb->o.conn_max)
 		lb->o.conn_max = LB_CONN_MAX_DEFAULT;
-	if (!maglev_is_prime(lb->o.ring_size) || lb->o.max_reals < 2) {
+	/* Real ids also travel in probe marks (LB_HC_MARK_REAL). */
+	if (!maglev_is_prime(lb->o.ring_size) || lb->o.max_reals < 2 ||
+	    lb->o.max_reals > LB_HC_MARK_REAL + 1) {
 		err = -EINVAL;
 		goto out_free;
 	}

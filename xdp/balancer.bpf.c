@@ -809,6 +809,16 @@ int lb_balancer(struct xdp_md *ctx)
 		 * VIP's entry for fragments only. */
 		meta = vk.port ? bpf_map_lookup_elem(&vip_map, &vk) : NULL;
 		if (!meta) {
+			/* A VIP address, but no service on this port: up
+			 * this LB's stack it would be routed back to the
+			 * router, which sends it here again until its TTL
+			 * runs out. */
+			vk.port = 0;
+			vk.proto = 0;
+			if (bpf_map_lookup_elem(&vip_map, &vk)) {
+				count(st, LB_CNT_DROP_VIP_UNHANDLED, len);
+				return XDP_DROP;
+			}
 			count(st, LB_CNT_PASS_NON_VIP, len);
 			return XDP_PASS;
 		}
@@ -845,38 +855,19 @@ int lb_balancer(struct xdp_md *ctx)
  * from the VIP straight to this LB (direct server return), to a plain
  * socket. Everything else leaves untouched.
  */
-/*
- * Does the probe's VIP (its destination address, port and protocol; l4_off
- * from the start of the skb) encapsulate in GUE? Then the probe must too,
- * or it would not test the real's GUE path.
- */
-static __always_inline int hc_vip_gue(struct __sk_buff *skb, const void *daddr, __u8 family,
-				      __u8 proto, __u32 l4_off)
-{
-	struct lb_vip_key vk = {};
-	struct lb_vip_meta *meta;
-	__be16 ports[2];
-
-	if (bpf_skb_load_bytes(skb, l4_off, ports, sizeof(ports)))
-		return 0;
-	__builtin_memcpy(vk.addr, daddr, 16); /* zero-padded for IPv4 */
-	vk.family = family;
-	vk.port = ports[1];
-	vk.proto = proto;
-	meta = bpf_map_lookup_elem(&vip_map, &vk);
-	return meta && (meta->flags & LB_VIP_F_ENCAP_GUE);
-}
-
 SEC("tc")
 int lb_hc_encap(struct __sk_buff *skb)
 {
-	__u32 real_id = skb->mark & ~LB_HC_MARK_MASK, zero = 0, l4_off, flags;
-	__u8 tos, proto, inner_family, daddr[16] = {};
+	__u32 real_id = skb->mark & LB_HC_MARK_REAL, zero = 0, flags;
+	/* lbd sets the GUE bit from the checked VIP's encapsulation: the
+	 * probe's own destination may be another port (health.port) or
+	 * protocol (a UDP VIP checked over TCP). */
+	int gue = !!(skb->mark & LB_HC_MARK_GUE);
+	__u8 tos, inner_family;
 	struct lb_real *real;
 	struct lb_ctl *cfg;
 	__u16 l3_len, olen;
 	__be16 eth_proto;
-	int gue;
 
 	if ((skb->mark & LB_HC_MARK_MASK) != LB_HC_MARK_BASE)
 		return TC_ACT_OK;
@@ -892,9 +883,6 @@ int lb_hc_encap(struct __sk_buff *skb)
 		inner_family = LB_AF_INET;
 		l3_len = bpf_ntohs(inner.tot_len);
 		tos = inner.tos;
-		proto = inner.protocol;
-		__builtin_memcpy(daddr, &inner.daddr, 4);
-		l4_off = sizeof(struct ethhdr) + inner.ihl * 4;
 	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr inner;
 
@@ -903,13 +891,9 @@ int lb_hc_encap(struct __sk_buff *skb)
 		inner_family = LB_AF_INET6;
 		l3_len = sizeof(inner) + bpf_ntohs(inner.payload_len);
 		tos = (inner.priority << 4) | (inner.flow_lbl[0] >> 4);
-		proto = inner.nexthdr;
-		__builtin_memcpy(daddr, &inner.daddr, 16);
-		l4_off = sizeof(struct ethhdr) + sizeof(inner);
 	} else {
 		goto drop; /* not IP: a bug, counted */
 	}
-	gue = hc_vip_gue(skb, daddr, inner_family, proto, l4_off);
 
 	/* The underlay is the real's family, as in the XDP path; adjust_room
 	 * turns skb->protocol into the outer one when they differ. */

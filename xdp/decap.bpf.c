@@ -108,6 +108,9 @@ bad:
 	return TC_ACT_SHOT;
 }
 
+/* Ethernet + outer IPv6 + UDP + inner IPv6: the most the decap reads. */
+#define DECAP_HDRS (14 + 40 + 8 + 40)
+
 /* Is addr (16 bytes, IPv4 zero-padded) of family in map? */
 static __always_inline int known(void *map, const void *addr, __u8 family)
 {
@@ -167,15 +170,23 @@ static __always_inline int is_gue(struct udphdr *uh, void *data_end)
 SEC("tc")
 int lb_decap(struct __sk_buff *skb)
 {
-	void *data = (void *)(long)skb->data;
-	void *data_end = (void *)(long)skb->data_end;
+	void *data, *data_end;
 	__u8 src[16] = {}, dst[16] = {}, idst[16] = {};
 	__u8 outer_family, inner_family, next;
-	struct ethhdr *eth = data;
+	struct ethhdr *eth;
 	__u32 outer_len, counter, why;
 	void *l4, *inner;
 
 	count(LB_DCNT_RX, skb->len);
+	/* Every header read below (Ethernet, outer IPv6, UDP, inner IPv6 at
+	 * most) must be in the linear part: some drivers leave only
+	 * Ethernet, IP and UDP there for a UDP packet, which would make
+	 * every GUE packet look cut short. */
+	if (skb->data_end - skb->data < DECAP_HDRS && skb->len > skb->data_end - skb->data)
+		bpf_skb_pull_data(skb, skb->len < DECAP_HDRS ? skb->len : DECAP_HDRS);
+	data = (void *)(long)skb->data;
+	data_end = (void *)(long)skb->data_end;
+	eth = data;
 	if ((void *)(eth + 1) > data_end)
 		goto pass;
 

@@ -65,6 +65,9 @@ enum lb_encap {
  */
 #define LB_HC_MARK_BASE 0x4c420000u /* "LB" */
 #define LB_HC_MARK_MASK 0xffff0000u
+#define LB_HC_MARK_REAL 0x00007fffu /* the real id (ids stay below 4096) */
+#define LB_HC_MARK_GUE	0x00008000u /* the checked VIP encapsulates in GUE */
+_Static_assert(LB_MAX_REALS_DEFAULT <= LB_HC_MARK_REAL + 1, "real ids must fit the probe mark");
 #define LB_HC_TC_HANDLE 0x1c8 /* the tc filter's handle on the LB's egress */
 
 /* VIP map key: (address, port, protocol). */
