@@ -576,12 +576,10 @@ static int l4_start(struct lbd *d)
 		return -EIO;
 	}
 	l4lb_refresh_neighbors(l4->lb);
-	if (l4lb_wait_neighbors(l4->lb, 2000))
-		log_warn("some next hops are still unresolved; their packets count as drop_fib");
-	rc = l4lb_nexthops_refresh(l4->lb);
+	rc = l4lb_wait_neighbors(l4->lb, 2000);
 	if (rc)
-		log_warn("%d reals have no cached next hop yet; their packets take the FIB "
-			 "(fib_fallback) until their neighbours resolve",
+		log_warn("%d reals' next hops are still unresolved; their packets take the FIB "
+			 "(fib_fallback) and count as drop_fib until they resolve",
 			 rc);
 	/* Attaching replaces an adopted program in one step: packets never
 	 * meet an empty interface. */

@@ -97,11 +97,10 @@ static int vip_arg(const char *s, json_t **vip)
 	return 0;
 }
 
-static int real_arg(const char *s, const char *vipspec)
+static int real_arg(const char *s)
 {
 	struct lb_addr a;
 
-	(void)vipspec; /* a real may be of the other family than its VIP */
 	if (lb_addr_parse(s, &a))
 		return die("real address \"%s\": not an IPv4 or IPv6 address", s);
 	return 0;
@@ -241,7 +240,7 @@ static int real_change(struct lbctl *c, const char *method, int weight)
 
 	if (vip_arg(c->argv[0], &vip))
 		return 1;
-	if (real_arg(c->argv[1], c->argv[0])) {
+	if (real_arg(c->argv[1])) {
 		json_decref(vip);
 		return 1;
 	}

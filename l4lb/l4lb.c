@@ -202,6 +202,28 @@ static int pin_find_old(struct l4lb *lb)
 	return 0;
 }
 
+/* Remove whatever this layout has pinned in pin_dir, before the load
+ * (the maps do not have their pin paths yet). 0 or -errno. */
+static int pins_remove(struct l4lb *lb)
+{
+	struct bpf_map *m;
+	char path[600];
+
+	bpf_object__for_each_map(m, lb->skel->obj)
+	{
+		if (bpf_map__is_internal(m))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", lb->pin_dir, bpf_map__name(m));
+		if (unlink(path) && errno != ENOENT) {
+			int err = -errno;
+
+			log_err("removing %s: %s", path, strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
 /*
  * Point every map at pin_dir/<name> (pin_dir = pin_root/v<version>). If
  * ctl_map is already pinned there a dataplane of this layout is running:
@@ -242,16 +264,9 @@ static int pin_prepare(struct l4lb *lb)
 		 * taken the interface over: while they exist they are the live
 		 * dataplane, and maps of ours beside them are a migration that
 		 * never finished (or predate a downgrade): start it again. */
-		bpf_object__for_each_map(m, lb->skel->obj)
-		{
-			if (bpf_map__is_internal(m))
-				continue;
-			snprintf(path, sizeof(path), "%s/%s", lb->pin_dir, bpf_map__name(m));
-			if (unlink(path) && errno != ENOENT) {
-				log_err("removing %s: %s", path, strerror(errno));
-				return -errno;
-			}
-		}
+		n = pins_remove(lb);
+		if (n)
+			return n;
 	}
 	snprintf(path, sizeof(path), "%s/ctl_map", lb->pin_dir);
 	if (access(path, F_OK) == 0) {
@@ -267,17 +282,9 @@ static int pin_prepare(struct l4lb *lb)
 			log_warn("%s holds the maps of a dataplane that never finished "
 				 "starting: removing them",
 				 lb->pin_dir);
-			bpf_object__for_each_map(m, lb->skel->obj)
-			{
-				if (bpf_map__is_internal(m))
-					continue;
-				snprintf(path, sizeof(path), "%s/%s", lb->pin_dir,
-					 bpf_map__name(m));
-				if (unlink(path) && errno != ENOENT) {
-					log_err("removing %s: %s", path, strerror(errno));
-					return -errno;
-				}
-			}
+			n = pins_remove(lb);
+			if (n)
+				return n;
 		} else if (ctl.ring_size != lb->o.ring_size || ctl.hash_seed != lb->o.hash_seed) {
 			log_err("the dataplane pinned in %s runs ring_size %u, hash_seed %u; this "
 				"config says %u, %u: stop it with `lbctl shutdown` first",
@@ -1159,7 +1166,7 @@ static int nexthop_update(struct l4lb *lb, uint32_t id)
 	int err;
 
 	err = lb_nl_nexthop(&rs->addr, &nh);
-	rs->nh_ifindex = err == 0 || err == -EAGAIN ? nh.ifindex : 0;
+	rs->nh_ifindex = nh.ifindex; /* 0 when there was no route */
 	rs->nh_gw = nh.gw;
 	if (bpf_map__lookup_elem(lb->skel->maps.reals_map, &id, sizeof(id), &r, sizeof(r), 0))
 		return -errno;
@@ -1427,40 +1434,54 @@ int l4lb_refresh_neighbors(struct l4lb *lb)
 	int failed = 0;
 
 	for (uint32_t id = 1; id < lb->o.max_reals; id++) {
-		struct lb_addr nh;
+		struct real_slot *rs = &lb->reals[id];
 		char buf[LB_ADDR_STRLEN];
-		int oif, err;
+		int err;
 
-		if (!lb->reals[id].addr.family)
+		if (!rs->addr.family)
 			continue;
-		if (!lb->reals[id].refs) {
-			/* Free, but established flows may still go there:
-			 * keep its cached next hop true. */
-			nexthop_update(lb, id);
+		/* A free id too: established flows may still go there. */
+		err = nexthop_update(lb, id);
+		if (!rs->refs)
 			continue;
-		}
-		err = lb_nl_route_get(&lb->reals[id].addr, &nh, &oif);
-		if (!err)
-			err = lb_nl_neigh_ensure(oif, &nh);
+		/* The route is known (nexthop_update recorded where it leads)
+		 * even while the neighbour is not: have it resolved. */
+		if (rs->nh_ifindex)
+			err = lb_nl_neigh_ensure(rs->nh_ifindex, &rs->nh_gw);
 		if (err) {
 			log_warn("real %s: cannot prepare next hop: %s",
-				 lb_addr_str(&lb->reals[id].addr, buf, sizeof(buf)),
-				 strerror(-err));
+				 lb_addr_str(&rs->addr, buf, sizeof(buf)), strerror(-err));
 			failed++;
 		}
-		nexthop_update(lb, id);
 	}
 	return failed;
 }
 
+/* Resolve every real's next hop again. Returns how many reals in use have
+ * none cached; *pending (may be NULL) gets how many of them wait for
+ * their neighbour. */
+static int nexthops_update(struct l4lb *lb, int *pending)
+{
+	int uncached = 0, err;
+
+	if (pending)
+		*pending = 0;
+	for (uint32_t id = 1; id < lb->o.max_reals; id++) {
+		if (!lb->reals[id].addr.family)
+			continue;
+		err = nexthop_update(lb, id);
+		if (!err || !lb->reals[id].refs)
+			continue;
+		uncached++;
+		if (pending && err == -EAGAIN)
+			(*pending)++;
+	}
+	return uncached;
+}
+
 int l4lb_nexthops_refresh(struct l4lb *lb)
 {
-	int uncached = 0;
-
-	for (uint32_t id = 1; id < lb->o.max_reals; id++)
-		if (lb->reals[id].addr.family && nexthop_update(lb, id))
-			uncached += lb->reals[id].refs > 0;
-	return uncached;
+	return nexthops_update(lb, NULL);
 }
 
 int l4lb_netlink_fd(struct l4lb *lb)
@@ -1518,16 +1539,7 @@ int l4lb_wait_neighbors(struct l4lb *lb, int timeout_ms)
 	int pending = 0;
 
 	for (int waited = 0; waited <= timeout_ms; waited += 20) {
-		pending = 0;
-		for (uint32_t id = 1; id < lb->o.max_reals; id++) {
-			struct lb_addr nh;
-			int oif;
-
-			if (lb->reals[id].refs &&
-			    !lb_nl_route_get(&lb->reals[id].addr, &nh, &oif) &&
-			    !lb_nl_neigh_valid(oif, &nh))
-				pending++;
-		}
+		nexthops_update(lb, &pending);
 		if (!pending)
 			break;
 		usleep(20000);

@@ -178,9 +178,10 @@ extern const char *const lb_counter_names[LB_CNT_MAX];
 int l4lb_refresh_neighbors(struct l4lb *lb);
 
 /*
- * Wait up to timeout_ms for every real's next hop to be resolved (call
- * after l4lb_refresh_neighbors, before attaching, so the first packets do
- * not meet an unresolved next hop). Returns the number still unresolved.
+ * Wait up to timeout_ms for every real's next hop to be resolved and
+ * cached (call after l4lb_refresh_neighbors, before attaching, so the
+ * first packets do not meet an unresolved next hop). Returns the number
+ * still waiting for their neighbour.
  */
 int l4lb_wait_neighbors(struct l4lb *lb, int timeout_ms);
 

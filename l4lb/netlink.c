@@ -95,22 +95,36 @@ int lb_nl_ifindex(const char *name)
 	return req.ifindex ? req.ifindex : -ENODEV;
 }
 
+/* mnl_attr_parse callback filling tb[type] for types up to max. */
+struct attr_tb {
+	const struct nlattr **tb;
+	int max;
+};
+
+static int attr_tb_cb(const struct nlattr *attr, void *data)
+{
+	const struct attr_tb *t = data;
+
+	if (mnl_attr_type_valid(attr, (uint16_t)t->max) >= 0)
+		t->tb[mnl_attr_get_type(attr)] = attr;
+	return MNL_CB_OK;
+}
+
+/* Parse nlh's attributes after a header of hdrlen bytes into tb[0..max]. */
+static void attrs_parse(const struct nlmsghdr *nlh, size_t hdrlen, const struct nlattr **tb,
+			int max)
+{
+	struct attr_tb t = {.tb = tb, .max = max};
+
+	mnl_attr_parse(nlh, (unsigned int)hdrlen, attr_tb_cb, &t);
+}
+
 struct addr_req {
 	int ifindex;
 	int family; /* LB_AF_* */
 	bool found;
 	struct lb_addr out;
 };
-
-static int addr_attr_cb(const struct nlattr *attr, void *data)
-{
-	const struct nlattr **tb = data;
-	int type = mnl_attr_get_type(attr);
-
-	if (mnl_attr_type_valid(attr, IFA_MAX) >= 0)
-		tb[type] = attr;
-	return MNL_CB_OK;
-}
 
 static int addr_cb(const struct nlmsghdr *nlh, void *data)
 {
@@ -122,7 +136,7 @@ static int addr_cb(const struct nlmsghdr *nlh, void *data)
 	if (req->found || (int)ifa->ifa_index != req->ifindex || ifa->ifa_family != af ||
 	    ifa->ifa_scope != RT_SCOPE_UNIVERSE || (ifa->ifa_flags & IFA_F_TENTATIVE))
 		return MNL_CB_OK;
-	mnl_attr_parse(nlh, sizeof(*ifa), addr_attr_cb, tb);
+	attrs_parse(nlh, sizeof(*ifa), tb, IFA_MAX);
 	if (!tb[IFA_ADDRESS])
 		return MNL_CB_OK;
 	req->out.family = req->family;
@@ -152,63 +166,6 @@ int lb_nl_iface_addr(int ifindex, int family, struct lb_addr *out)
 	return 0;
 }
 
-struct route_req {
-	struct lb_addr nexthop;
-	bool has_gw;
-	int oif;
-};
-
-static int route_attr_cb(const struct nlattr *attr, void *data)
-{
-	const struct nlattr **tb = data;
-
-	if (mnl_attr_type_valid(attr, RTA_MAX) >= 0)
-		tb[mnl_attr_get_type(attr)] = attr;
-	return MNL_CB_OK;
-}
-
-static int route_cb(const struct nlmsghdr *nlh, void *data)
-{
-	struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
-	const struct nlattr *tb[RTA_MAX + 1] = {};
-	struct route_req *req = data;
-
-	mnl_attr_parse(nlh, sizeof(*rtm), route_attr_cb, tb);
-	if (tb[RTA_OIF])
-		req->oif = mnl_attr_get_u32(tb[RTA_OIF]);
-	if (tb[RTA_GATEWAY]) {
-		req->has_gw = true;
-		req->nexthop.family = rtm->rtm_family == AF_INET ? LB_AF_INET : LB_AF_INET6;
-		memcpy(req->nexthop.bytes, mnl_attr_get_payload(tb[RTA_GATEWAY]),
-		       rtm->rtm_family == AF_INET ? 4 : 16);
-	}
-	return MNL_CB_OK;
-}
-
-int lb_nl_route_get(const struct lb_addr *dst, struct lb_addr *nexthop, int *oif)
-{
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-	struct route_req req = {0};
-	struct rtmsg *rtm;
-	int ret;
-
-	nlh->nlmsg_type = RTM_GETROUTE;
-	nlh->nlmsg_flags = NLM_F_REQUEST;
-	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
-	rtm->rtm_family = lb_addr_af(dst);
-	rtm->rtm_dst_len = dst->family == LB_AF_INET ? 32 : 128;
-	mnl_attr_put(nlh, RTA_DST, dst->family == LB_AF_INET ? 4 : 16, dst->bytes);
-	ret = nl_talk(nlh, route_cb, &req);
-	if (ret)
-		return ret;
-	if (!req.oif)
-		return -ENETUNREACH;
-	*nexthop = req.has_gw ? req.nexthop : *dst;
-	*oif = req.oif;
-	return 0;
-}
-
 int lb_nl_neigh_ensure(int ifindex, const struct lb_addr *addr)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
@@ -227,34 +184,6 @@ int lb_nl_neigh_ensure(int ifindex, const struct lb_addr *addr)
 	mnl_attr_put(nlh, NDA_DST, addr->family == LB_AF_INET ? 4 : 16, addr->bytes);
 	mnl_attr_put_u32(nlh, NDA_FLAGS_EXT, NTF_EXT_MANAGED);
 	return nl_talk(nlh, NULL, NULL);
-}
-
-static int neigh_cb(const struct nlmsghdr *nlh, void *data)
-{
-	struct ndmsg *ndm = mnl_nlmsg_get_payload(nlh);
-
-	/* The kernel's NUD_VALID, which uapi does not export. */
-	*(bool *)data = (ndm->ndm_state & (NUD_PERMANENT | NUD_NOARP | NUD_REACHABLE | NUD_PROBE |
-					   NUD_STALE | NUD_DELAY)) != 0;
-	return MNL_CB_OK;
-}
-
-bool lb_nl_neigh_valid(int ifindex, const struct lb_addr *addr)
-{
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-	struct ndmsg *ndm;
-	bool valid = false;
-
-	nlh->nlmsg_type = RTM_GETNEIGH;
-	nlh->nlmsg_flags = NLM_F_REQUEST;
-	ndm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ndm));
-	ndm->ndm_family = lb_addr_af(addr);
-	ndm->ndm_ifindex = ifindex;
-	mnl_attr_put(nlh, NDA_DST, addr->family == LB_AF_INET ? 4 : 16, addr->bytes);
-	if (nl_talk(nlh, neigh_cb, &valid))
-		return false;
-	return valid;
 }
 
 static int addr_change(int type, int ifindex, const struct lb_addr *addr)
@@ -296,8 +225,10 @@ int lb_nl_addr_del(int ifindex, const struct lb_addr *addr)
 
 /* --- next hops -------------------------------------------------------- */
 
-struct route_full {
-	struct route_req r;
+struct route_info {
+	int oif;
+	bool has_gw;
+	struct lb_addr gw;
 	uint32_t mtu; /* RTAX_MTU of the route, 0 = none */
 };
 
@@ -308,16 +239,23 @@ static int metrics_cb(const struct nlattr *attr, void *data)
 	return MNL_CB_OK;
 }
 
-static int route_full_cb(const struct nlmsghdr *nlh, void *data)
+static int route_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
 	const struct nlattr *tb[RTA_MAX + 1] = {};
-	struct route_full *req = data;
+	struct route_info *ri = data;
 
-	route_cb(nlh, &req->r);
-	mnl_attr_parse(nlh, sizeof(*rtm), route_attr_cb, tb);
+	attrs_parse(nlh, sizeof(*rtm), tb, RTA_MAX);
+	if (tb[RTA_OIF])
+		ri->oif = (int)mnl_attr_get_u32(tb[RTA_OIF]);
+	if (tb[RTA_GATEWAY]) {
+		ri->has_gw = true;
+		ri->gw.family = rtm->rtm_family == AF_INET ? LB_AF_INET : LB_AF_INET6;
+		memcpy(ri->gw.bytes, mnl_attr_get_payload(tb[RTA_GATEWAY]),
+		       rtm->rtm_family == AF_INET ? 4 : 16);
+	}
 	if (tb[RTA_METRICS])
-		mnl_attr_parse_nested(tb[RTA_METRICS], metrics_cb, &req->mtu);
+		mnl_attr_parse_nested(tb[RTA_METRICS], metrics_cb, &ri->mtu);
 	return MNL_CB_OK;
 }
 
@@ -328,21 +266,12 @@ struct link_info {
 	bool mac_ok; /* an Ethernet-like 6-byte address */
 };
 
-static int link_attr_cb(const struct nlattr *attr, void *data)
-{
-	const struct nlattr **tb = data;
-
-	if (mnl_attr_type_valid(attr, IFLA_MAX) >= 0)
-		tb[mnl_attr_get_type(attr)] = attr;
-	return MNL_CB_OK;
-}
-
 static int link_info_cb(const struct nlmsghdr *nlh, void *data)
 {
 	const struct nlattr *tb[IFLA_MAX + 1] = {};
 	struct link_info *li = data;
 
-	mnl_attr_parse(nlh, sizeof(struct ifinfomsg), link_attr_cb, tb);
+	attrs_parse(nlh, sizeof(struct ifinfomsg), tb, IFLA_MAX);
 	li->found = true;
 	if (tb[IFLA_MTU] && mnl_attr_validate(tb[IFLA_MTU], MNL_TYPE_U32) >= 0)
 		li->mtu = mnl_attr_get_u32(tb[IFLA_MTU]);
@@ -359,23 +288,16 @@ struct neigh_info {
 	uint8_t mac[6];
 };
 
-static int neigh_attr_cb(const struct nlattr *attr, void *data)
-{
-	const struct nlattr **tb = data;
-
-	if (mnl_attr_type_valid(attr, NDA_MAX) >= 0)
-		tb[mnl_attr_get_type(attr)] = attr;
-	return MNL_CB_OK;
-}
-
 static int neigh_info_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct ndmsg *ndm = mnl_nlmsg_get_payload(nlh);
 	const struct nlattr *tb[NDA_MAX + 1] = {};
 	struct neigh_info *ni = data;
 
-	neigh_cb(nlh, &ni->valid);
-	mnl_attr_parse(nlh, sizeof(*ndm), neigh_attr_cb, tb);
+	/* The kernel's NUD_VALID, which uapi does not export. */
+	ni->valid = (ndm->ndm_state & (NUD_PERMANENT | NUD_NOARP | NUD_REACHABLE | NUD_PROBE |
+				       NUD_STALE | NUD_DELAY)) != 0;
+	attrs_parse(nlh, sizeof(*ndm), tb, NDA_MAX);
 	if (tb[NDA_LLADDR] && mnl_attr_get_payload_len(tb[NDA_LLADDR]) == 6) {
 		memcpy(ni->mac, mnl_attr_get_payload(tb[NDA_LLADDR]), 6);
 		ni->mac_ok = true;
@@ -387,7 +309,7 @@ int lb_nl_nexthop(const struct lb_addr *dst, struct lb_nl_nexthop *out)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-	struct route_full rt = {0};
+	struct route_info rt = {0};
 	struct link_info li = {0};
 	struct neigh_info ni = {0};
 	struct ifinfomsg *ifm;
@@ -402,13 +324,13 @@ int lb_nl_nexthop(const struct lb_addr *dst, struct lb_nl_nexthop *out)
 	rtm->rtm_family = lb_addr_af(dst);
 	rtm->rtm_dst_len = dst->family == LB_AF_INET ? 32 : 128;
 	mnl_attr_put(nlh, RTA_DST, dst->family == LB_AF_INET ? 4 : 16, dst->bytes);
-	ret = nl_talk(nlh, route_full_cb, &rt);
+	ret = nl_talk(nlh, route_cb, &rt);
 	if (ret)
 		return ret;
-	if (!rt.r.oif)
+	if (!rt.oif)
 		return -ENETUNREACH;
-	out->ifindex = rt.r.oif;
-	out->gw = rt.r.has_gw ? rt.r.nexthop : *dst;
+	out->ifindex = rt.oif;
+	out->gw = rt.has_gw ? rt.gw : *dst;
 
 	nlh = mnl_nlmsg_put_header(buf);
 	nlh->nlmsg_type = RTM_GETLINK;
@@ -506,7 +428,7 @@ static int monitor_cb(const struct nlmsghdr *nlh, void *data)
 
 		if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*ndm)))
 			break;
-		mnl_attr_parse(nlh, sizeof(*ndm), neigh_attr_cb, tb);
+		attrs_parse(nlh, sizeof(*ndm), tb, NDA_MAX);
 		if (!tb[NDA_DST] || (ndm->ndm_family != AF_INET && ndm->ndm_family != AF_INET6))
 			break;
 		len = ndm->ndm_family == AF_INET ? 4 : 16;

@@ -378,77 +378,75 @@ static __always_inline void fill_gue(struct udphdr *uh, __u16 l3_len, __u32 hash
 	uh->check = 0;
 }
 
-/* Encapsulate in IPIP (or GUE over IPv4) toward an IPv4 real; the packet
+/*
+ * The outer header's protocol (IPv4) or next header (IPv6): UDP for GUE,
+ * else what is inside (4: IPv4, 41: IPv6), whatever the outer family (a
+ * VIP over an underlay of the other family).
+ */
+static __always_inline __u8 tunnel_proto(int gue, __u8 inner_family)
+{
+	return gue ? IPPROTO_UDP : inner_family == LB_AF_INET ? IPPROTO_IPIP : IPPROTO_IPV6;
+}
+
+/* Encapsulate toward an IPv4 real (IPIP, IPv6 in IPv4, or GUE); the packet
  * starts at Ethernet. */
 static __always_inline int encap_ipip(struct xdp_md *ctx, const struct parsed *p,
 				      const struct lb_real *real, const struct lb_ctl *cfg)
 {
+	__u16 udp = p->gue ? sizeof(struct udphdr) : 0;
 	void *data, *data_end;
 	struct iphdr *outer;
 	struct udphdr *uh;
 
-	if (p->gue) {
-		if (bpf_xdp_adjust_head(ctx, 0 - (int)(sizeof(*outer) + sizeof(*uh))))
-			return -1;
-		data = (void *)(long)ctx->data;
-		data_end = (void *)(long)ctx->data_end;
-		outer = data + sizeof(struct ethhdr);
-		uh = (void *)(outer + 1);
-		if ((void *)(uh + 1) > data_end)
-			return -1;
-		((struct ethhdr *)data)->h_proto = bpf_htons(ETH_P_IP);
-		fill_ipip(outer, p->l3_len + sizeof(*uh), p->tos, IPPROTO_UDP, real, cfg);
-		fill_gue(uh, p->l3_len, lb_flow_label(&p->key), cfg);
-		return 0;
-	}
-	if (bpf_xdp_adjust_head(ctx, 0 - (int)sizeof(struct iphdr)))
+	if (bpf_xdp_adjust_head(ctx, 0 - (int)(sizeof(*outer) + udp)))
 		return -1;
 	data = (void *)(long)ctx->data;
 	data_end = (void *)(long)ctx->data_end;
 	outer = data + sizeof(struct ethhdr);
+	uh = (void *)(outer + 1);
 	if ((void *)(outer + 1) > data_end)
 		return -1;
 	((struct ethhdr *)data)->h_proto = bpf_htons(ETH_P_IP);
-	/* An IPv6 VIP over an IPv4 underlay: IPv6 in IPv4 (protocol 41). */
-	fill_ipip(outer, p->l3_len, p->tos,
-		  p->key.family == LB_AF_INET ? IPPROTO_IPIP : IPPROTO_IPV6, real, cfg);
+	fill_ipip(outer, p->l3_len + udp, p->tos, tunnel_proto(p->gue, p->key.family), real, cfg);
+	if (p->gue) {
+		/* Checked here, where it is written: the verifier keeps the
+		 * bound only on this path. */
+		if ((void *)(uh + 1) > data_end)
+			return -1;
+		fill_gue(uh, p->l3_len, lb_flow_label(&p->key), cfg);
+	}
 	return 0;
 }
 
-/* Encapsulate in IP6IP6 (or GUE over IPv6) toward an IPv6 real. */
+/* Encapsulate toward an IPv6 real (IP6IP6, IPv4 in IPv6, or GUE); the
+ * flow label (and GUE's source port) from the flow. */
 static __always_inline int encap_ip6ip6(struct xdp_md *ctx, const struct parsed *p,
-					const struct lb_real *real, const struct lb_ctl *cfg,
-					__u32 hash)
+					const struct lb_real *real, const struct lb_ctl *cfg)
 {
+	__u16 udp = p->gue ? sizeof(struct udphdr) : 0;
+	__u32 label = lb_flow_label(&p->key);
 	void *data, *data_end;
 	struct ipv6hdr *outer;
 	struct udphdr *uh;
 
-	if (p->gue) {
-		if (bpf_xdp_adjust_head(ctx, 0 - (int)(sizeof(*outer) + sizeof(*uh))))
-			return -1;
-		data = (void *)(long)ctx->data;
-		data_end = (void *)(long)ctx->data_end;
-		outer = data + sizeof(struct ethhdr);
-		uh = (void *)(outer + 1);
-		if ((void *)(uh + 1) > data_end)
-			return -1;
-		((struct ethhdr *)data)->h_proto = bpf_htons(ETH_P_IPV6);
-		fill_ip6ip6(outer, p->l3_len + sizeof(*uh), p->tos, hash, IPPROTO_UDP, real, cfg);
-		fill_gue(uh, p->l3_len, hash, cfg);
-		return 0;
-	}
-	if (bpf_xdp_adjust_head(ctx, 0 - (int)sizeof(struct ipv6hdr)))
+	if (bpf_xdp_adjust_head(ctx, 0 - (int)(sizeof(*outer) + udp)))
 		return -1;
 	data = (void *)(long)ctx->data;
 	data_end = (void *)(long)ctx->data_end;
 	outer = data + sizeof(struct ethhdr);
+	uh = (void *)(outer + 1);
 	if ((void *)(outer + 1) > data_end)
 		return -1;
 	((struct ethhdr *)data)->h_proto = bpf_htons(ETH_P_IPV6);
-	/* An IPv4 VIP over an IPv6 underlay: IPv4 in IPv6 (next header 4). */
-	fill_ip6ip6(outer, p->l3_len, p->tos, hash,
-		    p->key.family == LB_AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IPIP, real, cfg);
+	fill_ip6ip6(outer, p->l3_len + udp, p->tos, label, tunnel_proto(p->gue, p->key.family),
+		    real, cfg);
+	if (p->gue) {
+		/* Checked here, where it is written: the verifier keeps the
+		 * bound only on this path. */
+		if ((void *)(uh + 1) > data_end)
+			return -1;
+		fill_gue(uh, p->l3_len, label, cfg);
+	}
 	return 0;
 }
 
@@ -533,7 +531,7 @@ static __always_inline int encap_and_forward(struct xdp_md *ctx, struct lb_count
 		}
 		return forward(ctx, st, real, cfg, p->l3_len + sizeof(struct iphdr) + gue);
 	}
-	if (encap_ip6ip6(ctx, p, real, cfg, lb_flow_label(&p->key))) {
+	if (encap_ip6ip6(ctx, p, real, cfg)) {
 		count(st, LB_CNT_DROP_ENCAP, len);
 		return XDP_DROP;
 	}
@@ -729,6 +727,15 @@ drop:
 	return XDP_DROP;
 }
 
+/* Is vk's address (its port and protocol are cleared) a VIP's? Every VIP
+ * address has its address-only entry in vip_map. */
+static __always_inline int is_vip_address(struct lb_vip_key *vk)
+{
+	vk->port = 0;
+	vk->proto = 0;
+	return bpf_map_lookup_elem(&vip_map, vk) != NULL;
+}
+
 SEC("xdp")
 int lb_balancer(struct xdp_md *ctx)
 {
@@ -777,7 +784,7 @@ int lb_balancer(struct xdp_md *ctx)
 		/* Not TCP/UDP we can hash. To a VIP address (the address-only
 		 * entry) it must not go up this LB's stack, which would route
 		 * it straight back toward the router. */
-		if (bpf_map_lookup_elem(&vip_map, &vk)) {
+		if (is_vip_address(&vk)) {
 			if (rc == PARSE_ICMP)
 				return handle_icmp(ctx, st, &p, len);
 			count(st, LB_CNT_DROP_VIP_UNHANDLED, len);
@@ -794,8 +801,7 @@ int lb_balancer(struct xdp_md *ctx)
 		vk.proto = p.key.proto;
 		meta = bpf_map_lookup_elem(&vip_map, &vk);
 		if (!meta || !(meta->flags & LB_VIP_F_HASH_3TUPLE)) {
-			vk.proto = 0;
-			if (bpf_map_lookup_elem(&vip_map, &vk)) {
+			if (is_vip_address(&vk)) {
 				count(st, LB_CNT_DROP_FRAGMENT, len);
 				return XDP_DROP;
 			}
@@ -813,9 +819,7 @@ int lb_balancer(struct xdp_md *ctx)
 			 * this LB's stack it would be routed back to the
 			 * router, which sends it here again until its TTL
 			 * runs out. */
-			vk.port = 0;
-			vk.proto = 0;
-			if (bpf_map_lookup_elem(&vip_map, &vk)) {
+			if (is_vip_address(&vk)) {
 				count(st, LB_CNT_DROP_VIP_UNHANDLED, len);
 				return XDP_DROP;
 			}
@@ -908,9 +912,7 @@ int lb_hc_encap(struct __sk_buff *skb)
 		if (bpf_skb_adjust_room(skb, olen, BPF_ADJ_ROOM_MAC, flags))
 			goto drop;
 		fill_ipip(&hdr.ip, l3_len + olen - sizeof(hdr.ip), tos,
-			  gue ? IPPROTO_UDP
-			      : (inner_family == LB_AF_INET ? IPPROTO_IPIP : IPPROTO_IPV6),
-			  real, cfg);
+			  tunnel_proto(gue, inner_family), real, cfg);
 		fill_gue(&hdr.uh, l3_len, skb->hash, cfg);
 		if (bpf_skb_store_bytes(skb, sizeof(struct ethhdr), &hdr, olen & 0x3f, 0))
 			goto drop;
@@ -926,9 +928,7 @@ int lb_hc_encap(struct __sk_buff *skb)
 		if (bpf_skb_adjust_room(skb, olen, BPF_ADJ_ROOM_MAC, flags))
 			goto drop;
 		fill_ip6ip6(&hdr.ip, l3_len + olen - sizeof(hdr.ip), tos, skb->hash,
-			    gue ? IPPROTO_UDP
-				: (inner_family == LB_AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IPIP),
-			    real, cfg);
+			    tunnel_proto(gue, inner_family), real, cfg);
 		fill_gue(&hdr.uh, l3_len, skb->hash, cfg);
 		if (bpf_skb_store_bytes(skb, sizeof(struct ethhdr), &hdr, olen & 0x3f, 0))
 			goto drop;

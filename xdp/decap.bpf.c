@@ -123,14 +123,12 @@ static __always_inline int known(void *map, const void *addr, __u8 family)
 /*
  * 0 if the outer source, outer destination and inner destination are
  * trusted, else the counter of the first that is not. Addresses are 16
- * bytes, IPv4 zero-padded.
+ * bytes, IPv4 zero-padded. cfg may be NULL: every check applies.
  */
-static __always_inline __u32 untrusted(const void *src, const void *dst, __u8 outer_family,
-				       const void *inner_dst, __u8 inner_family)
+static __always_inline __u32 untrusted(const struct lb_decap_cfg *cfg, const void *src,
+				       const void *dst, __u8 outer_family, const void *inner_dst,
+				       __u8 inner_family)
 {
-	__u32 zero = 0;
-	struct lb_decap_cfg *cfg = bpf_map_lookup_elem(&decap_cfg, &zero);
-
 	if ((!cfg || cfg->check_source) && !known(&decap_lbs, src, outer_family))
 		return LB_DCNT_DROP_SOURCE;
 	if (!known(&decap_local, dst, outer_family))
@@ -144,12 +142,10 @@ static __always_inline __u32 untrusted(const void *src, const void *dst, __u8 ou
  * Is this UDP header GUE to strip (lb_abi.h: variant 1 to gue_port)?
  * Returns the inner family (LB_AF_INET / LB_AF_INET6), 0 (not GUE: some
  * other UDP, pass it) or -1 (to the GUE port but neither IPv4 nor IPv6
- * follows, or cut short: malformed).
+ * follows, or cut short: malformed). cfg may be NULL: no GUE.
  */
-static __always_inline int is_gue(struct udphdr *uh, void *data_end)
+static __always_inline int is_gue(struct udphdr *uh, void *data_end, const struct lb_decap_cfg *cfg)
 {
-	__u32 zero = 0;
-	struct lb_decap_cfg *cfg = bpf_map_lookup_elem(&decap_cfg, &zero);
 	__u8 *first = (void *)(uh + 1);
 
 	if (!cfg || !cfg->gue_port)
@@ -173,7 +169,9 @@ int lb_decap(struct __sk_buff *skb)
 	void *data, *data_end;
 	__u8 src[16] = {}, dst[16] = {}, idst[16] = {};
 	__u8 outer_family, inner_family, next;
+	struct lb_decap_cfg *cfg;
 	struct ethhdr *eth;
+	__u32 zero = 0;
 	__u32 outer_len, counter, why;
 	void *l4, *inner;
 
@@ -228,8 +226,9 @@ int lb_decap(struct __sk_buff *skb)
 		goto pass;
 	}
 
+	cfg = bpf_map_lookup_elem(&decap_cfg, &zero);
 	if (next == IPPROTO_UDP) {
-		int gue = is_gue(l4, data_end);
+		int gue = is_gue(l4, data_end, cfg);
 
 		if (!gue)
 			goto pass;
@@ -263,7 +262,7 @@ int lb_decap(struct __sk_buff *skb)
 			goto malformed;
 		__builtin_memcpy(idst, &ip6->daddr, 16);
 	}
-	why = untrusted(src, dst, outer_family, idst, inner_family);
+	why = untrusted(cfg, src, dst, outer_family, idst, inner_family);
 	if (why) {
 		count(why, skb->len);
 		return TC_ACT_SHOT;

@@ -88,10 +88,12 @@ check "download replies bypass the LBs (LB rx grew by $((after - before)) bytes 
   test $((after - before)) -lt $((4 * 1024 * 1024))
 got=$(cc "http://[$VIP6]/files/32M" | sha256sum | cut -d' ' -f1)
 check "32 MiB download over HTTP/IPv6 intact" test "$want" = "$got"
-gue_packets() {
-  for n in l7a l7b; do ctl "$n" --json stats; done |
-    /usr/bin/python3 -c 'import json,sys; d=sys.stdin.read().replace("}\n{","}\0{").split("\0"); print(sum(json.loads(x)["global"]["decap_gue"]["packets"] for x in d))'
+# decap_count HOST COUNTER: packets under one of an L7 host's decap counters.
+decap_count() {
+  ctl "$1" --json stats |
+    /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["global"][sys.argv[1]]["packets"])' "$2"
 }
+gue_packets() { echo $(($(decap_count l7a decap_gue) + $(decap_count l7b decap_gue))); }
 g0=$(gue_packets)
 code=$(cc -T "$files/files/32M" -o /dev/null -w '%{http_code}' "https://[$VIP6]/uploads/e2e6")
 check "32 MiB upload over HTTPS/IPv6 (HTTP $code) stored intact" cmp -s "$files/files/32M" "$files/uploads/e2e6"
@@ -101,7 +103,7 @@ check "[VIP6]:443 is a GUE VIP: the upload reached the L7 hosts in GUE ($g0 -> $
 # Health probes of a GUE VIP travel in GUE too: each L7 host has taken
 # some, whether or not it served the upload.
 for n in l7a l7b; do
-  g=$(ctl "$n" --json stats | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["global"]["decap_gue"]["packets"])')
+  g=$(decap_count "$n" decap_gue)
   check "$n decapsulated GUE health probes ($g packets)" test "$g" -gt 0
 done
 code=$(cc -T "$files/files/32M" -H 'Transfer-Encoding: chunked' -o /dev/null -w '%{http_code}' "https://$VIP4/uploads/e2e4")
@@ -156,14 +158,11 @@ check "bad input left the reals unchanged" test "$before" = "$(reals_of lb1)"
 #     address. Its probes and its clients' packets travel IPv6 in IPv4
 #     (protocol 41) and l7a strips them; with the IPv6 reals out, every
 #     request is served by l7a that way, then everything is put back.
-mixed_of() {
-  ctl "$1" --json stats | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["global"]["decap_mixed"]["packets"])'
-}
 in_ring() { # in_ring LB VIP-ADDRESS PORT REAL
   ctl "$1" --json real list | /usr/bin/python3 -c 'import json,sys
 sys.exit(not any(r["vip"]["address"] == sys.argv[1] and r["vip"]["port"] == int(sys.argv[2]) and r["address"] == sys.argv[3] and r["in_ring"] for r in json.load(sys.stdin)))' "$2" "$3" "$4"
 }
-m0=$(mixed_of l7a)
+m0=$(decap_count l7a decap_mixed)
 for n in lb1 lb2; do ctl "$n" real add "[$VIP6]:80" 10.0.3.2 >/dev/null; done
 mixed_up() { in_ring lb1 "$VIP6" 80 10.0.3.2 && in_ring lb2 "$VIP6" 80 10.0.3.2; }
 v6_reals_up() {
@@ -173,7 +172,7 @@ check "an IPv4 real of the IPv6 VIP [$VIP6]:80 passes its probes (IPv6 in IPv4) 
   wait_until 10 mixed_up
 for n in lb1 lb2; do for r in fd00:3::2 fd00:4::2; do ctl "$n" real del "[$VIP6]:80" "$r" >/dev/null; done; done
 served=$(for i in $(seq 20); do served_by "http://[$VIP6]/"; done | sort | uniq -c | awk '{print $1, $2}' | paste -sd' ')
-m1=$(mixed_of l7a)
+m1=$(decap_count l7a decap_mixed)
 check "with only the IPv4 real, 20 requests to http://[$VIP6]/ were all served by l7a ($served)" test "$served" = "20 popbox/l7a"
 check "l7a stripped IPv6 in IPv4 ($m0 -> $m1 packets)" test $((m1 - m0)) -gt 60
 for n in lb1 lb2; do
@@ -372,10 +371,7 @@ check "a gRPC stream in flight across both upgrades finished ($out)" \
 # 7c. The decap takes encapsulation from the LBs only: IPIP from the client
 #     straight to l7a (inner packet for the VIP) is dropped and counted,
 #     never reaches the proxy; the VIP still works through the LBs.
-untrusted() {
-  ctl l7a --json stats |
-    /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["global"]["drop_untrusted_source"]["packets"])'
-}
+untrusted() { decap_count l7a drop_untrusted_source; }
 u0=$(untrusted)
 node client /usr/bin/python3 -c '
 import socket, struct
