@@ -23,10 +23,12 @@
 
 #define DEFAULT_SOCKET	     "/run/portico/lbd.sock"
 #define DEFAULT_PROXY_SOCKET "/run/portico/l7proxy.sock"
+#define DEFAULT_GSLB_SOCKET  "/run/portico/gslbd.sock"
 
 struct lbctl {
 	const char *socket;
 	const char *proxy_socket; /* upstream and proxy commands */
+	const char *gslb_socket;  /* gslb commands */
 	bool json;
 	int argc;
 	char **argv;
@@ -38,6 +40,7 @@ struct command {
 	int nargs;  /* positional arguments required */
 	int opt;    /* and how many more may follow */
 	bool proxy; /* talks to the proxy's socket */
+	bool gslb;  /* talks to gslbd's socket */
 };
 
 static int die(const char *fmt, const char *arg)
@@ -58,7 +61,8 @@ static int call(struct lbctl *c, const char *method, const char *path, json_t *b
 	json_decref(body);
 	if (rc) {
 		fprintf(stderr,
-			"lbctl: %s: %s (is it running? -s/LBCTL_SOCKET, -p/LBCTL_PROXY_SOCKET)\n",
+			"lbctl: %s: %s (is it running? -s/LBCTL_SOCKET, -p/LBCTL_PROXY_SOCKET, "
+			"-g/LBCTL_GSLB_SOCKET)\n",
 			c->socket, err ? err : "?");
 		free(err);
 		return 1;
@@ -829,6 +833,139 @@ static int cmd_upstream_weight(struct lbctl *c)
 	return backend_change(c, "POST", w, -1);
 }
 
+/* gslbd: PoPs with their states, one row each. */
+static int gslb_pop_list(struct lbctl *c)
+{
+	json_t *out, *p;
+	size_t i;
+
+	if (call(c, "GET", "/v1/pops", NULL, &out))
+		return 1;
+	if (c->json)
+		return print_json(out);
+	printf("%-16s %-8s %-8s %-8s %-16s %-24s %s\n", "POP", "STATE", "ADMIN", "HEALTH", "VIP4",
+	       "VIP6", "ANSWERS");
+	json_array_foreach(json_object_get(out, "pops"), i, p)
+	{
+		const char *v4 = json_string_value(json_object_get(p, "vip4"));
+		const char *v6 = json_string_value(json_object_get(p, "vip6"));
+
+		printf("%-16s %-8s %-8s %-8s %-16s %-24s %lld\n",
+		       json_string_value(json_object_get(p, "name")),
+		       json_string_value(json_object_get(p, "state")),
+		       json_string_value(json_object_get(p, "admin")),
+		       json_string_value(json_object_get(p, "health")), v4 ? v4 : "-",
+		       v6 ? v6 : "-", json_integer_value(json_object_get(p, "answers")));
+	}
+	if (json_is_true(json_object_get(out, "drained_answer")))
+		puts("(no PoP is up: drained PoPs answer)");
+	json_decref(out);
+	return 0;
+}
+
+/* lbctl gslb pop list | drain NAME | undrain NAME | down NAME | up NAME */
+static int cmd_gslb_pop(struct lbctl *c)
+{
+	const char *verb = c->argv[0];
+	char path[128];
+	json_t *out, *body = NULL;
+	const char *method = "POST";
+
+	if (!strcmp(verb, "list") && c->argc == 1)
+		return gslb_pop_list(c);
+	if (c->argc != 2)
+		return die("usage: lbctl gslb pop %s", "list | drain|undrain|down|up NAME");
+	if (!strcmp(verb, "drain") || !strcmp(verb, "undrain")) {
+		snprintf(path, sizeof(path), "/v1/pops/%s/%s", c->argv[1], verb);
+	} else if (!strcmp(verb, "down") || !strcmp(verb, "up")) {
+		/* What a health feed says; an operator's word is drain. */
+		snprintf(path, sizeof(path), "/v1/pops/%s/health", c->argv[1]);
+		method = "PUT";
+		body = json_pack("{s:b}", "up", !strcmp(verb, "up"));
+	} else {
+		return die("gslb pop: unknown verb \"%s\" (list, drain, undrain, down, up)", verb);
+	}
+	if (strlen(c->argv[1]) > 15 || strchr(c->argv[1], '/'))
+		return die("PoP name \"%s\": at most 15 of [a-z0-9_-]", c->argv[1]);
+	if (call(c, method, path, body, &out))
+		return 1;
+	if (c->json)
+		return print_json(out);
+	printf("%s: %s\n", c->argv[1], json_string_value(json_object_get(out, "state")));
+	json_decref(out);
+	return 0;
+}
+
+/* gslbd's status: its scalars, the listeners, then the serving map's. */
+static int cmd_gslb_status(struct lbctl *c)
+{
+	json_t *out, *v;
+	const char *k;
+	size_t i;
+
+	if (call(c, "GET", "/v1/status", NULL, &out))
+		return 1;
+	if (c->json)
+		return print_json(out);
+	print_scalars(out);
+	json_array_foreach(json_object_get(out, "listen"), i, v)
+	    printf("%-18s %s\n", "listen", json_string_value(v));
+	json_object_foreach(json_object_get(out, "map"), k, v)
+	{
+		char key[64];
+
+		snprintf(key, sizeof(key), "map_%s", k);
+		if (json_is_string(v))
+			printf("%-18s %s\n", key, json_string_value(v));
+		else if (json_is_integer(v))
+			printf("%-18s %lld\n", key, (long long)json_integer_value(v));
+		else if (json_is_real(v))
+			printf("%-18s %.4f\n", key, json_real_value(v));
+	}
+	json_decref(out);
+	return 0;
+}
+
+static int cmd_gslb_reload(struct lbctl *c)
+{
+	json_t *out;
+
+	if (call(c, "POST", "/v1/map/reload", NULL, &out))
+		return 1;
+	if (c->json)
+		return print_json(out);
+	printf("map %s loaded: %lld+%lld prefixes\n",
+	       json_string_value(json_object_get(out, "path")),
+	       json_integer_value(json_object_get(out, "prefixes4")),
+	       json_integer_value(json_object_get(out, "prefixes6")));
+	json_decref(out);
+	return 0;
+}
+
+static int cmd_gslb_lookup(struct lbctl *c)
+{
+	char path[160];
+	json_t *out;
+
+	if (strlen(c->argv[0]) > 60)
+		return die("\"%s\": not ADDR[/LEN]", c->argv[0]);
+	snprintf(path, sizeof(path), "/v1/lookup/%s", c->argv[0]);
+	if (call(c, "GET", path, NULL, &out))
+		return 1;
+	if (c->json)
+		return print_json(out);
+	for (int f = 0; f < 2; f++) {
+		json_t *r = json_object_get(out, f ? "aaaa" : "a");
+		const char *pop = json_string_value(json_object_get(r, "pop"));
+
+		printf("%-4s pop=%s by=%s scope=%lld\n", f ? "AAAA" : "A", pop ? pop : "-",
+		       json_string_value(json_object_get(r, "how")),
+		       json_integer_value(json_object_get(r, "scope")));
+	}
+	json_decref(out);
+	return 0;
+}
+
 static const struct command commands[] = {
     {"vip", "list", "", "list VIPs", cmd_vip_list, 0},
     {"vip", "add", "VIP", "add a VIP (no reals yet)", cmd_vip_add, 1},
@@ -872,12 +1009,25 @@ static const struct command commands[] = {
      true},
     {"upstream", "weight", "CLUSTER ADDR:PORT WEIGHT", "set a backend's weight (1-10000)",
      cmd_upstream_weight, 3, 0, true},
-    {NULL, NULL, NULL, NULL, NULL, 0, 0, false},
+    {"gslb", "status", "", "gslbd: listeners, workers, the serving map and its score",
+     cmd_gslb_status, 0, 0, false, true},
+    {"gslb", "pop", "list | drain|undrain|down|up NAME",
+     "PoPs and their states; drain (operator) or down/up (health feed)", cmd_gslb_pop, 1, 1, false,
+     true},
+    {"gslb", "reload", "", "load the map file now (kept if the new one is refused)",
+     cmd_gslb_reload, 0, 0, false, true},
+    {"gslb", "reload-config", "", "re-read gslbd's config file (kept if invalid)", cmd_reload, 0, 0,
+     false, true},
+    {"gslb", "lookup", "ADDR[/LEN]", "which PoP a client subnet is answered with, and why",
+     cmd_gslb_lookup, 1, 0, false, true},
+    {"gslb", "metrics", "", "gslbd's Prometheus metrics", cmd_metrics, 0, 0, false, true},
+    {NULL, NULL, NULL, NULL, NULL, 0, 0, false, false},
 };
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: lbctl [-s SOCKET] [-p PROXY_SOCKET] [--json] COMMAND [ARGS]\n\n"
+	fprintf(f, "usage: lbctl [-s SOCKET] [-p PROXY_SOCKET] [-g GSLB_SOCKET] [--json] COMMAND "
+		   "[ARGS]\n\n"
 		   "commands:\n");
 	for (const struct command *c = commands; c->group; c++) {
 		char left[64];
@@ -886,10 +1036,12 @@ static void usage(FILE *f)
 			 c->verb ? c->verb : "", c->args);
 		fprintf(f, "  %-40s %s\n", left, c->help);
 	}
-	fprintf(f, "\nVIP is ADDR:PORT[/tcp|/udp], IPv6 in brackets: [2001:db8::10]:443/tcp\n"
-		   "SOCKET (lbd) defaults to $LBCTL_SOCKET or " DEFAULT_SOCKET "\n"
-		   "PROXY_SOCKET (proxy, upstream) defaults to $LBCTL_PROXY_SOCKET or "
-		   "" DEFAULT_PROXY_SOCKET "\n");
+	fprintf(f,
+		"\nVIP is ADDR:PORT[/tcp|/udp], IPv6 in brackets: [2001:db8::10]:443/tcp\n"
+		"SOCKET (lbd) defaults to $LBCTL_SOCKET or " DEFAULT_SOCKET "\n"
+		"PROXY_SOCKET (proxy, upstream) defaults to $LBCTL_PROXY_SOCKET or "
+		"" DEFAULT_PROXY_SOCKET "\n"
+		"GSLB_SOCKET (gslb) defaults to $LBCTL_GSLB_SOCKET or " DEFAULT_GSLB_SOCKET "\n");
 }
 
 int main(int argc, char **argv)
@@ -897,25 +1049,32 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 	    {"socket", required_argument, NULL, 's'},
 	    {"proxy-socket", required_argument, NULL, 'p'},
+	    {"gslb-socket", required_argument, NULL, 'g'},
 	    {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct lbctl c = {.socket = getenv("LBCTL_SOCKET"),
-			  .proxy_socket = getenv("LBCTL_PROXY_SOCKET")};
+			  .proxy_socket = getenv("LBCTL_PROXY_SOCKET"),
+			  .gslb_socket = getenv("LBCTL_GSLB_SOCKET")};
 	int o;
 
 	if (!c.socket)
 		c.socket = DEFAULT_SOCKET;
 	if (!c.proxy_socket)
 		c.proxy_socket = DEFAULT_PROXY_SOCKET;
-	while ((o = getopt_long(argc, argv, "+s:p:jh", opts, NULL)) != -1) {
+	if (!c.gslb_socket)
+		c.gslb_socket = DEFAULT_GSLB_SOCKET;
+	while ((o = getopt_long(argc, argv, "+s:p:g:jh", opts, NULL)) != -1) {
 		switch (o) {
 		case 's':
 			c.socket = optarg;
 			break;
 		case 'p':
 			c.proxy_socket = optarg;
+			break;
+		case 'g':
+			c.gslb_socket = optarg;
 			break;
 		case 'j':
 			c.json = true;
@@ -953,6 +1112,8 @@ int main(int argc, char **argv)
 		c.argv = argv + skip;
 		if (cmd->proxy)
 			c.socket = c.proxy_socket;
+		if (cmd->gslb)
+			c.socket = c.gslb_socket;
 		if (c.argc < min || c.argc > max) {
 			fprintf(stderr, "usage: lbctl %s%s%s %s\n", cmd->group,
 				cmd->verb ? " " : "", cmd->verb ? cmd->verb : "", cmd->args);
