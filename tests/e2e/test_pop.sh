@@ -442,13 +442,48 @@ check "meanwhile another client's requests all succeeded ($(grep -o '[0-9]* succ
 check "the proxies counted the abuse (h2_goaway_abuse +$(($(abuse) - abuse0)), at least $n_abuse)" \
   test "$(($(abuse) - abuse0))" -ge "$n_abuse"
 
+# 9a. The GSLB: gslbd on the dns node answers the client by subnet from the
+#     map gslb-map built for this PoP and the others; the answer for a
+#     subnet whose first choice is this PoP carries real traffic; a drain
+#     of this PoP moves that subnet to its next PoP, an undrain back.
+gmap=$POPBOX_STATE/gslb/map.bin
+kd() { node client kdig +time=2 +retry=1 "$@"; }
+# Subnets of the samples, and what gslb-map's own lookup of the file says.
+grep -E '^[0-9.]+,' "$POPBOX_STATE/gslb/samples.csv" | cut -d, -f1 | sort -u |
+  sed 's/\.[0-9]*$/.0\/24/' | sort -u | head -400 > "$POPBOX_STATE/gslb/subnets"
+xargs "$POPBOX_BUILD/gslb/mapbuild/gslb-map" lookup "$gmap" < "$POPBOX_STATE/gslb/subnets" \
+  > "$POPBOX_STATE/gslb/expected" 2>/dev/null
+home=$(grep -m1 ' pops=popbox,' "$POPBOX_STATE/gslb/expected" | awk '{print $1}')
+away=$(grep -m1 ' pops=[a-oq-z][a-z]*' "$POPBOX_STATE/gslb/expected" | awk '{print $1}')
+next=$(grep -m1 "^$home " "$POPBOX_STATE/gslb/expected" | sed 's/.*pops=popbox,\([a-z]*\).*/\1/')
+check "the map sends some subnets here ($home) and some elsewhere ($away)" \
+  test -n "$home" -a -n "$away" -a -n "$next"
+got=$(kd @192.0.2.53 www.example.test A "+subnet=$home" +short)
+check "kdig +subnet=$home over UDP: this PoP's VIP ($got)" test "$got" = "$VIP4"
+got=$(kd @2001:db8::53 +tcp www.example.test AAAA "+subnet=$home" +short)
+check "kdig over TCP from IPv6: this PoP's IPv6 VIP ($got)" test "$got" = "$VIP6"
+got=$(kd @192.0.2.53 www.example.test A "+subnet=$away" +short)
+check "kdig +subnet=$away: another PoP's VIP ($got)" bash -c '[[ $1 == 198.51.100.* ]]' _ "$got"
+ans=$(kd @192.0.2.53 www.example.test A "+subnet=$home" +short)
+code=$(cc -o /dev/null -w '%{http_code}' "http://$ans/")
+check "the answer carries traffic: http://$ans/ through the PoP ($code)" test "$code" = 200
+node dns env LBCTL_GSLB_SOCKET="$POPBOX_STATE/run/gslbd.sock" "$POPBOX_BUILD/ctl/lbctl" \
+  gslb pop drain popbox >/dev/null
+got=$(kd @192.0.2.53 www.example.test A "+subnet=$home" +short)
+want=$(grep "name = \"$next\"" "$POPBOX_STATE/conf/dns-gslbd.conf" | grep -o 'vip4 = "[0-9.]*"' |
+  cut -d'"' -f2)
+check "popbox drained: $home moves to its next PoP $next ($got)" test "$got" = "$want"
+"$POPBOX" exec dns lbctl gslb pop undrain popbox >/dev/null
+got=$(kd @192.0.2.53 www.example.test A "+subnet=$home" +short)
+check "undrained: back to this PoP ($got)" test "$got" = "$VIP4"
+
 # 9. No sanitizer report in any daemon's log (the suite runs the daemons
 #    from the ASan+UBSan build).
 check "no AddressSanitizer/UBSan report in daemon logs" \
   bash -c '! grep -lE "ERROR: AddressSanitizer|runtime error:" "$1"/log/*.log' _ "$POPBOX_STATE"
 
 # 10. status, then down leaves nothing behind.
-check "popbox status reports 7 namespaces" bash -c '"$1" status | grep -q "namespaces: 7/7"' _ "$POPBOX"
+check "popbox status reports 8 namespaces" bash -c '"$1" status | grep -q "namespaces: 8/8"' _ "$POPBOX"
 "$POPBOX" down >/dev/null 2>&1
 check "popbox down removed every namespace" bash -c '! ip netns list | grep -q "^$1-"' _ "$POPBOX_PREFIX"
 check "popbox down stopped every process" bash -c '! pgrep -f "$1/" >/dev/null' _ "$POPBOX_STATE"
