@@ -1,0 +1,393 @@
+#!/usr/bin/env bash
+# bench_gslb - gslbd's queries per second and per CPU-second next to gdnsd
+# (3.x, geoip plugin) serving the same map and zone, in the same run; the
+# map's build time and size; the time each server takes to apply a new map.
+#
+#   tests/bench/bench_gslb.sh [--build DIR] [--rounds N] [--seconds S]
+#                             [--samples N] [--subnets N]
+#
+#   --rounds N    interleaved rounds per server (5); the figures are medians
+#   --seconds S   dnsperf run per server and round (10)
+#   --samples N   gslb-gen samples the map is built from (1000000)
+#   --subnets N   distinct ECS subnets in the query mix (5000)
+#   env: SERVER_CPU (0), CLIENT_CPU (1), OUTSTANDING (dnsperf -q, 500),
+#        APPLY_TIMEOUT (s, 30)
+#
+# The map: gslb-gen samples (8 PoPs) -> gslb-map build -> map.bin, which
+# gslbd loads; `gslb-map gdnsd-nets` writes the same map as gdnsd's nets
+# file. Both servers: zone example.test, `www` answered from the map with
+# the first PoP's IPv4 VIP, one thread answering (gslbd workers = 1, no rate
+# limit; gdnsd udp_threads = 1), 127.0.0.1 in a private network namespace,
+# pinned to SERVER_CPU; dnsperf (one thread) pinned to CLIENT_CPU.
+# Queries: www.example.test A, each with its own EDNS Client Subnet (IPv4
+# /24 and IPv6 /56 subnets of the samples), built as wire messages by
+# gslb_queries.py and sent by dnsperf -B (its text input has no per-query
+# EDNS options). Before measuring, both servers and `gslb-map lookup` are
+# asked about 200 of the subnets: they should agree on every one.
+# CPU is the server's user+system time over the run (/proc/PID/stat);
+# "busy" near 100% means the server, not dnsperf, set the pace.
+# Apply time: from the rename of a new map (another seed) into place to the
+# first query answered from it, polled every 10 ms.
+# Prints figures, never a verdict: exit 0 unless the setup failed (77: not
+# root). Root; about 2 × rounds × seconds plus the map builds.
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+CMDLINE="tests/bench/bench_gslb.sh${*:+ $*}"
+BUILD=$REPO/build
+ROUNDS=5
+SECS=10
+SAMPLES=1000000
+SUBNETS=5000
+CHECK=200
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+OUTSTANDING=${OUTSTANDING:-500} # -q 100 leaves gdnsd ~75% busy here: a window, not CPU, limits it
+APPLY_TIMEOUT=${APPLY_TIMEOUT:-30}
+PY=/usr/bin/python3
+HELPER=$REPO/tests/bench/gslb_queries.py
+GPORT=5301 # gslbd
+DPORT=5302 # gdnsd
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+die() { echo "bench_gslb: $*" >&2; exit 1; }
+while [ $# -gt 0 ]; do
+  case $1 in
+    --build) BUILD=${2:?}; shift 2 ;;
+    --rounds) ROUNDS=${2:?}; shift 2 ;;
+    --seconds) SECS=${2:?}; shift 2 ;;
+    --samples) SAMPLES=${2:?}; shift 2 ;;
+    --subnets) SUBNETS=${2:?}; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    *) usage >&2; exit 2 ;;
+  esac
+done
+for v in ROUNDS SECS SAMPLES SUBNETS OUTSTANDING APPLY_TIMEOUT; do
+  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, not \"${!v}\""
+done
+
+[ "$(id -u)" -eq 0 ] || { echo "bench_gslb: needs root (netns)"; exit 77; }
+GSLBD=$BUILD/gslb/gslbd
+GMAP=$BUILD/gslb/mapbuild/gslb-map
+GGEN=$BUILD/gslb/tools/gslb-gen
+for b in "$GSLBD" "$GMAP" "$GGEN" "$PY"; do [ -x "$b" ] || die "no binary at $b"; done
+for c in gdnsd dnsperf kdig taskset; do command -v $c >/dev/null || die "needs $c"; done
+[ -f "$HELPER" ] || die "no $HELPER"
+if pgrep -x ninja >/dev/null || pgrep -x cc1 >/dev/null; then
+  echo "# warning: a build is running on this machine: the figures will be noisy" >&2
+fi
+
+NS=gslbbench$$
+DIR=$(mktemp -d /tmp/portico-gslbbench.XXXXXX)
+# bench_cleanup (EXIT: kills everything in NS, deletes NS and DIR), nsx,
+# cpu_ticks, median, HZ
+# shellcheck source=tests/bench/proxy_bench_lib.sh
+. "$REPO/tests/bench/proxy_bench_lib.sh"
+trap 'exit 130' INT TERM HUP
+ip netns add "$NS"
+nsx ip link set lo up
+
+fmt() { awk -v n="$1" 'BEGIN{printf "%.0f", n}' | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2fx", (b > 0 ? a / b : 0)}'; }
+# timed OUT CMD...: run CMD; OUT gets "wall_s cpu_s max_rss_kb"
+timed() {
+  local out=$1; shift
+  /usr/bin/time -f '%e %U %S %M' -o "$out.raw" "$@" || return
+  tail -1 "$out.raw" | awk '{printf "%.2f %.2f %d\n", $1, $2 + $3, $4}' > "$out"
+}
+kd() { local port=$1; shift; nsx kdig +time=1 +retry=1 @127.0.0.1 -p "$port" "$@"; }
+wait_dns() { # PORT NAME LOG: until the server answers the SOA
+  for _ in $(seq 100); do
+    kd "$1" example.test SOA +short 2>/dev/null | grep -q hostmaster && return 0
+    sleep 0.1
+  done
+  tail -20 "$3" >&2
+  die "$2 does not answer on 127.0.0.1:$1"
+}
+
+# ---- PoPs and VIPs ----
+POPS=(fra lhr iad sjc gru sin nrt syd)
+declare -A LAT=([fra]=50.11 [lhr]=51.47 [iad]=38.95 [sjc]=37.36 [gru]=-23.43 [sin]=1.36
+  [nrt]=35.77 [syd]=-33.95)
+declare -A LON=([fra]=8.68 [lhr]=-0.45 [iad]=-77.45 [sjc]=-121.93 [gru]=-46.47 [sin]=103.99
+  [nrt]=140.39 [syd]=151.18)
+declare -A VIP4 VIP6
+{
+  echo "name,lat,lon"
+  i=1
+  for p in "${POPS[@]}"; do
+    echo "$p,${LAT[$p]},${LON[$p]}"
+    VIP4[$p]=198.51.100.$i
+    VIP6[$p]=2001:db8:100::$i
+    i=$((i + 1))
+  done
+} > "$DIR/pops.csv"
+
+# ---- samples, map, gdnsd nets ----
+echo "# gslb-gen: $SAMPLES samples over ${#POPS[@]} PoPs ..."
+timed "$DIR/gen.t" "$GGEN" --seed 1 --samples "$SAMPLES" --pops "$DIR/pops.csv" \
+  --out "$DIR/samples.csv" --asn-out "$DIR/asn.txt" 2>"$DIR/gen.log" ||
+  { cat "$DIR/gen.log" >&2; die "gslb-gen failed"; }
+read -r GEN_WALL _ _ < "$DIR/gen.t"
+echo "# gslb-map build ..."
+timed "$DIR/build.t" "$GMAP" build --samples "$DIR/samples.csv" --asn "$DIR/asn.txt" \
+  --out "$DIR/map.bin" > "$DIR/build.log" 2>"$DIR/build.err" ||
+  { cat "$DIR/build.log" "$DIR/build.err" >&2; die "gslb-map build failed"; }
+read -r BUILD_WALL BUILD_CPU BUILD_RSS < "$DIR/build.t"
+tail -1 "$DIR/gen.log" | sed 's/^/#   /'
+awk '$1 ~ /^(clean_samples|subnets|extrapolated_prefixes|entries|holdout_correct|holdout_coverage|build_seconds)$/ \
+  { printf "%s%s %s", (n++ ? ", " : "#   gslb-map: "), $1, $2 } END { print "" }' "$DIR/build.log"
+"$GMAP" info "$DIR/map.bin" > "$DIR/info"
+info() { awk -v k="$1" '$1 == k {print $2}' "$DIR/info"; }
+MAP_BYTES=$(info file_size)
+IFS=, read -r -a MAPPOPS <<< "$(info pop_names)"
+# gdnsd's datacenters: the map's PoPs in its order, then any it does not name
+DCS=("${MAPPOPS[@]}")
+for p in "${POPS[@]}"; do [[ " ${DCS[*]} " == *" $p "* ]] || DCS+=("$p"); done
+for p in "${DCS[@]}"; do [ -n "${VIP4[$p]:-}" ] || die "the map names an unknown PoP \"$p\""; done
+mkdir -p "$DIR/gdnsd/zones" "$DIR/gdnsd/geoip" "$DIR/gdnsd/run" "$DIR/gdnsd/state" "$DIR/live" "$DIR/stage"
+# shellcheck disable=SC2016 # expanded by sh
+timed "$DIR/nets.t" sh -c '"$1" gdnsd-nets "$2" > "$3"' _ "$GMAP" "$DIR/map.bin" \
+  "$DIR/gdnsd/geoip/nets.txt" 2>"$DIR/nets.err" || { cat "$DIR/nets.err" >&2; die "gslb-map gdnsd-nets failed"; }
+read -r NETS_WALL _ _ < "$DIR/nets.t"
+NETS_LINES=$(grep -vc '^#' "$DIR/gdnsd/geoip/nets.txt" || true)
+NETS_BYTES=$(stat -c %s "$DIR/gdnsd/geoip/nets.txt")
+[ -s "$DIR/nets.err" ] && sed 's/^/#   /' "$DIR/nets.err"
+cp "$DIR/map.bin" "$DIR/live/map.bin"
+printf '# map: %s bytes, %s IPv4 + %s IPv6 entries, %s + %s nodes, %s lists, PoPs %s; gdnsd nets: %s lines\n' \
+  "$(fmt "$MAP_BYTES")" "$(fmt "$(info entries4)")" "$(fmt "$(info entries6)")" \
+  "$(fmt "$(info nodes4)")" "$(fmt "$(info nodes6)")" "$(info lists)" "$(info pop_names)" \
+  "$(fmt "$NETS_LINES")"
+
+# ---- gslbd ----
+DEFAULT=$(printf '"%s", ' "${DCS[@]:0:8}")
+{
+  cat <<EOC
+listen = ["127.0.0.1:$GPORT"];
+workers = 1;
+admin_socket = "$DIR/gslbd.sock";
+map = "$DIR/live/map.bin";
+rate_limit = { rate = 0; burst = 1; };
+zones = ( { name = "example.test"; ttl = 30; static_ttl = 3600;
+  soa = { mname = "ns1"; rname = "hostmaster"; serial = 1; refresh = 3600; retry = 600;
+          expire = 86400; minimum = 60; ttl = 3600; };
+  ns = ["ns1"]; services = ["www"];
+  records = ( { name = "ns1"; a = ["127.0.0.1"]; } ); } );
+default = [${DEFAULT%, }];   # gdnsd's default: its datacenters in order
+pops = (
+EOC
+  sep=" "
+  for p in "${POPS[@]}"; do
+    echo " $sep{ name = \"$p\"; vip4 = \"${VIP4[$p]}\"; vip6 = \"${VIP6[$p]}\"; }"
+    sep=","
+  done
+  echo ");"
+} > "$DIR/gslbd.conf"
+"$GSLBD" --check -c "$DIR/gslbd.conf" > "$DIR/gslbd.check" 2>&1 ||
+  { cat "$DIR/gslbd.check" >&2; die "gslbd refuses its configuration"; }
+nsx taskset -c "$SERVER_CPU" "$GSLBD" -c "$DIR/gslbd.conf" > "$DIR/gslbd.log" 2>&1 &
+wait_dns $GPORT gslbd "$DIR/gslbd.log"
+
+# ---- gdnsd ----
+GDNSD_VERSION=$(gdnsd -V 2>&1 | grep -o 'version [0-9.]*' | head -1 || true)
+{
+  cat <<EOC
+options => {
+  listen => [ 127.0.0.1:$DPORT ]
+  udp_threads => 1
+  tcp_threads => 1
+  zones_rfc1035_threads => 1
+  run_dir => "$DIR/gdnsd/run"
+  state_dir => "$DIR/gdnsd/state"
+}
+plugins => {
+  geoip => {
+    maps => {
+      bench => {
+        # no geoip2_db: the nets file alone; addresses it does not cover
+        # get the datacenters in this order (gslbd's default, the same)
+        datacenters => [ $(printf '%s, ' "${DCS[@]}" | sed 's/, $//') ]
+        nets => nets.txt
+      }
+    }
+    resources => {
+      www => {
+        map => bench
+        dcmap => {
+EOC
+  for p in "${DCS[@]}"; do echo "          $p => ${VIP4[$p]}"; done
+  cat <<EOC
+        }
+      }
+    }
+  }
+}
+EOC
+} > "$DIR/gdnsd/config"
+cat > "$DIR/gdnsd/zones/example.test" <<'EOZ'
+$TTL 3600
+@    SOA ns1 hostmaster 1 3600 600 86400 60
+@    NS  ns1
+ns1  A   127.0.0.1
+www  30  DYNA geoip!www
+EOZ
+gdnsd -c "$DIR/gdnsd" checkconf > "$DIR/gdnsd.check" 2>&1 ||
+  { tail -20 "$DIR/gdnsd.check" >&2; die "gdnsd checkconf failed"; }
+nsx taskset -c "$SERVER_CPU" gdnsd -c "$DIR/gdnsd" start > "$DIR/gdnsd.log" 2>&1 &
+wait_dns $DPORT gdnsd "$DIR/gdnsd.log"
+ns_pid() { # the one process called $1 in the namespace
+  local p found=""
+  for p in $(ip netns pids "$NS"); do
+    [ "$(cat "/proc/$p/comm" 2>/dev/null)" = "$1" ] && found+="$p "
+  done
+  [ "$(wc -w <<<"$found")" = 1 ] || die "not one $1 process in $NS: ${found:-none}"
+  echo "${found% }"
+}
+GSLBD_PID=$(ns_pid gslbd)
+GDNSD_PID=$(ns_pid gdnsd)
+
+# ---- queries: one ECS subnet each ----
+$PY "$HELPER" subnets "$DIR/samples.csv" "$SUBNETS" 1 > "$DIR/subnets"
+NSUB=$(wc -l < "$DIR/subnets")
+[ "$NSUB" -ge "$CHECK" ] || die "only $NSUB distinct subnets in the samples"
+$PY "$HELPER" wire "$DIR/subnets" "$DIR/queries.bin"
+NV6=$(grep -c : "$DIR/subnets" || true)
+echo "# queries: www.example.test A with ECS, $(fmt "$NSUB") subnets ($((NSUB - NV6)) IPv4 /24, $NV6 IPv6 /56), dnsperf -B"
+
+# ---- both servers and the map agree ----
+head -n "$CHECK" "$DIR/subnets" > "$DIR/check"
+xargs "$GMAP" lookup "$DIR/live/map.bin" < "$DIR/check" > "$DIR/expected"
+nsx $PY "$HELPER" ask $GPORT "$DIR/check" > "$DIR/got.gslbd"
+nsx $PY "$HELPER" ask $DPORT "$DIR/check" > "$DIR/got.gdnsd"
+vipmap=$(for p in "${DCS[@]}"; do printf '%s=%s ' "$p" "${VIP4[$p]}"; done)
+read -r N_MAPPED BAD_MAP BAD_PAIR <<<"$(paste -d' ' "$DIR/expected" "$DIR/got.gslbd" "$DIR/got.gdnsd" |
+  awk -v vm="$vipmap" -v def="${VIP4[${DCS[0]}]}" '
+    BEGIN { n = split(vm, kv, " "); for (i = 1; i <= n; i++) { split(kv[i], x, "="); vip[x[1]] = x[2] } }
+    { pops = $2; sub(/^pops=/, "", pops); split(pops, l, ",")
+      want = (pops == "-") ? def : vip[l[1]]; mapped += (pops != "-")
+      if ($6 != want) { badmap++; print "gslbd " $5 ": " $6 ", the map says " want > "/dev/stderr" }
+      if ($6 != $9) { badpair++; print "gdnsd " $8 ": " $9 ", gslbd " $6 > "/dev/stderr" } }
+    END { print mapped + 0, badmap + 0, badpair + 0 }' 2>"$DIR/mismatches")"
+echo "# agreement over $CHECK subnets ($N_MAPPED in the map, the rest default): gslbd vs gslb-map lookup $BAD_MAP mismatches, gdnsd vs gslbd $BAD_PAIR mismatches"
+if [ "$BAD_MAP" != 0 ] || [ "$BAD_PAIR" != 0 ]; then
+  echo "# WARNING: the servers do not give the same answers; first mismatches:"
+  head -10 "$DIR/mismatches" | sed 's/^/#   /'
+fi
+# a few in the map with different PoPs, none the default one: two IPv4, one IPv6
+show=$(awk -v def="${DCS[0]}" '{ p = $2; sub(/^pops=/, "", p); sub(/,.*/, "", p); v = ($1 ~ /:/) }
+  p != "-" && p != def && !(p in seen) && n[v] < (v ? 1 : 2) { seen[p]; n[v]++; print $1 }' "$DIR/expected")
+for s in $show; do
+  printf '#   kdig +subnet=%s: gslbd %s, gdnsd %s\n' "$s" \
+    "$(kd $GPORT www.example.test A +subnet="$s" +short | paste -sd,)" \
+    "$(kd $DPORT www.example.test A +subnet="$s" +short | paste -sd,)"
+done
+
+# ---- throughput: interleaved rounds ----
+# run PORT PID: "qps completed lost cpu_s rcodes response_bytes"
+run() {
+  local port=$1 pid=$2 c0 c1 out
+  c0=$(cpu_ticks "$pid")
+  out=$(nsx taskset -c "$CLIENT_CPU" dnsperf -B -d "$DIR/queries.bin" -s 127.0.0.1 -p "$port" \
+    -l "$SECS" -T 1 -c 1 -q "$OUTSTANDING" -t 1 2>&1) || { echo "$out" >&2; die "dnsperf failed"; }
+  c1=$(cpu_ticks "$pid")
+  awk -v t=$((c1 - c0)) -v hz="$HZ" '
+    /Queries completed:/ { done = $3 } /Queries lost:/ { lost = $3 }
+    /Queries per second:/ { qps = $4 } /Average packet size:/ { resp = $7 }
+    /Response codes:/ { sub(/.*Response codes: */, ""); n = split($0, f, /, */); rc = ""
+      for (i = 1; i <= n; i++) { split(f[i], w, " "); gsub(/[()]/, "", w[3]); rc = rc (i > 1 ? "," : "") w[1] ":" w[3] } }
+    END { printf "%.0f %d %d %.2f %s %d\n", qps, done, lost, t / hz, rc, resp }' <<<"$out"
+}
+declare -A R
+for who in gslbd gdnsd; do # warm-up, not counted
+  port=$GPORT; [ $who = gdnsd ] && port=$DPORT
+  SECS=1 run $port 1 > /dev/null
+done
+printf '# %-5s %-6s %12s %12s %8s %8s %6s %14s %6s  %s\n' round server queries/s completed lost cpu_s busy q/cpu-s resp_B rcodes
+for ((r = 1; r <= ROUNDS; r++)); do
+  order=(gslbd gdnsd); [ $((r % 2)) = 0 ] && order=(gdnsd gslbd)
+  for who in "${order[@]}"; do
+    if [ "$who" = gslbd ]; then port=$GPORT pid=$GSLBD_PID; else port=$DPORT pid=$GDNSD_PID; fi
+    read -r qps ndone lost cpu rc resp < <(run "$port" "$pid")
+    eff=$(awk -v n="$ndone" -v c="$cpu" 'BEGIN{printf "%.0f", (c > 0 ? n / c : 0)}')
+    busy=$(awk -v c="$cpu" -v s="$SECS" 'BEGIN{printf "%.0f", 100 * c / s}')
+    R[$who.qps]+="$qps " R[$who.lost]+="$lost " R[$who.eff]+="$eff " R[$who.busy]+="$busy "
+    printf '# %-5s %-6s %12s %12s %8s %8s %5s%% %14s %6s  %s\n' "$r" "$who" "$(fmt "$qps")" "$(fmt "$ndone")" \
+      "$lost" "$cpu" "$busy" "$(fmt "$eff")" "$resp" "$rc"
+    [ "$rc" = NOERROR:100.00% ] || echo "# warning: $who: not every answer was NOERROR: $rc"
+  done
+done
+med() { tr ' ' '\n' <<<"${R[$1]}" | grep . | median; }
+declare -A M
+for k in qps lost eff busy; do for who in gslbd gdnsd; do M[$who.$k]=$(med $who.$k); done; done
+for who in gslbd gdnsd; do
+  [ "${M[$who.busy]}" -ge 90 ] ||
+    echo "# note: $who was busy ${M[$who.busy]}% of its CPU: not saturated (dnsperf or other load on the machine limited it): compare queries per CPU-second"
+done
+
+# ---- time to apply a new map ----
+echo "# a new map (samples of seed 2) ..."
+"$GGEN" --seed 2 --samples "$SAMPLES" --pops "$DIR/pops.csv" --out "$DIR/samples2.csv" \
+  2>"$DIR/gen2.log" || { cat "$DIR/gen2.log" >&2; die "gslb-gen failed"; }
+cp "$DIR/live/map.bin" "$DIR/stage/map.bin"
+HOW="gslb-map build --publish"
+set +e
+"$GMAP" build --samples "$DIR/samples2.csv" --asn "$DIR/asn.txt" --publish "$DIR/stage/map.bin" \
+  --quiet > "$DIR/build2.log" 2>&1
+rc=$?
+set -e
+if [ $rc = 3 ]; then # the publish gate refused it: the figure is about applying, not gating
+  HOW="gslb-map build --out, as the publish gate refused it"
+  grep -h 'refusing' "$DIR/build2.log" | sed 's/^/#   /' || true
+  "$GMAP" build --samples "$DIR/samples2.csv" --asn "$DIR/asn.txt" --out "$DIR/stage/map.bin" \
+    --quiet > "$DIR/build2.log" 2>&1 || { cat "$DIR/build2.log" >&2; die "gslb-map build (2) failed"; }
+elif [ $rc != 0 ]; then
+  cat "$DIR/build2.log" >&2; die "gslb-map build (2) failed"
+fi
+"$GMAP" gdnsd-nets "$DIR/stage/map.bin" > "$DIR/stage/nets.txt" 2>/dev/null
+# a subnet whose first PoP differs between the maps (IPv4 first)
+head -n 2000 "$DIR/subnets" > "$DIR/cand"
+xargs "$GMAP" lookup "$DIR/live/map.bin" < "$DIR/cand" > "$DIR/l1"
+xargs "$GMAP" lookup "$DIR/stage/map.bin" < "$DIR/cand" > "$DIR/l2"
+read -r MOVED OLDPOP NEWPOP <<<"$(paste -d' ' "$DIR/l1" "$DIR/l2" | awk '
+  { a = $2; b = $6; sub(/^pops=/, "", a); sub(/^pops=/, "", b); sub(/,.*/, "", a); sub(/,.*/, "", b)
+    if (a != "-" && b != "-" && a != b) { k = ($1 ~ /:/) ? 6 : 4; if (!(k in s)) s[k] = $1 " " a " " b } }
+  END { print (4 in s) ? s[4] : s[6] }')"
+APPLY_GSLBD=n/a APPLY_GDNSD=n/a
+if [ -z "${MOVED:-}" ]; then
+  echo "# warning: no subnet changes its answer between the two maps: apply times not measured"
+else
+  echo "# apply: $MOVED moves from $OLDPOP to $NEWPOP ($HOW, then a rename into place)"
+  APPLY_GSLBD=$(nsx $PY "$HELPER" apply $GPORT "$MOVED" "${VIP4[$OLDPOP]}" "${VIP4[$NEWPOP]}" \
+    "$DIR/stage/map.bin" "$DIR/live/map.bin" "$APPLY_TIMEOUT") || APPLY_GSLBD=failed
+  APPLY_GDNSD=$(nsx $PY "$HELPER" apply $DPORT "$MOVED" "${VIP4[$OLDPOP]}" "${VIP4[$NEWPOP]}" \
+    "$DIR/stage/nets.txt" "$DIR/gdnsd/geoip/nets.txt" "$APPLY_TIMEOUT") || APPLY_GDNSD=failed
+  echo "# apply: gslbd $APPLY_GSLBD ms, gdnsd $APPLY_GDNSD ms (timeout ${APPLY_TIMEOUT} s)"
+fi
+ms() { case $1 in [0-9]*) echo "$(fmt "$1") ms" ;; timeout) echo "> ${APPLY_TIMEOUT} s (timeout)" ;; *) echo "$1" ;; esac; }
+
+# ---- summary ----
+CPU_MODEL=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1 || true)
+BUILDTYPE=$($PY -c 'import json, sys
+o = {x["name"]: x["value"] for x in json.load(open(sys.argv[1]))}
+print("%s build (-O%s%s)" % (o["buildtype"], o["optimization"], ", sanitize=" + o["b_sanitize"] if o.get("b_sanitize", "none") != "none" else ""))' \
+  "$BUILD/meson-info/intro-buildoptions.json" 2>/dev/null || echo "unknown build type")
+echo
+echo "## GSLB: gslbd vs gdnsd (median of $ROUNDS rounds × $SECS s, dnsperf -T 1 -q $OUTSTANDING, $(fmt "$NSUB") ECS subnets)"
+echo
+echo "| figure | gslbd | gdnsd${GDNSD_VERSION:+ ${GDNSD_VERSION#version }} | gslbd/gdnsd |"
+echo "| --- | ---: | ---: | ---: |"
+echo "| queries/s | $(fmt "${M[gslbd.qps]}") | $(fmt "${M[gdnsd.qps]}") | $(ratio "${M[gslbd.qps]}" "${M[gdnsd.qps]}") |"
+echo "| queries per CPU-second | $(fmt "${M[gslbd.eff]}") | $(fmt "${M[gdnsd.eff]}") | $(ratio "${M[gslbd.eff]}" "${M[gdnsd.eff]}") |"
+echo "| server CPU busy | ${M[gslbd.busy]}% | ${M[gdnsd.busy]}% | |"
+echo "| lost queries per run | ${M[gslbd.lost]} | ${M[gdnsd.lost]} | |"
+echo "| time to apply a new map | $(ms "$APPLY_GSLBD") | $(ms "$APPLY_GDNSD") | |"
+echo "| of $CHECK ECS subnets, answered as gslb-map lookup says / as gslbd does | $((CHECK - BAD_MAP)) | $((CHECK - BAD_PAIR)) | |"
+echo
+echo "| map from $(fmt "$SAMPLES") samples | |"
+echo "| --- | --- |"
+echo "| samples (gslb-gen) | $(fmt "$(($(wc -l < "$DIR/samples.csv") - 1))") rows in $GEN_WALL s |"
+echo "| build (gslb-map build) | $BUILD_WALL s wall, $BUILD_CPU s CPU, $(fmt $((BUILD_RSS / 1024))) MiB peak RSS |"
+echo "| map file | $(fmt "$MAP_BYTES") bytes: $(fmt "$(info entries4)") IPv4 + $(fmt "$(info entries6)") IPv6 entries, $(fmt $(($(info nodes4) + $(info nodes6)))) nodes, $(info lists) lists |"
+echo "| gdnsd nets file | $(fmt "$NETS_LINES") lines, $(fmt "$NETS_BYTES") bytes ($NETS_WALL s) |"
+echo
+echo "# gslbd: $BUILDTYPE; $(nproc) CPUs: ${CPU_MODEL:-?}; $(uname -r); servers on CPU $SERVER_CPU, dnsperf on CPU $CLIENT_CPU; $(dnsperf -h 2>&1 | sed -n 's/^Version /dnsperf /p'); $(date -u +%Y-%m-%d)"
+echo "# command: $CMDLINE"
