@@ -190,13 +190,14 @@ check "answers match the map for all $nhits mapped subnets of 1000 (mismatches: 
 
 # A client without ECS is placed by its own address: bind the query's
 # source to an address of a mapped subnet.
-line=$(grep -m1 'pops=[a-z]' "$D/expected" | grep -v ':' || true)
+# An IPv4 subnet whose list has a second PoP (the drain below needs one).
+line=$(grep 'pops=[a-z]*,[a-z]' "$D/expected" | grep -v ':' | head -1)
 src=$(awk '{print $1}' <<<"$line" | sed 's|\.0/24$|.77|')
 want=${V4[$(sed 's/.*pops=\([a-z]*\).*/\1/' <<<"$line")]}
 nsx ip addr add "$src/32" dev lo
 out=$(kd @$S4 -b "$src" www.example.test A +short)
 check "no ECS: the resolver's own address decides ($src -> $out)" test "$out" = "$want"
-line6=$(grep 'pops=[a-z]' "$D/expected" | grep -m1 ':' || true)
+line6=$(grep 'pops=[a-z]' "$D/expected" | grep ':' | head -1)
 if [ -n "$line6" ]; then
   pfx=$(awk '{print $1}' <<<"$line6" | sed 's|::/56$||; s|/56$||')
   src6="${pfx}::77"
