@@ -33,21 +33,6 @@ static void usage(FILE *f)
 		   "  -v, --verbose      debug logging\n");
 }
 
-static int mkdir_parent(const char *path)
-{
-	char dir[108];
-	char *slash;
-
-	snprintf(dir, sizeof(dir), "%s", path);
-	slash = strrchr(dir, '/');
-	if (!slash || slash == dir)
-		return 0;
-	*slash = '\0';
-	if (mkdir(dir, 0755) && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 /* What a scraper reaches over TCP (metrics_listen): the metrics only,
  * since TCP has no file permissions to guard the rest of the API. */
 static const struct admin_route metrics_routes[] = {
@@ -174,7 +159,6 @@ int main(int argc, char **argv)
 		rc = 1;
 		goto out_role;
 	}
-	mkdir_parent(d.cfg.admin_socket);
 	d.admin = admin_server_new(&d.loop, d.cfg.admin_socket, d.role->routes, &d);
 	if (!d.admin) {
 		log_err("admin socket %s: %s", d.cfg.admin_socket, strerror(errno));

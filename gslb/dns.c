@@ -154,11 +154,6 @@ static int ecs_parse(const uint8_t *data, uint16_t len, struct ecs *e)
 
 /* ---- the response ---- */
 
-static int put_rr(knot_pkt_t *r, uint16_t hint, const knot_rrset_t *rr, uint16_t flags)
-{
-	return knot_pkt_put(r, hint, rr, flags);
-}
-
 /* One A or AAAA RRset for the question's name. */
 static int put_addrs(knot_pkt_t *r, struct dns_arena *a, const knot_dname_t *owner, uint16_t type,
 		     uint32_t ttl, const uint8_t *addrs, unsigned n)
@@ -169,7 +164,7 @@ static int put_addrs(knot_pkt_t *r, struct dns_arena *a, const knot_dname_t *own
 	for (unsigned i = 0; i < n; i++)
 		if (knot_rrset_add_rdata(&rr, addrs + i * len, len, &a->mm) != KNOT_EOK)
 			return KNOT_ENOMEM;
-	return put_rr(r, KNOT_COMPR_HINT_QNAME, &rr, 0);
+	return knot_pkt_put(r, KNOT_COMPR_HINT_QNAME, &rr, 0);
 }
 
 static const struct gslb_zone *find_zone(const struct gslb_conf *c, const knot_dname_t *qname)
@@ -374,9 +369,9 @@ size_t dns_answer(const struct gslb_view *v, struct dns_arena *a, uint8_t *q, si
 										: KNOT_RRTYPE_A)
 			      : KNOT_RRTYPE_SOA;
 		if (apex && t == KNOT_RRTYPE_SOA) {
-			ret = put_rr(r, KNOT_COMPR_HINT_QNAME, &z->soa, 0);
+			ret = knot_pkt_put(r, KNOT_COMPR_HINT_QNAME, &z->soa, 0);
 		} else if (apex && t == KNOT_RRTYPE_NS) {
-			ret = put_rr(r, KNOT_COMPR_HINT_QNAME, &z->ns, 0);
+			ret = knot_pkt_put(r, KNOT_COMPR_HINT_QNAME, &z->ns, 0);
 		} else if (n && n->kind == GSLB_NAME_STATIC &&
 			   (t == KNOT_RRTYPE_A	    ? n->n4
 			    : t == KNOT_RRTYPE_AAAA ? n->n6
@@ -421,7 +416,7 @@ size_t dns_answer(const struct gslb_view *v, struct dns_arena *a, uint8_t *q, si
 			knot_pkt_begin(r, KNOT_AUTHORITY);
 			/* RFC 2308 section 3: the SOA's MINIMUM bounds the
 			 * negative answer's TTL. */
-			ret = put_rr(r, KNOT_COMPR_HINT_NONE, &z->soa, KNOT_PF_SOAMINTTL);
+			ret = knot_pkt_put(r, KNOT_COMPR_HINT_NONE, &z->soa, KNOT_PF_SOAMINTTL);
 		}
 	}
 	if (ret == KNOT_ESPACE) {

@@ -167,11 +167,6 @@ struct worker {
 static struct worker *g_workers;
 static unsigned g_n_workers;
 
-static uint64_t now_ms(void)
-{
-	return loop_clock_ms();
-}
-
 /* Is this UDP response allowed (1), to be sent truncated (2), or dropped (0)? */
 static int rrl_check(struct worker *w, const struct gslb_rrl *c,
 		     const struct sockaddr_storage *from, uint64_t now)
@@ -269,7 +264,7 @@ static void on_udp(struct loop_io *io, uint32_t events)
 		if (n <= 0)
 			return;
 		budget += n;
-		uint64_t now = now_ms();
+		uint64_t now = w->loop.now_ms;
 		int nout = 0;
 		urcu_memb_read_lock();
 		const struct snap *s = rcu_dereference(g_snap);
@@ -1185,13 +1180,6 @@ static void usage(FILE *f)
 		   "  -v, --verbose      debug logging\n");
 }
 
-static void mkdir_parent(const char *path)
-{
-	char dir[PATH_MAX];
-	snprintf(dir, sizeof(dir), "%s", path);
-	mkdir(dirname(dir), 0755);
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -1295,7 +1283,6 @@ int main(int argc, char **argv)
 			break;
 		}
 	if (!atomic_load(&g_stop)) {
-		mkdir_parent(d->conf->admin_socket);
 		d->admin = admin_server_new(&d->loop, d->conf->admin_socket, routes, d);
 		if (!d->admin) {
 			log_err("admin socket %s: %s", d->conf->admin_socket, strerror(errno));

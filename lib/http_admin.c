@@ -138,6 +138,16 @@ int admin_listen(const char *path)
 	if (strlen(path) >= sizeof(sun.sun_path))
 		return -ENAMETOOLONG;
 	strcpy(sun.sun_path, path);
+	/* The directory (/run/portico) may not exist after a reboot: make
+	 * the last level of it, as every daemon here needs. */
+	char dir[sizeof(sun.sun_path)];
+	strcpy(dir, path);
+	char *slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0755) && errno != EEXIST)
+			return -errno;
+	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;

@@ -65,7 +65,7 @@ int admin_error(json_t **out, int status, const char *fmt, ...)
 
 /*
  * Create a listening Unix socket at path (an existing socket file is
- * replaced). It is created with mode 0660 from the start (under a umask
+ * replaced; a missing parent directory is created, mode 0755). It is created with mode 0660 from the start (under a umask
  * that allows no more), never wider for a moment. Returns the fd or -errno.
  */
 int admin_listen(const char *path);

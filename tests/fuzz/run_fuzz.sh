@@ -17,41 +17,15 @@
 # (llvm-profdata, llvm-cov) it also reports msg.c's line and branch coverage.
 set -euo pipefail
 
-secs=${1:-10}
-out=${2:-/tmp}
-src=$(cd "$(dirname "$0")/../.." && pwd)
-cc=${CC:-clang}
-bin=$out/fuzz_bgp_msg
-seeds=$out/fuzz_bgp_msg_seeds
-corpus=$out/fuzz_bgp_msg_corpus
-log=$out/fuzz_bgp_msg.log
-
-case $secs in '' | *[!0-9]*)
-	echo "usage: $0 [SECONDS] [BUILDDIR]" >&2
-	exit 2
-	;;
-esac
-mkdir -p "$out" "$seeds" "$corpus"
-
+# shellcheck source=tests/fuzz/fuzz_lib.sh
+. "$(dirname "$0")/fuzz_lib.sh"
+fuzz_begin fuzz_bgp_msg "$@"
 srcs=("$src/tests/fuzz/fuzz_bgp_msg.c" "$src/ctl/bgp/msg.c")
-flags=(-g -O1 -Wall -Wextra -Werror -I"$src/ctl/bgp")
-if ! "$cc" "${flags[@]}" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	"${srcs[@]}" -o "$bin"; then
-	echo "run_fuzz: build failed; libFuzzer comes with libclang-rt-14-dev" >&2
-	exit 2
-fi
+fuzz_flags=(-g -O1 -Wall -Wextra -Werror -I"$src/ctl/bgp")
+fuzz_build "${srcs[@]}"
 
 # Seeds: one message per file, and all of them back to back as one stream.
 m=ffffffffffffffffffffffffffffffff # RFC 4271 §4.1 marker
-seed() { # NAME HEX... (the pieces are joined)
-	local name=$1 hex esc='' i
-	shift
-	hex=$(printf '%s' "$@")
-	for ((i = 0; i < ${#hex}; i += 2)); do
-		esc+="\\x${hex:i:2}"
-	done
-	printf '%b' "$esc" >"$seeds/$name"
-}
 seed open "${m}003f0104fde9005a0a000001220220010400010001010400020001020041040000fde9400a00780001010000020100"
 seed open_as4_gr "${m}003301045ba00003c00002fe1602140104000200014104fa56ea0140068fff00020180"
 seed open_plain "${m}001d0104fc0000000000000100"
@@ -94,29 +68,13 @@ as4_path="\xc0\x11"
 ext_params="\xff\xff"
 EOF
 
-set +e
-"$bin" -max_total_time="$secs" -max_len=8192 -timeout=10 -print_final_stats=1 \
-	-dict="$out/fuzz_bgp_msg.dict" -artifact_prefix="$out/fuzz_bgp_msg-" \
-	"$corpus" "$seeds" >"$log" 2>&1
-rc=$?
-set -e
-
-execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
-cov=$(grep -o 'cov: [0-9]* ft: [0-9]*' "$log" | tail -n 1)
-if [ "$rc" -ne 0 ]; then
-	tail -n 60 "$log" >&2
-	echo "run_fuzz: FAILED (exit $rc) after ${execs:-?} executions; log: $log" >&2
-	ls "$out"/fuzz_bgp_msg-* 2>/dev/null >&2 || true
-	exit "$rc"
-fi
-echo "run_fuzz: ${execs:-?} executions in ${secs}s, no crash; ${cov:-cov: ?} (edges, features)"
-echo "run_fuzz: corpus $(find "$corpus" -type f | wc -l) inputs in $corpus"
+fuzz_run -max_len=8192 -dict="$out/fuzz_bgp_msg.dict"
 
 # Source coverage of msg.c over the corpus, when llvm-14 is there.
 profdata=$(command -v llvm-profdata-14 || command -v llvm-profdata || true)
 llvmcov=$(command -v llvm-cov-14 || command -v llvm-cov || true)
 if [ -n "$profdata" ] && [ -n "$llvmcov" ]; then
-	"$cc" "${flags[@]}" -fsanitize=fuzzer -fprofile-instr-generate -fcoverage-mapping \
+	"${CC:-clang}" "${fuzz_flags[@]}" -fsanitize=fuzzer -fprofile-instr-generate -fcoverage-mapping \
 		"${srcs[@]}" -o "$bin-cov"
 	rm -f "$out"/fuzz_bgp_msg-*.profraw
 	LLVM_PROFILE_FILE="$out/fuzz_bgp_msg-%p.profraw" "$bin-cov" -runs=0 "$corpus" "$seeds" \

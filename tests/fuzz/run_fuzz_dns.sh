@@ -12,41 +12,14 @@
 # grows in BUILDDIR/fuzz_dns_corpus; a crash is saved as BUILDDIR/fuzz_dns-crash-*.
 set -euo pipefail
 
-secs=${1:-10}
-out=${2:-/tmp}
-src=$(cd "$(dirname "$0")/../.." && pwd)
-cc=${CC:-clang}
-bin=$out/fuzz_dns
-seeds=$out/fuzz_dns_seeds
-corpus=$out/fuzz_dns_corpus
-log=$out/fuzz_dns.log
-
-case $secs in '' | *[!0-9]*)
-	echo "usage: $0 [SECONDS] [BUILDDIR]" >&2
-	exit 2
-	;;
-esac
-mkdir -p "$out" "$seeds" "$corpus"
-
-srcs=("$src/tests/fuzz/fuzz_dns.c" "$src/gslb/dns.c" "$src/gslb/conf.c" "$src/gslb/map.c"
-	"$src/gslb/tools/geo.c" "$src/lib/cfgfile.c" "$src/lib/addr.c")
-flags=(-g -O1 -Wall -Wextra -Werror -Wno-missing-field-initializers -D_GNU_SOURCE
+# shellcheck source=tests/fuzz/fuzz_lib.sh
+. "$(dirname "$0")/fuzz_lib.sh"
+fuzz_begin fuzz_dns "$@"
+fuzz_flags=(-g -O1 -Wall -Wextra -Werror -Wno-missing-field-initializers -D_GNU_SOURCE
 	-I"$src/gslb" -I"$src/gslb/tools" -I"$src/lib" -I"$src/xdp")
-if ! "$cc" "${flags[@]}" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	"${srcs[@]}" -lknot -lconfig -lGeoIP -lz -o "$bin"; then
-	echo "run_fuzz_dns: build failed; libFuzzer comes with libclang-rt-14-dev" >&2
-	exit 2
-fi
+fuzz_build "$src/tests/fuzz/fuzz_dns.c" "$src/gslb/dns.c" "$src/gslb/conf.c" "$src/gslb/map.c" \
+	"$src/gslb/tools/geo.c" "$src/lib/cfgfile.c" "$src/lib/addr.c" -- -lknot -lconfig -lGeoIP -lz
 
-seed() { # NAME HEX... (the pieces are joined)
-	local name=$1 hex esc='' i
-	shift
-	hex=$(printf '%s' "$@")
-	for ((i = 0; i < ${#hex}; i += 2)); do
-		esc+="\\x${hex:i:2}"
-	done
-	printf '%b' "$esc" >"$seeds/$name"
-}
 www=03777777076578616d706c650474657374 # www.example.test
 hdr=beef01000001000000000000           # id, RD, one question
 hdr_edns=beef01000001000000000001      # ... and one additional (OPT)
@@ -65,17 +38,4 @@ seed any_ch 00 "$hdr" "$www" 00 00ff 0003
 seed badvers 00 "$hdr_edns" "$www" 00 0001 0001 00 0000290200000100 0000
 seed sub 01 "$hdr" 0361706903737562076578616d706c650474657374 00 0001 0001
 
-set +e
-"$bin" -max_total_time="$secs" -max_len=2048 -timeout=10 -print_final_stats=1 \
-	-artifact_prefix="$out/fuzz_dns-" "$corpus" "$seeds" >"$log" 2>&1
-rc=$?
-set -e
-execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
-cov=$(grep -o 'cov: [0-9]* ft: [0-9]*' "$log" | tail -n 1)
-if [ "$rc" -ne 0 ]; then
-	tail -n 60 "$log" >&2
-	echo "run_fuzz_dns: FAILED (exit $rc) after ${execs:-?} executions; log: $log" >&2
-	exit "$rc"
-fi
-echo "run_fuzz_dns: ${execs:-?} executions in ${secs}s, no crash; ${cov:-cov: ?} (edges, features)"
-echo "run_fuzz_dns: corpus $(find "$corpus" -type f | wc -l) inputs in $corpus"
+fuzz_run -max_len=2048
