@@ -237,9 +237,9 @@ static int parse_zone(struct gslb_conf *c, const config_setting_t *zs, const cha
 
 static int parse_root(config_t *cf, const char *file, void *outp, char **err)
 {
-	static const char *const keys[] = {
-	    "listen", "workers", "admin_socket", "map",	    "geoip",   "max_udp", "rate_limit",
-	    "zones",  "pops",	 "countries",	 "default", "anycast", NULL};
+	static const char *const keys[] = {"listen",	"workers", "admin_socket", "map",   "geoip",
+					   "max_udp",	"xdp",	   "rate_limit",   "zones", "pops",
+					   "countries", "default", "anycast",	   NULL};
 	struct gslb_conf *c = outp;
 	const config_setting_t *root = config_root_setting(cf), *s;
 	uint32_t v;
@@ -282,6 +282,35 @@ static int parse_root(config_t *cf, const char *file, void *outp, char **err)
 		    (rc = cfg_str_copy(s, "v6", c->geoip6, sizeof(c->geoip6), c->geoip6, false,
 				       file, err)))
 			return rc;
+	}
+	if ((s = config_setting_get_member(root, "xdp"))) {
+		static const char *const xk[] = {"interface", "queues", NULL};
+		if ((rc = cfg_known(s, xk, "xdp", file, err)) ||
+		    (rc = cfg_str_copy(s, "interface", c->xdp_if, sizeof(c->xdp_if), NULL, true,
+				       file, err)) ||
+		    (rc = cfg_uint(s, "queues", &c->xdp_queues, 1, 1, 64, file, err)))
+			return rc;
+		if (!c->xdp_if[0] || strchr(c->xdp_if, '/'))
+			return cfg_fail(err, file, s, "xdp: \"%s\" is not an interface name",
+					c->xdp_if);
+		if (c->xdp_queues > c->workers)
+			return cfg_fail(err, file, s,
+					"xdp: %u queues need as many workers (workers = %u)",
+					c->xdp_queues, c->workers);
+		/* The XDP program takes one UDP port: the one every listen
+		 * address shares. */
+		for (unsigned i = 0; i < c->n_listen; i++) {
+			char host[64], port[8];
+			lb_hostport_split(c->listen[i], strlen(c->listen[i]), host, sizeof(host),
+					  port, sizeof(port));
+			uint16_t p = (uint16_t)lb_port_parse(port);
+			if (i && p != c->xdp_port)
+				return cfg_fail(err, file, s,
+						"xdp: the listen addresses must share one port "
+						"(%u and %u)",
+						c->xdp_port, p);
+			c->xdp_port = p;
+		}
 	}
 	c->rrl =
 	    (struct gslb_rrl){.rate = 0, .burst = 0, .slip = 2, .v4_prefix = 24, .v6_prefix = 56};

@@ -67,6 +67,17 @@ struct gslb_conf {
 	char admin_socket[256];
 	char map_path[256];
 	char geoip4[256], geoip6[256];
+	/*
+	 * AF_XDP (optional): UDP queries to the listen port arriving on
+	 * xdp_if are taken from the driver by an XDP program and answered
+	 * from user space, skipping the kernel's socket path; workers
+	 * 0..xdp_queues-1 each own one RX queue. Everything else (TCP, other
+	 * ports and interfaces) still reaches the sockets; fragmented UDP to
+	 * the port is dropped by the program.
+	 */
+	char xdp_if[16]; /* "" = off */
+	unsigned xdp_queues;
+	uint16_t xdp_port;
 	uint16_t max_udp; /* our EDNS payload size */
 	struct gslb_rrl rrl;
 	struct gslb_zone zones[GSLB_MAX_ZONES];

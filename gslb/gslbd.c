@@ -28,6 +28,7 @@
  * source, so it is not limited.
  */
 #include <arpa/inet.h>
+#include <bpf/libbpf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -43,6 +44,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <sys/random.h>
@@ -50,9 +52,12 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <libknot/xdp/xdp.h>
+#include <net/if.h>
 #include <urcu/urcu-memb.h>
 
 #include "addr.h"
+#include "lb_abi.h"
 #include "conf.h"
 #include "dns.h"
 #include "geo.h"
@@ -90,7 +95,7 @@ static atomic_bool g_stop;
 
 /* ---- counters: one writer (a worker), read by the main thread ---- */
 
-enum { T_UDP, T_TCP, T__N };
+enum { T_UDP, T_TCP, T_XDP, T__N };
 #define RCODE_SLOTS 24 /* 0..15 and BADVERS */
 
 struct wstats {
@@ -100,6 +105,7 @@ struct wstats {
 	_Atomic uint64_t how[GSLB_HOW__N];
 	_Atomic uint64_t pop[GMAP_MAX_POPS];
 	_Atomic uint64_t tcp_accepted, tcp_evicted, tcp_idle_closed;
+	_Atomic uint64_t xdp_bad, xdp_martian, xdp_tx_full;
 };
 
 static inline void inc(_Atomic uint64_t *c)
@@ -127,6 +133,15 @@ struct udp_sock {
 struct tcp_listener {
 	struct loop_io io;
 	struct worker *w;
+};
+
+/* One AF_XDP socket: a worker's RX queue of the xdp interface. */
+struct xdp_sock {
+	struct loop_io io;
+	struct loop_timer kick; /* retries a wake-up the kernel cut short */
+	unsigned kick_ms;	/* its back-off: 1, 2, 4 ... 128 ms */
+	struct worker *w;
+	knot_xdp_socket_t *s;
 };
 
 struct tcp_conn {
@@ -162,10 +177,80 @@ struct worker {
 	struct sockaddr_storage from[DNS_BATCH];
 	uint8_t (*bufs)[UDP_BUF];
 	uint8_t (*obufs)[UDP_BUF];
+	struct xdp_sock xdp; /* .s NULL: no queue for this worker */
+	knot_xdp_msg_t xin[DNS_BATCH], xout[DNS_BATCH];
 };
 
 static struct worker *g_workers;
 static unsigned g_n_workers;
+
+/* The listen addresses, for what the XDP program hands over: it takes the
+ * port on any address of the interface, the kernel would not. */
+static struct {
+	uint8_t a[GSLB_MAX_LISTEN][16];
+	uint8_t fam[GSLB_MAX_LISTEN]; /* AF_INET, AF_INET6 */
+	bool any[2];		      /* a wildcard listen of the family (v4, v6) */
+	unsigned n;
+} g_xdp_dst;
+
+static void xdp_dst_init(const struct gslb_conf *c)
+{
+	memset(&g_xdp_dst, 0, sizeof(g_xdp_dst));
+	for (unsigned i = 0; i < c->n_listen; i++) {
+		char host[64], port[8];
+		struct lb_addr a;
+		if (lb_hostport_split(c->listen[i], strlen(c->listen[i]), host, sizeof(host), port,
+				      sizeof(port)) ||
+		    lb_addr_parse(host, &a))
+			continue; /* the configuration checked them */
+		bool v6 = a.family == LB_AF_INET6;
+		static const uint8_t zero[16];
+		if (!memcmp(a.bytes, zero, v6 ? 16 : 4))
+			g_xdp_dst.any[v6] = true;
+		memcpy(g_xdp_dst.a[g_xdp_dst.n], a.bytes, 16);
+		g_xdp_dst.fam[g_xdp_dst.n++] = v6 ? AF_INET6 : AF_INET;
+	}
+}
+
+/*
+ * Would the kernel have delivered this datagram to our sockets? To one of
+ * the listen addresses, from a unicast source that is not the host's own
+ * kind of address: not 0/8, 127/8, multicast, 240/4 or broadcast (IPv4);
+ * not ::, ::1, multicast or IPv4-mapped (IPv6); not one of our listen
+ * addresses. An answer to those would go somewhere it should not (the
+ * kernel drops them as martians).
+ */
+static bool xdp_plausible(const knot_xdp_msg_t *m)
+{
+	bool v6 = m->flags & KNOT_XDP_MSG_IPV6;
+	const uint8_t *src, *dst;
+	if (v6) {
+		src = m->ip_from.sin6_addr.s6_addr;
+		dst = m->ip_to.sin6_addr.s6_addr;
+		static const uint8_t zero[15], mapped[12] = {[10] = 0xff, [11] = 0xff};
+		if (src[0] == 0xff || !memcmp(src, mapped, 12) ||
+		    (!memcmp(src, zero, 15) && src[15] <= 1))
+			return false;
+	} else {
+		src = (const uint8_t *)&((const struct sockaddr_in *)&m->ip_from)->sin_addr;
+		dst = (const uint8_t *)&((const struct sockaddr_in *)&m->ip_to)->sin_addr;
+		if (src[0] == 0 || src[0] == 127 || src[0] >= 224)
+			return false;
+	}
+	/* From one of our own addresses: the answer would come back to us. */
+	if (!memcmp(src, dst, v6 ? 16 : 4))
+		return false;
+	bool to_us = g_xdp_dst.any[v6];
+	for (unsigned i = 0; i < g_xdp_dst.n; i++) {
+		if (g_xdp_dst.fam[i] != (v6 ? AF_INET6 : AF_INET))
+			continue;
+		if (!memcmp(g_xdp_dst.a[i], src, v6 ? 16 : 4))
+			return false;
+		if (!memcmp(g_xdp_dst.a[i], dst, v6 ? 16 : 4))
+			to_us = true;
+	}
+	return to_us;
+}
 
 /* Is this UDP response allowed (1), to be sent truncated (2), or dropped (0)? */
 static int rrl_check(struct worker *w, const struct gslb_rrl *c,
@@ -313,6 +398,134 @@ static void on_udp(struct loop_io *io, uint32_t events)
 			 * the rest of the batch still goes. */
 			sent += k > 0 ? k : 1;
 		}
+		if (n < DNS_BATCH)
+			return;
+	}
+}
+
+/*
+ * AF_XDP: the same answers as on_udp, from frames the XDP program handed
+ * over. The query is read in its RX frame and the response written
+ * straight into a TX frame; libknot builds the Ethernet, IP and UDP
+ * headers (addresses and MACs swapped) and the checksums.
+ */
+static void xdp_kick(struct loop_timer *t);
+
+/*
+ * Wake the kernel to send the queued answers. In copy mode one wake-up
+ * sends at most 32 frames and says EAGAIN while more wait, so a burst
+ * takes a few; what is still queued after them (the device is busy) gets
+ * another try in a millisecond rather than waiting for the next query,
+ * which may never come.
+ */
+static void xdp_flush(struct xdp_sock *xs)
+{
+	int rc = knot_xdp_send_finish(xs->s);
+	for (int i = 0; i < 2 * DNS_BATCH / 32 && rc == KNOT_EAGAIN; i++)
+		rc = knot_xdp_send_finish(xs->s);
+	if (rc == KNOT_EAGAIN) {
+		/* Backing off: a device that stays busy (a link down) costs
+		 * a few wake-ups a second, not a core. */
+		if (!loop_timer_armed(&xs->kick)) {
+			xs->kick_ms = xs->kick_ms ? xs->kick_ms : 1;
+			loop_timer_in(&xs->w->loop, &xs->kick, xdp_kick, xs->kick_ms);
+		}
+	} else {
+		xs->kick_ms = 0;
+		loop_timer_cancel(&xs->w->loop, &xs->kick);
+	}
+}
+
+static void xdp_kick(struct loop_timer *t)
+{
+	struct xdp_sock *xs = container_of(t, struct xdp_sock, kick);
+	xs->kick_ms = xs->kick_ms < 128 ? 2 * xs->kick_ms : 128;
+	knot_xdp_send_prepare(xs->s);
+	xdp_flush(xs);
+}
+
+static void on_xdp(struct loop_io *io, uint32_t events)
+{
+	struct xdp_sock *xs = container_of(io, struct xdp_sock, io);
+	struct worker *w = xs->w;
+	(void)events;
+	for (unsigned budget = 0; budget < UDP_BUDGET;) {
+		/* Take back the TX frames the kernel has sent. */
+		knot_xdp_send_prepare(xs->s);
+		/* libknot sets vlan_tci for tagged frames only and a reply is
+		 * tagged when it is non-zero: clear what the last batch left,
+		 * or one tagged query would tag every later answer. */
+		for (int i = 0; i < DNS_BATCH; i++)
+			w->xin[i].vlan_tci = 0;
+		uint32_t n = 0;
+		if (knot_xdp_recv(xs->s, w->xin, DNS_BATCH, &n, NULL) != KNOT_EOK || !n)
+			return;
+		budget += n;
+		uint64_t now = w->loop.now_ms;
+		uint32_t nout = 0;
+		urcu_memb_read_lock();
+		const struct snap *s = rcu_dereference(g_snap);
+		for (uint32_t i = 0; i < n; i++) {
+			const knot_xdp_msg_t *m = &w->xin[i];
+			struct sockaddr_storage from = {0};
+			struct dns_result r;
+			/*
+			 * The program checked the lengths against the frame, but
+			 * an IP length shorter than the headers still reaches us
+			 * as a wrapped payload length: bound it ourselves.
+			 */
+			if ((m->flags & KNOT_XDP_MSG_TCP) || m->payload.iov_len > UDP_BUF ||
+			    m->payload.iov_len == 0) {
+				inc(&w->st.xdp_bad);
+				continue;
+			}
+			if (!xdp_plausible(m)) {
+				inc(&w->st.xdp_martian);
+				continue;
+			}
+			if (m->flags & KNOT_XDP_MSG_IPV6)
+				memcpy(&from, &m->ip_from, sizeof(struct sockaddr_in6));
+			else
+				memcpy(&from, &m->ip_from, sizeof(struct sockaddr_in));
+			knot_xdp_msg_t *o = &w->xout[nout];
+			size_t len = 0;
+			if (port_of(&from) == 0) {
+				r = (struct dns_result){.drop = true};
+			} else if (knot_xdp_reply_alloc(xs->s, m, o) != KNOT_EOK) {
+				/* Every TX frame in flight: drop, the client retries. */
+				inc(&w->st.xdp_tx_full);
+				r = (struct dns_result){.drop = true};
+			} else {
+				size_t cap =
+				    o->payload.iov_len < UDP_BUF ? o->payload.iov_len : UDP_BUF;
+				len = dns_answer(&s->view, &w->arena, m->payload.iov_base,
+						 m->payload.iov_len, o->payload.iov_base, cap,
+						 false, &from, &r);
+				/* Counted, queued or not, so the frame goes back. */
+				nout++;
+			}
+			count(w, &r, T_XDP);
+			if (!len) {
+				o->payload.iov_len = 0; /* knot_xdp_send frees it unsent */
+				continue;
+			}
+			int verdict = rrl_check(w, &s->view.conf->rrl, &from, now);
+			if (verdict == 0) {
+				inc(&w->st.rrl_dropped);
+				o->payload.iov_len = 0;
+				continue;
+			}
+			if (verdict == 2) {
+				inc(&w->st.rrl_slipped);
+				len = dns_truncate(o->payload.iov_base, &r);
+			}
+			o->payload.iov_len = len;
+		}
+		urcu_memb_read_unlock();
+		uint32_t sent = 0;
+		knot_xdp_send(xs->s, w->xout, nout, &sent);
+		xdp_flush(xs);
+		knot_xdp_recv_finish(xs->s, w->xin, n);
 		if (n < DNS_BATCH)
 			return;
 	}
@@ -621,11 +834,45 @@ static int worker_init(struct worker *w, unsigned id, const struct gslb_conf *c)
 		    loop_io_watch(&w->loop, &w->tcp[i].io, EPOLLIN))
 			return -errno;
 	}
+	if (id < (c->xdp_if[0] ? c->xdp_queues : 0)) {
+		/*
+		 * The first queue (re)loads libknot's XDP program, replacing
+		 * whatever a previous run left attached; the others join it.
+		 * It redirects UDP to xdp_port only (and drops fragments of
+		 * it); TCP and the rest go on to the kernel and the sockets
+		 * above.
+		 */
+		int rc = knot_xdp_init(
+		    &w->xdp.s, c->xdp_if, (int)id, KNOT_XDP_FILTER_ON | KNOT_XDP_FILTER_UDP,
+		    c->xdp_port, 0,
+		    id == 0 ? KNOT_XDP_LOAD_BPF_ALWAYS_UNLOAD : KNOT_XDP_LOAD_BPF_NEVER, NULL);
+		if (rc != KNOT_EOK) {
+			w->xdp.s = NULL;
+			if (!if_nametoindex(c->xdp_if))
+				log_err("xdp: no interface %s", c->xdp_if);
+			else
+				log_err("xdp: interface %s queue %u: %s%s", c->xdp_if, id,
+					knot_strerror(rc),
+					id ? " (xdp.queues must not exceed its RX queues)" : "");
+			return -ENODEV;
+		}
+		w->xdp.w = w;
+		w->xdp.io = (struct loop_io){.fd = knot_xdp_socket_fd(w->xdp.s), .fn = on_xdp};
+		if (loop_io_watch(&w->loop, &w->xdp.io, EPOLLIN))
+			return -errno;
+	}
 	return 0;
 }
 
 static void worker_fini(struct worker *w)
 {
+	if (w->xdp.s) {
+		/* The socket's fd belongs to libknot: unwatched, not closed. */
+		loop_io_watch(&w->loop, &w->xdp.io, 0);
+		loop_timer_cancel(&w->loop, &w->xdp.kick);
+		knot_xdp_deinit(w->xdp.s);
+		w->xdp.s = NULL;
+	}
 	for (unsigned i = 0; i < w->n_sock; i++) {
 		loop_io_close(&w->loop, &w->udp[i].io);
 		loop_io_close(&w->loop, &w->tcp[i].io);
@@ -637,6 +884,58 @@ static void worker_fini(struct worker *w)
 	free(w->rrl);
 	free(w->bufs);
 	free(w->obufs);
+}
+
+/*
+ * One gslbd per interface takes XDP: a second one would replace the
+ * program under the first before failing to bind its queues, leaving the
+ * first without. An exclusive lock named after the network namespace and
+ * the interface, held for the process's life (the kernel drops it at any
+ * exit, kill -9 included), keeps the second one off. Returns the lock's
+ * descriptor or -errno (-EWOULDBLOCK: held by another).
+ */
+static int xdp_lock(const char *ifname, char *path, size_t cap)
+{
+	struct stat ns;
+	if (stat("/proc/self/ns/net", &ns))
+		ns.st_ino = 0;
+	if (mkdir("/run/portico", 0755) && errno != EEXIST)
+		return -errno;
+	snprintf(path, cap, "/run/portico/gslbd-xdp-%lu-%s.lock", (unsigned long)ns.st_ino, ifname);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+/* The id of the XDP program attached to ifname, 0 if none or unknown. */
+static uint32_t xdp_prog_id(const char *ifname)
+{
+	unsigned idx = if_nametoindex(ifname);
+	uint32_t id = 0;
+	if (!idx || bpf_xdp_query_id((int)idx, 0, &id))
+		return 0;
+	return id;
+}
+
+/*
+ * Take our XDP program off the interface at exit, unless something else
+ * has replaced it since (then it is not ours to remove). Left attached,
+ * it would keep taking the port's UDP into a socket nobody reads.
+ */
+static void xdp_detach(const char *ifname, uint32_t ours)
+{
+	unsigned idx = if_nametoindex(ifname);
+	if (!ours || !idx || xdp_prog_id(ifname) != ours)
+		return;
+	int rc = bpf_xdp_detach((int)idx, 0, NULL);
+	if (rc)
+		log_warn("xdp: detaching from %s: %s", ifname, strerror(-rc));
 }
 
 /* ---- the main thread: state, map, config, admin API ---- */
@@ -666,6 +965,11 @@ struct gslbd {
 	time_t map_loaded_at;
 	char map_error[512];
 	uint64_t map_reloads, map_failures, conf_reloads, conf_failures;
+	/* AF_XDP as started (a reload does not change it); xdp_if "" = off */
+	char xdp_if[16];
+	unsigned xdp_queues;
+	uint16_t xdp_port;
+	uint32_t xdp_prog;
 };
 
 static struct gslbd G;
@@ -834,8 +1138,9 @@ static int conf_reload(struct gslbd *d, char **err)
 	}
 	if (nc->n_listen != d->conf->n_listen || nc->workers != d->conf->workers ||
 	    memcmp(nc->listen, d->conf->listen, sizeof(nc->listen)) ||
-	    strcmp(nc->admin_socket, d->conf->admin_socket)) {
-		log_warn("reload: listen, workers and admin_socket apply at the next start");
+	    strcmp(nc->admin_socket, d->conf->admin_socket) || strcmp(nc->xdp_if, d->xdp_if) ||
+	    (nc->xdp_if[0] && nc->xdp_queues != d->xdp_queues)) {
+		log_warn("reload: listen, workers, admin_socket and xdp apply at the next start");
 	}
 	/* PoP states follow the PoPs by name. */
 	struct pop_admin np[GMAP_MAX_POPS] = {0};
@@ -993,11 +1298,15 @@ static int api_status(void *ctx, const struct admin_req *req, json_t **out)
 	json_t *l = json_array();
 	for (unsigned i = 0; i < d->conf->n_listen; i++)
 		json_array_append_new(l, json_string(d->conf->listen[i]));
+	json_t *x = d->xdp_if[0] ? json_pack("{s:s,s:i,s:i,s:I}", "interface", d->xdp_if, "queues",
+					     (int)d->xdp_queues, "port", (int)d->xdp_port,
+					     "program", (json_int_t)d->xdp_prog)
+				 : json_null();
 	*out =
-	    json_pack("{s:s,s:s,s:o,s:i,s:o,s:i,s:I,s:I}", "version", PORTICO_VERSION, "config",
-		      d->config_path, "listen", l, "workers", (int)g_n_workers, "map", map_json(d),
-		      "zones", (int)d->conf->n_zones, "reloads", (json_int_t)d->conf_reloads,
-		      "reload_failures", (json_int_t)d->conf_failures);
+	    json_pack("{s:s,s:s,s:o,s:i,s:o,s:o,s:i,s:I,s:I}", "version", PORTICO_VERSION, "config",
+		      d->config_path, "listen", l, "workers", (int)g_n_workers, "xdp", x, "map",
+		      map_json(d), "zones", (int)d->conf->n_zones, "reloads",
+		      (json_int_t)d->conf_reloads, "reload_failures", (json_int_t)d->conf_failures);
 	return 200;
 }
 
@@ -1078,7 +1387,7 @@ static int api_metrics(void *ctx, const struct admin_req *req, json_t **out)
 	prom_init(&b);
 	uint64_t q[T__N] = {0}, rc[RCODE_SLOTS] = {0}, how[GSLB_HOW__N] = {0};
 	uint64_t ecs = 0, tc = 0, dropped = 0, rrld = 0, rrls = 0, trunc_in = 0, acc = 0, ref = 0,
-		 idle = 0;
+		 idle = 0, xbad = 0, xmart = 0, xfull = 0;
 	for (unsigned i = 0; i < g_n_workers; i++) {
 		struct wstats *s = &g_workers[i].st;
 		for (int t = 0; t < T__N; t++)
@@ -1096,10 +1405,14 @@ static int api_metrics(void *ctx, const struct admin_req *req, json_t **out)
 		acc += atomic_load(&s->tcp_accepted);
 		ref += atomic_load(&s->tcp_evicted);
 		idle += atomic_load(&s->tcp_idle_closed);
+		xbad += atomic_load(&s->xdp_bad);
+		xmart += atomic_load(&s->xdp_martian);
+		xfull += atomic_load(&s->xdp_tx_full);
 	}
 	prom_family(&b, "gslbd_queries_total", PROM_COUNTER, "DNS queries received, by transport");
 	prom_sample_u64(&b, PROM_LABELS("transport", "udp"), q[T_UDP]);
 	prom_sample_u64(&b, PROM_LABELS("transport", "tcp"), q[T_TCP]);
+	prom_sample_u64(&b, PROM_LABELS("transport", "xdp"), q[T_XDP]);
 	prom_family(&b, "gslbd_responses_total", PROM_COUNTER, "responses, by rcode");
 	static const char *const rnames[RCODE_SLOTS] = {
 	    [0] = "NOERROR", [1] = "FORMERR", [2] = "SERVFAIL", [3] = "NXDOMAIN",
@@ -1110,7 +1423,7 @@ static int api_metrics(void *ctx, const struct admin_req *req, json_t **out)
 			prom_sample_u64(&b, PROM_LABELS("rcode", rnames[r]), rc[r]);
 	prom_family(&b, "gslbd_dropped_total", PROM_COUNTER,
 		    "queries not answered: malformed beyond a reply, or responses");
-	prom_sample_u64(&b, PROM_NO_LABELS, dropped + trunc_in);
+	prom_sample_u64(&b, PROM_NO_LABELS, dropped + trunc_in + xbad + xmart);
 	prom_family(&b, "gslbd_ecs_queries_total", PROM_COUNTER,
 		    "queries with an EDNS Client Subnet option");
 	prom_sample_u64(&b, PROM_NO_LABELS, ecs);
@@ -1141,6 +1454,15 @@ static int api_metrics(void *ctx, const struct admin_req *req, json_t **out)
 	prom_sample_u64(&b, PROM_LABELS("event", "accepted"), acc);
 	prom_sample_u64(&b, PROM_LABELS("event", "evicted"), ref);
 	prom_sample_u64(&b, PROM_LABELS("event", "timed_out"), idle);
+	if (d->xdp_if[0]) {
+		prom_family(&b, "gslbd_xdp_dropped_total", PROM_COUNTER,
+			    "AF_XDP frames not answered: malformed (a bad length), martian (a "
+			    "source the kernel would drop, or not to a listen address), or no "
+			    "free TX frame");
+		prom_sample_u64(&b, PROM_LABELS("reason", "malformed"), xbad);
+		prom_sample_u64(&b, PROM_LABELS("reason", "martian"), xmart);
+		prom_sample_u64(&b, PROM_LABELS("reason", "tx_full"), xfull);
+	}
 	prom_family(&b, "gslbd_map_loads_total", PROM_COUNTER, "map files loaded or refused");
 	prom_sample_u64(&b, PROM_LABELS("result", "loaded"), d->map_reloads);
 	prom_sample_u64(&b, PROM_LABELS("result", "refused"), d->map_failures);
@@ -1261,6 +1583,17 @@ int main(int argc, char **argv)
 	ino_watch(d);
 	loop_timer_in(&d->loop, &d->map_timer, on_map_timer, MAP_CHECK_MS);
 
+	if (d->conf->xdp_if[0]) {
+		char lock[PATH_MAX];
+		int lfd = xdp_lock(d->conf->xdp_if, lock, sizeof(lock));
+		if (lfd < 0) {
+			log_err("xdp: %s: %s", lock,
+				lfd == -EWOULDBLOCK ? "another gslbd serves this interface"
+						    : strerror(-lfd));
+			return 1;
+		}
+		xdp_dst_init(d->conf);
+	}
 	g_n_workers = d->conf->workers;
 	g_workers = calloc(g_n_workers, sizeof(*g_workers));
 	if (!g_workers)
@@ -1271,8 +1604,18 @@ int main(int argc, char **argv)
 			log_err("worker %u: cannot start", i);
 			for (unsigned j = 0; j <= i; j++)
 				worker_fini(&g_workers[j]);
+			if (d->conf->xdp_if[0])
+				xdp_detach(d->conf->xdp_if, xdp_prog_id(d->conf->xdp_if));
 			return 1;
 		}
+	}
+	if (d->conf->xdp_if[0]) {
+		snprintf(d->xdp_if, sizeof(d->xdp_if), "%s", d->conf->xdp_if);
+		d->xdp_queues = d->conf->xdp_queues;
+		d->xdp_port = d->conf->xdp_port;
+		d->xdp_prog = xdp_prog_id(d->xdp_if);
+		log_info("xdp: UDP port %u on %s, %u queues (program %u)", d->xdp_port, d->xdp_if,
+			 d->xdp_queues, d->xdp_prog);
 	}
 	unsigned started = 0;
 	for (; started < g_n_workers; started++)
@@ -1307,6 +1650,8 @@ int main(int argc, char **argv)
 		pthread_join(g_workers[i].thread, NULL);
 	for (unsigned i = 0; i < g_n_workers; i++)
 		worker_fini(&g_workers[i]);
+	if (d->xdp_if[0])
+		xdp_detach(d->xdp_if, d->xdp_prog);
 	free(g_workers);
 	admin_server_free(d->admin);
 	loop_timer_cancel(&d->loop, &d->map_timer);

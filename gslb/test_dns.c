@@ -666,6 +666,45 @@ static void test_bad_config(void **state)
 	expect_conf_error("listen = [\"127.0.0.1:53\"]\nmap = ", "bad.conf:");
 }
 
+static void test_xdp_config(void **state)
+{
+	(void)state;
+	char buf[4096];
+	struct gslb_conf *c = NULL;
+	char *err = NULL;
+	/* The XDP program takes the port every listen address shares. */
+	snprintf(buf, sizeof(buf), "%sxdp = { interface = \"eth0\"; };\n", conf_text);
+	assert_int_equal(gslb_conf_load("x.conf", buf, &c, &err), 0);
+	assert_string_equal(c->xdp_if, "eth0");
+	assert_int_equal(c->xdp_queues, 1);
+	assert_int_equal(c->xdp_port, 5353);
+	gslb_conf_free(c);
+	c = NULL;
+	assert_int_equal(gslb_conf_load("x.conf", conf_text, &c, &err), 0);
+	assert_string_equal(c->xdp_if, "");
+	gslb_conf_free(c);
+	/* Each queue is a worker's. */
+	snprintf(buf, sizeof(buf), "%sxdp = { interface = \"eth0\"; queues = 2; };\n", conf_text);
+	expect_conf_error(buf, "2 queues need as many workers (workers = 1)");
+	snprintf(buf, sizeof(buf), "workers = 2;\n%sxdp = { interface = \"eth0\"; queues = 2; };\n",
+		 conf_text);
+	assert_int_equal(gslb_conf_load("x.conf", buf, &c, &err), 0);
+	assert_int_equal(c->xdp_queues, 2);
+	gslb_conf_free(c);
+	/* conf_text's first line is its listen: a later one replaces it */
+	snprintf(buf, sizeof(buf), "%s", strchr(conf_text, '\n') + 1);
+	strcat(buf, "listen = [\"127.0.0.1:5353\", \"[::1]:53\"];\n"
+		    "xdp = { interface = \"eth0\"; };\n");
+	expect_conf_error(buf, "share one port (5353 and 53)");
+	snprintf(buf, sizeof(buf), "%sxdp = { interface = \"a-name-far-too-long-for-linux\"; };\n",
+		 conf_text);
+	expect_conf_error(buf, "bad.conf:");
+	snprintf(buf, sizeof(buf), "%sxdp = { interface = \"\"; };\n", conf_text);
+	expect_conf_error(buf, "is not an interface name");
+	snprintf(buf, sizeof(buf), "%sxdp = { ifname = \"eth0\"; };\n", conf_text);
+	expect_conf_error(buf, "ifname");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -673,7 +712,7 @@ int main(void)
 	    cmocka_unit_test(test_bad_ecs),	cmocka_unit_test(test_zone_answers),
 	    cmocka_unit_test(test_states),	cmocka_unit_test(test_fallbacks),
 	    cmocka_unit_test(test_truncation),	cmocka_unit_test(test_garbage),
-	    cmocka_unit_test(test_bad_config),
+	    cmocka_unit_test(test_bad_config),	cmocka_unit_test(test_xdp_config),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench_gslb - gslbd's queries per second and per CPU-second next to gdnsd
-# (3.x, geoip plugin) serving the same map and zone, in the same run; the
-# map's build time and size; the time each server takes to apply a new map.
+# (3.x, geoip plugin) serving the same map and zone, in the same run, with
+# gslbd both on its sockets and on AF_XDP; the map's build time and size;
+# the time each server takes to apply a new map.
 #
 #   tests/bench/bench_gslb.sh [--build DIR] [--rounds N] [--seconds S]
 #                             [--samples N] [--subnets N]
@@ -15,17 +16,32 @@
 #
 # The map: gslb-gen samples (8 PoPs) -> gslb-map build -> map.bin, which
 # gslbd loads; `gslb-map gdnsd-nets` writes the same map as gdnsd's nets
-# file. Both servers: zone example.test, `www` answered from the map with
+# file. The servers: zone example.test, `www` answered from the map with
 # the first PoP's IPv4 VIP, one thread answering (gslbd workers = 1, no rate
-# limit; gdnsd udp_threads = 1), 127.0.0.1 in a private network namespace,
-# pinned to SERVER_CPU; dnsperf (one thread) pinned to CLIENT_CPU.
+# limit; gdnsd udp_threads = 1), pinned to SERVER_CPU:
+#   gslbd      its UDP sockets (recvmmsg/sendmmsg)
+#   gslbd-xdp  the same binary with `xdp` on the server's veth: libknot's
+#              XDP program hands the queries to an AF_XDP socket (copy mode:
+#              a veth has no zero-copy), the kernel's UDP path is skipped
+#   gdnsd      its UDP sockets
+# Network: two namespaces joined by a veth pair, the servers on 10.211.0.1
+# (each its own port), dnsperf (one thread) on 10.211.0.2 pinned to
+# CLIENT_CPU. Each veth end receives in a threaded-NAPI kthread pinned to
+# its side's CPU (GRO on, TSO/GSO off so the kernel takes that path): as
+# between two machines, the server's CPU pays for receiving the queries and
+# sending the answers, the client's CPU for the rest. (Without it a veth
+# receives on the sender's CPU, and the client's CPU would carry part of
+# each server's work: the XDP program's, or the kernel's UDP input.)
 # Queries: www.example.test A, each with its own EDNS Client Subnet (IPv4
 # /24 and IPv6 /56 subnets of the samples), built as wire messages by
 # gslb_queries.py and sent by dnsperf -B (its text input has no per-query
 # EDNS options). Before measuring, both servers and `gslb-map lookup` are
 # asked about 200 of the subnets: they should agree on every one.
-# CPU is the server's user+system time over the run (/proc/PID/stat);
-# "busy" near 100% means the server, not dnsperf, set the pace.
+# CPU is SERVER_CPU's busy time over the run (/proc/stat: user, system,
+# irq, softirq: the server process and its NAPI kthread, so the XDP
+# program's work counts); "busy" near 100% means the server, not dnsperf,
+# set the pace. Below that the client limited the rate: compare queries per
+# CPU-second.
 # Apply time: from the rename of a new map (another seed) into place to the
 # first query answered from it, polled every 10 ms.
 # Prints figures, never a verdict: exit 0 unless the setup failed (77: not
@@ -47,6 +63,9 @@ PY=/usr/bin/python3
 HELPER=$REPO/tests/bench/gslb_queries.py
 GPORT=5301 # gslbd
 DPORT=5302 # gdnsd
+XPORT=5303 # gslbd-xdp
+SADDR=10.211.0.1
+CADDR=10.211.0.2
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 die() { echo "bench_gslb: $*" >&2; exit 1; }
@@ -69,22 +88,53 @@ done
 GSLBD=$BUILD/gslb/gslbd
 GMAP=$BUILD/gslb/mapbuild/gslb-map
 GGEN=$BUILD/gslb/tools/gslb-gen
-for b in "$GSLBD" "$GMAP" "$GGEN" "$PY"; do [ -x "$b" ] || die "no binary at $b"; done
+LBCTL=$BUILD/ctl/lbctl
+for b in "$GSLBD" "$GMAP" "$GGEN" "$LBCTL" "$PY"; do [ -x "$b" ] || die "no binary at $b"; done
 for c in gdnsd dnsperf kdig taskset; do command -v $c >/dev/null || die "needs $c"; done
 [ -f "$HELPER" ] || die "no $HELPER"
 if pgrep -x ninja >/dev/null || pgrep -x cc1 >/dev/null; then
   echo "# warning: a build is running on this machine: the figures will be noisy" >&2
 fi
 
-NS=gslbbench$$
+NS=gslbbench$$   # the servers
+NSC=gslbbenchc$$ # dnsperf
+VS=gbs$$ VC=gbc$$ # the veth ends
 DIR=$(mktemp -d /tmp/portico-gslbbench.XXXXXX)
-# bench_cleanup (EXIT: kills everything in NS, deletes NS and DIR), nsx,
-# cpu_ticks, median, HZ
+# bench_cleanup (kills everything in NS, deletes NS and DIR), nsx, median, HZ
 # shellcheck source=tests/bench/proxy_bench_lib.sh
 . "$REPO/tests/bench/proxy_bench_lib.sh"
+cleanup() {
+  local p
+  for p in $(ip netns pids "$NSC" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
+  ip netns del "$NSC" 2>/dev/null || true
+  bench_cleanup
+}
+trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
+ncx() { ip netns exec "$NSC" "$@"; }
 ip netns add "$NS"
+ip netns add "$NSC"
 nsx ip link set lo up
+ncx ip link set lo up
+ip link add "$VS" netns "$NS" type veth peer name "$VC" netns "$NSC"
+nsx ip addr add $SADDR/24 dev "$VS"
+ncx ip addr add $CADDR/24 dev "$VC"
+nsx ip link set "$VS" up
+ncx ip link set "$VC" up
+nsx ethtool -K "$VS" gro on tso off gso off > /dev/null
+# tx checksum off on the client: a native-XDP veth peer needs whole checksums
+ncx ethtool -K "$VC" gro on tso off gso off tx off > /dev/null
+# napi_pin NS VETH CPU: VETH receives in a NAPI kthread pinned to CPU
+napi_pin() {
+  local t p
+  ip netns exec "$1" sh -c "echo 1 > /sys/class/net/$2/threaded"
+  t=$(pgrep "^napi/$2-" || true)
+  [ -n "$t" ] || die "no NAPI kthread for $2"
+  for p in $t; do taskset -pc "$3" "$p" > /dev/null; done
+}
+cpu_busy() { # busy ticks of CPU $1 so far (user nice system irq softirq steal)
+  awk -v c="cpu$1" '$1 == c { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat
+}
 
 fmt() { awk -v n="$1" 'BEGIN{printf "%.0f", n}' | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2fx", (b > 0 ? a / b : 0)}'; }
@@ -94,14 +144,14 @@ timed() {
   /usr/bin/time -f '%e %U %S %M' -o "$out.raw" "$@" || return
   tail -1 "$out.raw" | awk '{printf "%.2f %.2f %d\n", $1, $2 + $3, $4}' > "$out"
 }
-kd() { local port=$1; shift; nsx kdig +time=1 +retry=1 @127.0.0.1 -p "$port" "$@"; }
+kd() { local port=$1; shift; ncx kdig +time=1 +retry=1 @$SADDR -p "$port" "$@"; }
 wait_dns() { # PORT NAME LOG: until the server answers the SOA
   for _ in $(seq 100); do
     kd "$1" example.test SOA +short 2>/dev/null | grep -q hostmaster && return 0
     sleep 0.1
   done
   tail -20 "$3" >&2
-  die "$2 does not answer on 127.0.0.1:$1"
+  die "$2 does not answer on $SADDR:$1"
 }
 
 # ---- PoPs and VIPs ----
@@ -158,13 +208,16 @@ printf '# map: %s bytes, %s IPv4 + %s IPv6 entries, %s + %s nodes, %s lists, PoP
   "$(fmt "$(info nodes4)")" "$(fmt "$(info nodes6)")" "$(info lists)" "$(info pop_names)" \
   "$(fmt "$NETS_LINES")"
 
-# ---- gslbd ----
+# ---- gslbd, on its sockets and on AF_XDP ----
 DEFAULT=$(printf '"%s", ' "${DCS[@]:0:8}")
-{
+gslbd_conf() { # PORT ADMIN_SOCKET [XDP_INTERFACE]
+  local x=""
+  [ -n "${3:-}" ] && x="xdp = { interface = \"$3\"; queues = 1; };"
   cat <<EOC
-listen = ["127.0.0.1:$GPORT"];
+listen = ["$SADDR:$1"];
 workers = 1;
-admin_socket = "$DIR/gslbd.sock";
+admin_socket = "$2";
+$x
 map = "$DIR/live/map.bin";
 rate_limit = { rate = 0; burst = 1; };
 zones = ( { name = "example.test"; ttl = 30; static_ttl = 3600;
@@ -175,24 +228,31 @@ zones = ( { name = "example.test"; ttl = 30; static_ttl = 3600;
 default = [${DEFAULT%, }];   # gdnsd's default: its datacenters in order
 pops = (
 EOC
-  sep=" "
+  local sep=" " p
   for p in "${POPS[@]}"; do
     echo " $sep{ name = \"$p\"; vip4 = \"${VIP4[$p]}\"; vip6 = \"${VIP6[$p]}\"; }"
     sep=","
   done
   echo ");"
-} > "$DIR/gslbd.conf"
-"$GSLBD" --check -c "$DIR/gslbd.conf" > "$DIR/gslbd.check" 2>&1 ||
-  { cat "$DIR/gslbd.check" >&2; die "gslbd refuses its configuration"; }
+}
+gslbd_conf $GPORT "$DIR/gslbd.sock" > "$DIR/gslbd.conf"
+gslbd_conf $XPORT "$DIR/gslbd-xdp.sock" "$VS" > "$DIR/gslbd-xdp.conf"
+for c in gslbd gslbd-xdp; do
+  "$GSLBD" --check -c "$DIR/$c.conf" > "$DIR/$c.check" 2>&1 ||
+    { cat "$DIR/$c.check" >&2; die "gslbd refuses its configuration $c.conf"; }
+done
 nsx taskset -c "$SERVER_CPU" "$GSLBD" -c "$DIR/gslbd.conf" > "$DIR/gslbd.log" 2>&1 &
 wait_dns $GPORT gslbd "$DIR/gslbd.log"
+nsx taskset -c "$SERVER_CPU" "$GSLBD" -c "$DIR/gslbd-xdp.conf" > "$DIR/gslbd-xdp.log" 2>&1 &
+wait_dns $XPORT gslbd-xdp "$DIR/gslbd-xdp.log"
+nsx ip link show "$VS" | grep -q 'prog/xdp' || die "gslbd-xdp attached no XDP program to $VS"
 
 # ---- gdnsd ----
 GDNSD_VERSION=$(gdnsd -V 2>&1 | grep -o 'version [0-9.]*' | head -1 || true)
 {
   cat <<EOC
 options => {
-  listen => [ 127.0.0.1:$DPORT ]
+  listen => [ $SADDR:$DPORT ]
   udp_threads => 1
   tcp_threads => 1
   zones_rfc1035_threads => 1
@@ -242,8 +302,15 @@ ns_pid() { # the one process called $1 in the namespace
   [ "$(wc -w <<<"$found")" = 1 ] || die "not one $1 process in $NS: ${found:-none}"
   echo "${found% }"
 }
-GSLBD_PID=$(ns_pid gslbd)
-GDNSD_PID=$(ns_pid gdnsd)
+ns_pid gdnsd > /dev/null # exactly one
+# Every server up (the XDP program attached): now each side's receive path
+# goes to its own CPU.
+napi_pin "$NS" "$VS" "$SERVER_CPU"
+napi_pin "$NSC" "$VC" "$CLIENT_CPU"
+xdp_queries() { # gslbd-xdp's queries taken through AF_XDP so far
+  nsx "$LBCTL" -g "$DIR/gslbd-xdp.sock" gslb metrics 2>/dev/null |
+    awk '/^gslbd_queries_total\{transport="xdp"\}/ { print $2 }'
+}
 
 # ---- queries: one ECS subnet each ----
 $PY "$HELPER" subnets "$DIR/samples.csv" "$SUBNETS" 1 > "$DIR/subnets"
@@ -256,8 +323,15 @@ echo "# queries: www.example.test A with ECS, $(fmt "$NSUB") subnets ($((NSUB - 
 # ---- both servers and the map agree ----
 head -n "$CHECK" "$DIR/subnets" > "$DIR/check"
 xargs "$GMAP" lookup "$DIR/live/map.bin" < "$DIR/check" > "$DIR/expected"
-nsx $PY "$HELPER" ask $GPORT "$DIR/check" > "$DIR/got.gslbd"
-nsx $PY "$HELPER" ask $DPORT "$DIR/check" > "$DIR/got.gdnsd"
+ask() { ncx env GSLB_SERVER=$SADDR $PY "$HELPER" ask "$@"; }
+ask $GPORT "$DIR/check" > "$DIR/got.gslbd"
+ask $DPORT "$DIR/check" > "$DIR/got.gdnsd"
+x0=$(xdp_queries)
+ask $XPORT "$DIR/check" > "$DIR/got.gslbd-xdp"
+x1=$(xdp_queries)
+BAD_XDP=$(paste -d' ' "$DIR/got.gslbd" "$DIR/got.gslbd-xdp" | awk '$1 != $4 || $2 != $5 || $3 != $6' | wc -l)
+echo "# gslbd-xdp vs gslbd over the same $CHECK subnets: $BAD_XDP differences; $((x1 - x0)) of them taken by AF_XDP"
+[ $((x1 - x0)) -ge "$CHECK" ] || echo "# WARNING: gslbd-xdp answered from its sockets, not AF_XDP"
 vipmap=$(for p in "${DCS[@]}"; do printf '%s=%s ' "$p" "${VIP4[$p]}"; done)
 read -r N_MAPPED BAD_MAP BAD_PAIR <<<"$(paste -d' ' "$DIR/expected" "$DIR/got.gslbd" "$DIR/got.gdnsd" |
   awk -v vm="$vipmap" -v def="${VIP4[${DCS[0]}]}" '
@@ -282,13 +356,15 @@ for s in $show; do
 done
 
 # ---- throughput: interleaved rounds ----
-# run PORT PID: "qps completed lost cpu_s rcodes response_bytes"
+SERVERS=(gslbd-xdp gslbd gdnsd)
+declare -A PORT=([gslbd]=$GPORT [gslbd-xdp]=$XPORT [gdnsd]=$DPORT)
+# run PORT: "qps completed lost cpu_s rcodes response_bytes"
 run() {
-  local port=$1 pid=$2 c0 c1 out
-  c0=$(cpu_ticks "$pid")
-  out=$(nsx taskset -c "$CLIENT_CPU" dnsperf -B -d "$DIR/queries.bin" -s 127.0.0.1 -p "$port" \
+  local port=$1 c0 c1 out
+  c0=$(cpu_busy "$SERVER_CPU")
+  out=$(ncx taskset -c "$CLIENT_CPU" dnsperf -B -d "$DIR/queries.bin" -s $SADDR -p "$port" \
     -l "$SECS" -T 1 -c 1 -q "$OUTSTANDING" -t 1 2>&1) || { echo "$out" >&2; die "dnsperf failed"; }
-  c1=$(cpu_ticks "$pid")
+  c1=$(cpu_busy "$SERVER_CPU")
   awk -v t=$((c1 - c0)) -v hz="$HZ" '
     /Queries completed:/ { done = $3 } /Queries lost:/ { lost = $3 }
     /Queries per second:/ { qps = $4 } /Average packet size:/ { resp = $7 }
@@ -297,30 +373,34 @@ run() {
     END { printf "%.0f %d %d %.2f %s %d\n", qps, done, lost, t / hz, rc, resp }' <<<"$out"
 }
 declare -A R
-for who in gslbd gdnsd; do # warm-up, not counted
-  port=$GPORT; [ $who = gdnsd ] && port=$DPORT
-  SECS=1 run $port 1 > /dev/null
+for who in "${SERVERS[@]}"; do # warm-up, not counted
+  SECS=1 run "${PORT[$who]}" > /dev/null
 done
-printf '# %-5s %-6s %12s %12s %8s %8s %6s %14s %6s  %s\n' round server queries/s completed lost cpu_s busy q/cpu-s resp_B rcodes
+x0=$(xdp_queries)
+printf '# %-5s %-9s %12s %12s %8s %8s %6s %14s %6s  %s\n' round server queries/s completed lost cpu_s busy q/cpu-s resp_B rcodes
 for ((r = 1; r <= ROUNDS; r++)); do
-  order=(gslbd gdnsd); [ $((r % 2)) = 0 ] && order=(gdnsd gslbd)
+  # each server first, second and last in turn
+  order=("${SERVERS[@]:$((r % 3))}" "${SERVERS[@]:0:$((r % 3))}")
   for who in "${order[@]}"; do
-    if [ "$who" = gslbd ]; then port=$GPORT pid=$GSLBD_PID; else port=$DPORT pid=$GDNSD_PID; fi
-    read -r qps ndone lost cpu rc resp < <(run "$port" "$pid")
+    read -r qps ndone lost cpu rc resp < <(run "${PORT[$who]}")
     eff=$(awk -v n="$ndone" -v c="$cpu" 'BEGIN{printf "%.0f", (c > 0 ? n / c : 0)}')
     busy=$(awk -v c="$cpu" -v s="$SECS" 'BEGIN{printf "%.0f", 100 * c / s}')
     R[$who.qps]+="$qps " R[$who.lost]+="$lost " R[$who.eff]+="$eff " R[$who.busy]+="$busy "
-    printf '# %-5s %-6s %12s %12s %8s %8s %5s%% %14s %6s  %s\n' "$r" "$who" "$(fmt "$qps")" "$(fmt "$ndone")" \
+    [ "$who" = gslbd-xdp ] && XDP_DONE=$((${XDP_DONE:-0} + ndone))
+    printf '# %-5s %-9s %12s %12s %8s %8s %5s%% %14s %6s  %s\n' "$r" "$who" "$(fmt "$qps")" "$(fmt "$ndone")" \
       "$lost" "$cpu" "$busy" "$(fmt "$eff")" "$resp" "$rc"
     [ "$rc" = NOERROR:100.00% ] || echo "# warning: $who: not every answer was NOERROR: $rc"
   done
 done
+x1=$(xdp_queries)
+echo "# gslbd-xdp: $(fmt $((x1 - x0))) queries taken by AF_XDP for $(fmt "$XDP_DONE") answers dnsperf counted"
+[ $((x1 - x0)) -ge "$XDP_DONE" ] || echo "# WARNING: some of gslbd-xdp's answers came from its sockets"
 med() { tr ' ' '\n' <<<"${R[$1]}" | grep . | median; }
 declare -A M
-for k in qps lost eff busy; do for who in gslbd gdnsd; do M[$who.$k]=$(med $who.$k); done; done
-for who in gslbd gdnsd; do
+for k in qps lost eff busy; do for who in "${SERVERS[@]}"; do M[$who.$k]=$(med "$who.$k"); done; done
+for who in "${SERVERS[@]}"; do
   [ "${M[$who.busy]}" -ge 90 ] ||
-    echo "# note: $who was busy ${M[$who.busy]}% of its CPU: not saturated (dnsperf or other load on the machine limited it): compare queries per CPU-second"
+    echo "# note: $who kept its CPU busy ${M[$who.busy]}%: not saturated (dnsperf or other load on the machine limited it): compare queries per CPU-second"
 done
 
 # ---- time to apply a new map ----
@@ -356,9 +436,9 @@ if [ -z "${MOVED:-}" ]; then
   echo "# warning: no subnet changes its answer between the two maps: apply times not measured"
 else
   echo "# apply: $MOVED moves from $OLDPOP to $NEWPOP ($HOW, then a rename into place)"
-  APPLY_GSLBD=$(nsx $PY "$HELPER" apply $GPORT "$MOVED" "${VIP4[$OLDPOP]}" "${VIP4[$NEWPOP]}" \
+  APPLY_GSLBD=$(ncx env GSLB_SERVER=$SADDR $PY "$HELPER" apply $GPORT "$MOVED" "${VIP4[$OLDPOP]}" "${VIP4[$NEWPOP]}" \
     "$DIR/stage/map.bin" "$DIR/live/map.bin" "$APPLY_TIMEOUT") || APPLY_GSLBD=failed
-  APPLY_GDNSD=$(nsx $PY "$HELPER" apply $DPORT "$MOVED" "${VIP4[$OLDPOP]}" "${VIP4[$NEWPOP]}" \
+  APPLY_GDNSD=$(ncx env GSLB_SERVER=$SADDR $PY "$HELPER" apply $DPORT "$MOVED" "${VIP4[$OLDPOP]}" "${VIP4[$NEWPOP]}" \
     "$DIR/stage/nets.txt" "$DIR/gdnsd/geoip/nets.txt" "$APPLY_TIMEOUT") || APPLY_GDNSD=failed
   echo "# apply: gslbd $APPLY_GSLBD ms, gdnsd $APPLY_GDNSD ms (timeout ${APPLY_TIMEOUT} s)"
 fi
@@ -371,16 +451,20 @@ o = {x["name"]: x["value"] for x in json.load(open(sys.argv[1]))}
 print("%s build (-O%s%s)" % (o["buildtype"], o["optimization"], ", sanitize=" + o["b_sanitize"] if o.get("b_sanitize", "none") != "none" else ""))' \
   "$BUILD/meson-info/intro-buildoptions.json" 2>/dev/null || echo "unknown build type")
 echo
-echo "## GSLB: gslbd vs gdnsd (median of $ROUNDS rounds × $SECS s, dnsperf -T 1 -q $OUTSTANDING, $(fmt "$NSUB") ECS subnets)"
+echo "## GSLB: gslbd vs gdnsd (median of $ROUNDS rounds × $SECS s, dnsperf -T 1 -q $OUTSTANDING over a veth, $(fmt "$NSUB") ECS subnets)"
 echo
-echo "| figure | gslbd | gdnsd${GDNSD_VERSION:+ ${GDNSD_VERSION#version }} | gslbd/gdnsd |"
-echo "| --- | ---: | ---: | ---: |"
-echo "| queries/s | $(fmt "${M[gslbd.qps]}") | $(fmt "${M[gdnsd.qps]}") | $(ratio "${M[gslbd.qps]}" "${M[gdnsd.qps]}") |"
-echo "| queries per CPU-second | $(fmt "${M[gslbd.eff]}") | $(fmt "${M[gdnsd.eff]}") | $(ratio "${M[gslbd.eff]}" "${M[gdnsd.eff]}") |"
-echo "| server CPU busy | ${M[gslbd.busy]}% | ${M[gdnsd.busy]}% | |"
-echo "| lost queries per run | ${M[gslbd.lost]} | ${M[gdnsd.lost]} | |"
-echo "| time to apply a new map | $(ms "$APPLY_GSLBD") | $(ms "$APPLY_GDNSD") | |"
-echo "| of $CHECK ECS subnets, answered as gslb-map lookup says / as gslbd does | $((CHECK - BAD_MAP)) | $((CHECK - BAD_PAIR)) | |"
+echo "| figure | gslbd, AF_XDP | gslbd, sockets | gdnsd${GDNSD_VERSION:+ ${GDNSD_VERSION#version }} | AF_XDP/gdnsd | sockets/gdnsd |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+row() { # LABEL KEY
+  echo "| $1 | $(fmt "${M[gslbd-xdp.$2]}") | $(fmt "${M[gslbd.$2]}") | $(fmt "${M[gdnsd.$2]}") |" \
+    "$(ratio "${M[gslbd-xdp.$2]}" "${M[gdnsd.$2]}") | $(ratio "${M[gslbd.$2]}" "${M[gdnsd.$2]}") |"
+}
+row "queries per CPU-second (server CPU, NAPI included)" eff
+row "queries/s" qps
+echo "| server CPU busy | ${M[gslbd-xdp.busy]}% | ${M[gslbd.busy]}% | ${M[gdnsd.busy]}% | | |"
+echo "| lost queries per run | ${M[gslbd-xdp.lost]} | ${M[gslbd.lost]} | ${M[gdnsd.lost]} | | |"
+echo "| time to apply a new map | (as sockets) | $(ms "$APPLY_GSLBD") | $(ms "$APPLY_GDNSD") | | |"
+echo "| of $CHECK ECS subnets: as gslb-map lookup says / as gslbd does | $((CHECK - BAD_XDP)) as gslbd | $((CHECK - BAD_MAP)) | $((CHECK - BAD_PAIR)) | | |"
 echo
 echo "| map from $(fmt "$SAMPLES") samples | |"
 echo "| --- | --- |"
@@ -389,5 +473,5 @@ echo "| build (gslb-map build) | $BUILD_WALL s wall, $BUILD_CPU s CPU, $(fmt $((
 echo "| map file | $(fmt "$MAP_BYTES") bytes: $(fmt "$(info entries4)") IPv4 + $(fmt "$(info entries6)") IPv6 entries, $(fmt $(($(info nodes4) + $(info nodes6)))) nodes, $(info lists) lists |"
 echo "| gdnsd nets file | $(fmt "$NETS_LINES") lines, $(fmt "$NETS_BYTES") bytes ($NETS_WALL s) |"
 echo
-echo "# gslbd: $BUILDTYPE; $(nproc) CPUs: ${CPU_MODEL:-?}; $(uname -r); servers on CPU $SERVER_CPU, dnsperf on CPU $CLIENT_CPU; $(dnsperf -h 2>&1 | sed -n 's/^Version /dnsperf /p'); $(date -u +%Y-%m-%d)"
+echo "# gslbd: $BUILDTYPE; $(nproc) CPUs: ${CPU_MODEL:-?}; $(uname -r); servers and their NAPI on CPU $SERVER_CPU, dnsperf and its NAPI on CPU $CLIENT_CPU; $(dnsperf -h 2>&1 | sed -n 's/^Version /dnsperf /p'); $(date -u +%Y-%m-%d)"
 echo "# command: $CMDLINE"

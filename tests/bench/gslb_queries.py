@@ -7,13 +7,15 @@
   wire SUBNETS OUT            dnsperf -B input: per subnet a query for
                               www.example.test A with EDNS (1232) and an ECS
                               option for that subnet, RFC 1035 4.2.2 framing
-  ask PORT SUBNETS            ask 127.0.0.1:PORT once per subnet; prints
+  ask PORT SUBNETS            ask SERVER:PORT once per subnet; prints
                               "SUBNET A-ADDRESS SCOPE" ("-" when none)
   apply PORT SUBNET OLD NEW SRC DST TIMEOUT
                               check SUBNET gets OLD, rename SRC to DST, ask
                               every 10 ms until the answer is NEW; prints
                               the milliseconds from the rename, or
                               "timeout"; exit 1 if the first answer is not OLD
+
+SERVER is $GSLB_SERVER (an IPv4 address), 127.0.0.1 if unset.
 
 dnsperf's text input has no per-query EDNS options (-E sets one option for
 every query), so the queries are built here as wire messages; dnsperf -B
@@ -111,7 +113,7 @@ def answer(m):
 class Asker:
     def __init__(self, port):
         self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.s.connect(("127.0.0.1", int(port)))
+        self.s.connect((os.environ.get("GSLB_SERVER", "127.0.0.1"), int(port)))
         self.qid = 0
 
     def ask(self, subnet, timeout=1.0, tries=2):
