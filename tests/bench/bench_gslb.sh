@@ -132,8 +132,9 @@ napi_pin() {
   [ -n "$t" ] || die "no NAPI kthread for $2"
   for p in $t; do taskset -pc "$3" "$p" > /dev/null; done
 }
-cpu_busy() { # busy ticks of CPU $1 so far (user nice system irq softirq steal)
-  awk -v c="cpu$1" '$1 == c { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat
+cpu_busy() { # busy ticks of CPU $1 so far (user nice system irq softirq; not
+  # steal: the hypervisor's time is not the server's)
+  awk -v c="cpu$1" '$1 == c { print $2 + $3 + $4 + $7 + $8 }' /proc/stat
 }
 
 fmt() { awk -v n="$1" 'BEGIN{printf "%.0f", n}' | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta'; }
@@ -372,7 +373,7 @@ run() {
       for (i = 1; i <= n; i++) { split(f[i], w, " "); gsub(/[()]/, "", w[3]); rc = rc (i > 1 ? "," : "") w[1] ":" w[3] } }
     END { printf "%.0f %d %d %.2f %s %d\n", qps, done, lost, t / hz, rc, resp }' <<<"$out"
 }
-declare -A R
+declare -A R E
 for who in "${SERVERS[@]}"; do # warm-up, not counted
   SECS=1 run "${PORT[$who]}" > /dev/null
 done
@@ -386,6 +387,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
     eff=$(awk -v n="$ndone" -v c="$cpu" 'BEGIN{printf "%.0f", (c > 0 ? n / c : 0)}')
     busy=$(awk -v c="$cpu" -v s="$SECS" 'BEGIN{printf "%.0f", 100 * c / s}')
     R[$who.qps]+="$qps " R[$who.lost]+="$lost " R[$who.eff]+="$eff " R[$who.busy]+="$busy "
+    E[$r.$who]=$eff
     [ "$who" = gslbd-xdp ] && XDP_DONE=$((${XDP_DONE:-0} + ndone))
     printf '# %-5s %-9s %12s %12s %8s %8s %5s%% %14s %6s  %s\n' "$r" "$who" "$(fmt "$qps")" "$(fmt "$ndone")" \
       "$lost" "$cpu" "$busy" "$(fmt "$eff")" "$resp" "$rc"
@@ -396,6 +398,15 @@ x1=$(xdp_queries)
 echo "# gslbd-xdp: $(fmt $((x1 - x0))) queries taken by AF_XDP for $(fmt "$XDP_DONE") answers dnsperf counted"
 [ $((x1 - x0)) -ge "$XDP_DONE" ] || echo "# WARNING: some of gslbd-xdp's answers came from its sockets"
 med() { tr ' ' '\n' <<<"${R[$1]}" | grep . | median; }
+# The machine's load drifts between rounds more than within one (the three
+# runs of a round are back to back): the median of each round's own ratio
+# is the steadier comparison.
+round_ratio() { # SERVER: median over rounds of its q/cpu-s over gdnsd's
+  local r
+  for ((r = 1; r <= ROUNDS; r++)); do
+    awk -v a="${E[$r.$1]}" -v b="${E[$r.gdnsd]}" 'BEGIN { if (b > 0) printf "%.3f\n", a / b }'
+  done | sort -n | awk '{ v[NR] = $1 } END { printf "%.2fx", v[int((NR + 1) / 2)] }'
+}
 declare -A M
 for k in qps lost eff busy; do for who in "${SERVERS[@]}"; do M[$who.$k]=$(med "$who.$k"); done; done
 for who in "${SERVERS[@]}"; do
@@ -460,6 +471,7 @@ row() { # LABEL KEY
     "$(ratio "${M[gslbd-xdp.$2]}" "${M[gdnsd.$2]}") | $(ratio "${M[gslbd.$2]}" "${M[gdnsd.$2]}") |"
 }
 row "queries per CPU-second (server CPU, NAPI included)" eff
+echo "| the same, median of each round's ratio | | | | $(round_ratio gslbd-xdp) | $(round_ratio gslbd) |"
 row "queries/s" qps
 echo "| server CPU busy | ${M[gslbd-xdp.busy]}% | ${M[gslbd.busy]}% | ${M[gdnsd.busy]}% | | |"
 echo "| lost queries per run | ${M[gslbd-xdp.lost]} | ${M[gslbd.lost]} | ${M[gdnsd.lost]} | | |"
