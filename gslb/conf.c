@@ -13,6 +13,7 @@
 
 #include "addr.h"
 #include "cfgfile.h"
+#include "lb_abi.h"
 
 int gslb_conf_pop(const struct gslb_conf *c, const char *name)
 {
@@ -301,8 +302,19 @@ static int parse_root(config_t *cf, const char *file, void *outp, char **err)
 		 * address shares. */
 		for (unsigned i = 0; i < c->n_listen; i++) {
 			char host[64], port[8];
+			struct lb_addr a;
+			static const uint8_t zero[16];
 			lb_hostport_split(c->listen[i], strlen(c->listen[i]), host, sizeof(host),
 					  port, sizeof(port));
+			/* The program takes the port on every address of the
+			 * interface; gslbd answers only its listen addresses, so
+			 * it must know them. */
+			if (!lb_addr_parse(host, &a) &&
+			    !memcmp(a.bytes, zero, a.family == LB_AF_INET6 ? 16 : 4))
+				return cfg_fail(err, file, s,
+						"xdp: listen \"%s\" is a wildcard: list the "
+						"addresses to answer on",
+						c->listen[i]);
 			uint16_t p = (uint16_t)lb_port_parse(port);
 			if (i && p != c->xdp_port)
 				return cfg_fail(err, file, s,

@@ -28,6 +28,7 @@
  * source, so it is not limited.
  */
 #include <arpa/inet.h>
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -52,7 +53,9 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <libknot/xdp/eth.h>
 #include <libknot/xdp/xdp.h>
+#include <linux/if_link.h>
 #include <net/if.h>
 #include <urcu/urcu-memb.h>
 
@@ -105,7 +108,7 @@ struct wstats {
 	_Atomic uint64_t how[GSLB_HOW__N];
 	_Atomic uint64_t pop[GMAP_MAX_POPS];
 	_Atomic uint64_t tcp_accepted, tcp_evicted, tcp_idle_closed;
-	_Atomic uint64_t xdp_bad, xdp_martian, xdp_tx_full;
+	_Atomic uint64_t xdp_bad, xdp_martian, xdp_tx_full, xdp_tx_error;
 };
 
 static inline void inc(_Atomic uint64_t *c)
@@ -184,13 +187,16 @@ struct worker {
 static struct worker *g_workers;
 static unsigned g_n_workers;
 
-/* The listen addresses, for what the XDP program hands over: it takes the
- * port on any address of the interface, the kernel would not. */
+/* The listen addresses (never wildcards with xdp: the configuration
+ * refuses them), for what the XDP program hands over: it takes the port on
+ * any address of the interface, the kernel would not; and the largest
+ * answer a frame can carry (the interface's MTU). */
 static struct {
 	uint8_t a[GSLB_MAX_LISTEN][16];
 	uint8_t fam[GSLB_MAX_LISTEN]; /* AF_INET, AF_INET6 */
-	bool any[2];		      /* a wildcard listen of the family (v4, v6) */
 	unsigned n;
+	size_t max4, max6; /* UDP payload per family */
+	uint32_t prog;	   /* the XDP program worker 0 loaded, 0 before */
 } g_xdp_dst;
 
 static void xdp_dst_init(const struct gslb_conf *c)
@@ -204,12 +210,16 @@ static void xdp_dst_init(const struct gslb_conf *c)
 		    lb_addr_parse(host, &a))
 			continue; /* the configuration checked them */
 		bool v6 = a.family == LB_AF_INET6;
-		static const uint8_t zero[16];
-		if (!memcmp(a.bytes, zero, v6 ? 16 : 4))
-			g_xdp_dst.any[v6] = true;
 		memcpy(g_xdp_dst.a[g_xdp_dst.n], a.bytes, 16);
 		g_xdp_dst.fam[g_xdp_dst.n++] = v6 ? AF_INET6 : AF_INET;
 	}
+	/* An answer leaves as one frame: no fragments, so it must fit the
+	 * MTU (dns_answer truncates with TC to fit). */
+	int mtu = knot_eth_mtu(c->xdp_if);
+	if (mtu < 1280)
+		mtu = 1280;
+	g_xdp_dst.max4 = (size_t)mtu - 28;
+	g_xdp_dst.max6 = (size_t)mtu - 48;
 }
 
 /*
@@ -224,6 +234,10 @@ static bool xdp_plausible(const knot_xdp_msg_t *m)
 {
 	bool v6 = m->flags & KNOT_XDP_MSG_IPV6;
 	const uint8_t *src, *dst;
+	/* Sent to a group MAC (broadcast, multicast): the answer's source
+	 * MAC would be that group address. */
+	if (m->eth_to[0] & 1)
+		return false;
 	if (v6) {
 		src = m->ip_from.sin6_addr.s6_addr;
 		dst = m->ip_to.sin6_addr.s6_addr;
@@ -240,7 +254,7 @@ static bool xdp_plausible(const knot_xdp_msg_t *m)
 	/* From one of our own addresses: the answer would come back to us. */
 	if (!memcmp(src, dst, v6 ? 16 : 4))
 		return false;
-	bool to_us = g_xdp_dst.any[v6];
+	bool to_us = false;
 	for (unsigned i = 0; i < g_xdp_dst.n; i++) {
 		if (g_xdp_dst.fam[i] != (v6 ? AF_INET6 : AF_INET))
 			continue;
@@ -431,6 +445,8 @@ static void xdp_flush(struct xdp_sock *xs)
 			loop_timer_in(&xs->w->loop, &xs->kick, xdp_kick, xs->kick_ms);
 		}
 	} else {
+		if (rc != KNOT_EOK)
+			inc(&xs->w->st.xdp_tx_error); /* the answers queued are lost */
 		xs->kick_ms = 0;
 		loop_timer_cancel(&xs->w->loop, &xs->kick);
 	}
@@ -463,6 +479,9 @@ static void on_xdp(struct loop_io *io, uint32_t events)
 		budget += n;
 		uint64_t now = w->loop.now_ms;
 		uint32_t nout = 0;
+		/* libknot sleeps a little before it gives up on a TX frame:
+		 * after one miss the rest of the batch does not ask. */
+		bool tx_full = false;
 		urcu_memb_read_lock();
 		const struct snap *s = rcu_dereference(g_snap);
 		for (uint32_t i = 0; i < n; i++) {
@@ -491,13 +510,16 @@ static void on_xdp(struct loop_io *io, uint32_t events)
 			size_t len = 0;
 			if (port_of(&from) == 0) {
 				r = (struct dns_result){.drop = true};
-			} else if (knot_xdp_reply_alloc(xs->s, m, o) != KNOT_EOK) {
+			} else if (tx_full || knot_xdp_reply_alloc(xs->s, m, o) != KNOT_EOK) {
+				tx_full = true;
 				/* Every TX frame in flight: drop, the client retries. */
 				inc(&w->st.xdp_tx_full);
 				r = (struct dns_result){.drop = true};
 			} else {
 				size_t cap =
-				    o->payload.iov_len < UDP_BUF ? o->payload.iov_len : UDP_BUF;
+				    m->flags & KNOT_XDP_MSG_IPV6 ? g_xdp_dst.max6 : g_xdp_dst.max4;
+				if (cap > o->payload.iov_len)
+					cap = o->payload.iov_len;
 				len = dns_answer(&s->view, &w->arena, m->payload.iov_base,
 						 m->payload.iov_len, o->payload.iov_base, cap,
 						 false, &from, &r);
@@ -790,6 +812,8 @@ static int open_sock(const char *where, int type)
 	return fd;
 }
 
+static uint32_t xdp_prog_id(const char *ifname);
+
 static int worker_init(struct worker *w, unsigned id, const struct gslb_conf *c)
 {
 	w->id = id;
@@ -856,6 +880,8 @@ static int worker_init(struct worker *w, unsigned id, const struct gslb_conf *c)
 					id ? " (xdp.queues must not exceed its RX queues)" : "");
 			return -ENODEV;
 		}
+		if (id == 0)
+			g_xdp_dst.prog = xdp_prog_id(c->xdp_if); /* ours to remove */
 		w->xdp.w = w;
 		w->xdp.io = (struct loop_io){.fd = knot_xdp_socket_fd(w->xdp.s), .fn = on_xdp};
 		if (loop_io_watch(&w->loop, &w->xdp.io, EPOLLIN))
@@ -899,9 +925,9 @@ static int xdp_lock(const char *ifname, char *path, size_t cap)
 	struct stat ns;
 	if (stat("/proc/self/ns/net", &ns))
 		ns.st_ino = 0;
+	snprintf(path, cap, "/run/portico/gslbd-xdp-%lu-%s.lock", (unsigned long)ns.st_ino, ifname);
 	if (mkdir("/run/portico", 0755) && errno != EEXIST)
 		return -errno;
-	snprintf(path, cap, "/run/portico/gslbd-xdp-%lu-%s.lock", (unsigned long)ns.st_ino, ifname);
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
@@ -933,7 +959,14 @@ static void xdp_detach(const char *ifname, uint32_t ours)
 	unsigned idx = if_nametoindex(ifname);
 	if (!ours || !idx || xdp_prog_id(ifname) != ours)
 		return;
-	int rc = bpf_xdp_detach((int)idx, 0, NULL);
+	/* Replace-or-fail: if another program took the interface since the
+	 * check above, the kernel refuses rather than remove it. */
+	int pfd = bpf_prog_get_fd_by_id(ours);
+	if (pfd < 0)
+		return;
+	LIBBPF_OPTS(bpf_xdp_attach_opts, o, .old_prog_fd = pfd);
+	int rc = bpf_xdp_detach((int)idx, XDP_FLAGS_REPLACE, &o);
+	close(pfd);
 	if (rc)
 		log_warn("xdp: detaching from %s: %s", ifname, strerror(-rc));
 }
@@ -1387,7 +1420,7 @@ static int api_metrics(void *ctx, const struct admin_req *req, json_t **out)
 	prom_init(&b);
 	uint64_t q[T__N] = {0}, rc[RCODE_SLOTS] = {0}, how[GSLB_HOW__N] = {0};
 	uint64_t ecs = 0, tc = 0, dropped = 0, rrld = 0, rrls = 0, trunc_in = 0, acc = 0, ref = 0,
-		 idle = 0, xbad = 0, xmart = 0, xfull = 0;
+		 idle = 0, xbad = 0, xmart = 0, xfull = 0, xerr = 0;
 	for (unsigned i = 0; i < g_n_workers; i++) {
 		struct wstats *s = &g_workers[i].st;
 		for (int t = 0; t < T__N; t++)
@@ -1408,6 +1441,7 @@ static int api_metrics(void *ctx, const struct admin_req *req, json_t **out)
 		xbad += atomic_load(&s->xdp_bad);
 		xmart += atomic_load(&s->xdp_martian);
 		xfull += atomic_load(&s->xdp_tx_full);
+		xerr += atomic_load(&s->xdp_tx_error);
 	}
 	prom_family(&b, "gslbd_queries_total", PROM_COUNTER, "DNS queries received, by transport");
 	prom_sample_u64(&b, PROM_LABELS("transport", "udp"), q[T_UDP]);
@@ -1462,6 +1496,9 @@ static int api_metrics(void *ctx, const struct admin_req *req, json_t **out)
 		prom_sample_u64(&b, PROM_LABELS("reason", "malformed"), xbad);
 		prom_sample_u64(&b, PROM_LABELS("reason", "martian"), xmart);
 		prom_sample_u64(&b, PROM_LABELS("reason", "tx_full"), xfull);
+		prom_family(&b, "gslbd_xdp_send_errors_total", PROM_COUNTER,
+			    "wake-ups of the AF_XDP send that failed (not just busy)");
+		prom_sample_u64(&b, PROM_NO_LABELS, xerr);
 	}
 	prom_family(&b, "gslbd_map_loads_total", PROM_COUNTER, "map files loaded or refused");
 	prom_sample_u64(&b, PROM_LABELS("result", "loaded"), d->map_reloads);
@@ -1605,7 +1642,7 @@ int main(int argc, char **argv)
 			for (unsigned j = 0; j <= i; j++)
 				worker_fini(&g_workers[j]);
 			if (d->conf->xdp_if[0])
-				xdp_detach(d->conf->xdp_if, xdp_prog_id(d->conf->xdp_if));
+				xdp_detach(d->conf->xdp_if, g_xdp_dst.prog);
 			return 1;
 		}
 	}
@@ -1613,7 +1650,7 @@ int main(int argc, char **argv)
 		snprintf(d->xdp_if, sizeof(d->xdp_if), "%s", d->conf->xdp_if);
 		d->xdp_queues = d->conf->xdp_queues;
 		d->xdp_port = d->conf->xdp_port;
-		d->xdp_prog = xdp_prog_id(d->xdp_if);
+		d->xdp_prog = g_xdp_dst.prog;
 		log_info("xdp: UDP port %u on %s, %u queues (program %u)", d->xdp_port, d->xdp_if,
 			 d->xdp_queues, d->xdp_prog);
 	}

@@ -696,6 +696,12 @@ static void test_xdp_config(void **state)
 	strcat(buf, "listen = [\"127.0.0.1:5353\", \"[::1]:53\"];\n"
 		    "xdp = { interface = \"eth0\"; };\n");
 	expect_conf_error(buf, "share one port (5353 and 53)");
+	snprintf(buf, sizeof(buf), "%s", strchr(conf_text, '\n') + 1);
+	strcat(buf, "listen = [\"0.0.0.0:5353\"];\nxdp = { interface = \"eth0\"; };\n");
+	expect_conf_error(buf, "xdp: listen \"0.0.0.0:5353\" is a wildcard");
+	snprintf(buf, sizeof(buf), "%s", strchr(conf_text, '\n') + 1);
+	strcat(buf, "listen = [\"[::]:5353\"];\nxdp = { interface = \"eth0\"; };\n");
+	expect_conf_error(buf, "is a wildcard");
 	snprintf(buf, sizeof(buf), "%sxdp = { interface = \"a-name-far-too-long-for-linux\"; };\n",
 		 conf_text);
 	expect_conf_error(buf, "bad.conf:");

@@ -340,8 +340,9 @@ check "...the two well-made frames among them were answered" bash -c \
   'grep -q "^valid-v4 sent 1 answered 1" "$1" && grep -q "^valid-v6 sent 1 answered 1" "$1"' _ "$D/bad.out"
 check "...DNS responses and source port 0 never answered" bash -c \
   'grep -q "^responses sent 100 answered 0" "$1" && grep -q "^sport-0 sent 10 answered 0" "$1"' _ "$D/bad.out"
-check "...nor what the kernel would drop: martian sources, another destination address" bash -c \
-  'grep -Eq "^martian-src sent [1-9][0-9]* answered 0" "$1" && grep -q "^other-dst-ip sent 1 answered 0" "$1"' _ "$D/bad.out"
+check "...nor what the kernel would drop: martian sources, another destination address, group MACs" bash -c \
+  'grep -Eq "^martian-src sent [1-9][0-9]* answered 0" "$1" && grep -q "^other-dst-ip sent 1 answered 0" "$1" &&
+   grep -q "^group-mac sent 6 answered 0" "$1"' _ "$D/bad.out"
 echo "# xdp queries +$((x1 - x0)), malformed +$((b1 - b0)) (the program drops some lies itself)"
 check "gslbd still running" kill -0 "$GPID"
 out=$(kd "@$S4" www.example.test A +short "+subnet=$(awk '{print $1}' <<<"$line")")

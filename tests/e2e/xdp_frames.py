@@ -268,6 +268,14 @@ def bad(iface, dstmac, src4, dst4, src6, dst6, port):
     add("martian-src", f)
     # Not addressed to this host at all: another IP, another MAC.
     add("other-dst-ip", [w.eth(ETH_P_IP, ipv4(src4, "10.201.0.99", udp(sp(), port, good)))])
+    # Our addresses, but to the broadcast and a multicast MAC: an answer
+    # would carry that group address as its source MAC.
+    group = []
+    for mac in (b"\xff" * 6, b"\x01\x00\x5e\x00\x00\x01", b"\x33\x33\x00\x00\x00\x01"):
+        group.append(mac + w.src + struct.pack("!H", ETH_P_IP) + ipv4(src4, dst4, udp(sp(), port, good)))
+        group.append(mac + w.src + struct.pack("!H", ETH_P_IPV6)
+                     + ipv6(src6, dst6, udp(sp(), port, good, src6=src6, dst6=dst6)))
+    add("group-mac", group)
     only = os.environ.get("XDP_KINDS")  # a comma-separated subset, for debugging
     if only:
         kinds = [k for k in kinds if k[0] in only.split(",")]
