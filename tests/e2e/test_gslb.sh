@@ -46,20 +46,9 @@ S4=127.0.0.53
 S6=::1
 export LBCTL_GSLB_SOCKET=$D/gslbd.sock
 
-cat > "$D/pops.csv" <<EOF
-name,lat,lon
-fra,50.11,8.68
-iad,38.95,-77.45
-nrt,35.68,139.69
-gru,-23.55,-46.63
-syd,-33.87,151.21
-EOF
-# VIPs per PoP: A and AAAA.
-declare -A V4=([fra]=198.51.100.1 [iad]=198.51.100.2 [nrt]=198.51.100.3 [gru]=198.51.100.4
-  [syd]=198.51.100.5)
-declare -A V6=([fra]=2001:db8:100::1 [iad]=2001:db8:100::2 [nrt]=2001:db8:100::3
-  [gru]=2001:db8:100::4 [syd]=2001:db8:100::5)
-ANY4=192.0.2.100
+# fra iad nrt gru syd: $D/pops.csv, V4, V6, ANY4
+# shellcheck source=tests/e2e/gslb_pops.sh
+. "$E2E/gslb_pops.sh"
 
 write_conf() { # extra text appended
   {
@@ -69,21 +58,8 @@ workers = 2;
 admin_socket = "$D/gslbd.sock";
 map = "$D/live/map.bin";
 rate_limit = { rate = 100; burst = 200; slip = 2; };
-zones = ( { name = "example.test"; ttl = 30;
-  soa = { mname = "ns1"; rname = "hostmaster"; serial = 1; minimum = 60; };
-  ns = ["ns1"]; services = ["www"];
-  records = ( { name = "ns1"; a = ["$S4"]; aaaa = ["2001:db8::53"]; } ); } );
-default = ["fra"];
-countries = ( { cc = "US"; pops = ["iad", "fra"]; } );
-anycast = { vip4 = "$ANY4"; vip6 = "2001:db8::100"; };
-pops = (
 EOF
-    local sep=""
-    for p in fra iad nrt gru syd; do
-      echo "  $sep{ name = \"$p\"; vip4 = \"${V4[$p]}\"; vip6 = \"${V6[$p]}\"; }"
-      sep=", "
-    done
-    echo ");"
+    gslb_conf_common "$S4" "2001:db8::53"
     echo "${1:-}"
   } > "$D/gslbd.conf"
 }

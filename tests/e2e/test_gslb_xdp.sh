@@ -87,19 +87,9 @@ ncx ethtool -K "$CIF" tx off > /dev/null
 SMAC=$(nsx cat "/sys/class/net/$IF/address")
 export LBCTL_GSLB_SOCKET=$D/gslbd.sock
 
-cat > "$D/pops.csv" <<EOF
-name,lat,lon
-fra,50.11,8.68
-iad,38.95,-77.45
-nrt,35.68,139.69
-gru,-23.55,-46.63
-syd,-33.87,151.21
-EOF
-declare -A V4=([fra]=198.51.100.1 [iad]=198.51.100.2 [nrt]=198.51.100.3 [gru]=198.51.100.4
-  [syd]=198.51.100.5)
-declare -A V6=([fra]=2001:db8:100::1 [iad]=2001:db8:100::2 [nrt]=2001:db8:100::3
-  [gru]=2001:db8:100::4 [syd]=2001:db8:100::5)
-ANY4=192.0.2.100
+# fra iad nrt gru syd: $D/pops.csv, V4, V6, ANY4
+# shellcheck source=tests/e2e/gslb_pops.sh
+. "$E2E/gslb_pops.sh"
 
 # write_conf FILE XDP_BLOCK [RATE_LIMIT] [LISTEN] [WORKERS]
 NO_RRL="rate_limit = { rate = 0; };"
@@ -112,21 +102,8 @@ admin_socket = "$D/gslbd.sock";
 map = "$D/live/map.bin";
 $2
 ${3:-$NO_RRL}
-zones = ( { name = "example.test"; ttl = 30;
-  soa = { mname = "ns1"; rname = "hostmaster"; serial = 1; minimum = 60; };
-  ns = ["ns1"]; services = ["www"];
-  records = ( { name = "ns1"; a = ["$S4"]; aaaa = ["$S6"]; } ); } );
-default = ["fra"];
-countries = ( { cc = "US"; pops = ["iad", "fra"]; } );
-anycast = { vip4 = "$ANY4"; vip6 = "2001:db8::100"; };
-pops = (
 EOF
-    local sep=""
-    for p in fra iad nrt gru syd; do
-      echo "  $sep{ name = \"$p\"; vip4 = \"${V4[$p]}\"; vip6 = \"${V6[$p]}\"; }"
-      sep=", "
-    done
-    echo ");"
+    gslb_conf_common "$S4" "$S6"
   } > "$1"
 }
 XDP="xdp = { interface = \"$IF\"; queues = 1; };"

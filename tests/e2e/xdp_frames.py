@@ -296,6 +296,17 @@ def bad(iface, dstmac, src4, dst4, src6, dst6, port):
     print("total sent %d answered %d" % (sum(sent.values()), len(got)))
 
 
+def drain(s):
+    """Count (and discard) the datagrams waiting on non-blocking socket s."""
+    n = 0
+    try:
+        while True:
+            s.recv(65535)
+            n += 1
+    except BlockingIOError:
+        return n
+
+
 def noanswer(host, port, n):
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
     s = socket.socket(fam, socket.SOCK_DGRAM)
@@ -308,19 +319,9 @@ def noanswer(host, port, n):
         s.sendto(bytes(resp), (host, port))
         if i % 64 == 63:
             time.sleep(0.002)
-        try:
-            while True:
-                s.recv(65535)
-                answered += 1
-        except BlockingIOError:
-            pass
+        answered += drain(s)
     time.sleep(0.3)
-    try:
-        while True:
-            s.recv(65535)
-            answered += 1
-    except BlockingIOError:
-        pass
+    answered += drain(s)
     print("sent %d answered %d" % (n, answered))
 
 
