@@ -464,6 +464,9 @@ got=$(kd @2001:db8::53 +tcp www.example.test AAAA "+subnet=$home" +short)
 check "kdig over TCP from IPv6: this PoP's IPv6 VIP ($got)" test "$got" = "$VIP6"
 got=$(kd @192.0.2.53 www.example.test A "+subnet=$away" +short)
 check "kdig +subnet=$away: another PoP's VIP ($got)" bash -c '[[ $1 == 198.51.100.* ]]' _ "$got"
+xq=$(node dns env LBCTL_GSLB_SOCKET="$POPBOX_STATE/run/gslbd.sock" "$POPBOX_BUILD/ctl/lbctl" \
+  gslb metrics | awk '/^gslbd_queries_total\{transport="xdp"\}/ { print $2 }')
+check "the UDP queries reached gslbd through AF_XDP (${xq:-no} counted)" test "${xq:-0}" -ge 2
 ans=$(kd @192.0.2.53 www.example.test A "+subnet=$home" +short)
 code=$(cc -o /dev/null -w '%{http_code}' "http://$ans/")
 check "the answer carries traffic: http://$ans/ through the PoP ($code)" test "$code" = 200
