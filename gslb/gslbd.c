@@ -251,9 +251,8 @@ static bool xdp_plausible(const knot_xdp_msg_t *m)
 		if (src[0] == 0 || src[0] == 127 || src[0] >= 224)
 			return false;
 	}
-	/* From one of our own addresses: the answer would come back to us. */
-	if (!memcmp(src, dst, v6 ? 16 : 4))
-		return false;
+	/* To a listen address, and not from one (the answer would come back
+	 * to us). */
 	bool to_us = false;
 	for (unsigned i = 0; i < g_xdp_dst.n; i++) {
 		if (g_xdp_dst.fam[i] != (v6 ? AF_INET6 : AF_INET))
@@ -346,6 +345,31 @@ static void count(struct worker *w, const struct dns_result *r, int t)
 		inc(&w->st.pop[r->pop]);
 }
 
+/*
+ * What both UDP paths do after dns_answer: count the query, then let the
+ * rate limiter pass the response (len bytes at out), drop it or slip it
+ * (truncated to a TC response in place). Returns the length to send, 0 for
+ * nothing.
+ */
+static size_t udp_finish(struct worker *w, const struct snap *s, const struct dns_result *r,
+			 const struct sockaddr_storage *from, uint8_t *out, size_t len,
+			 uint64_t now, int transport)
+{
+	count(w, r, transport);
+	if (!len)
+		return 0;
+	int verdict = rrl_check(w, &s->view.conf->rrl, from, now);
+	if (verdict == 0) {
+		inc(&w->st.rrl_dropped);
+		return 0;
+	}
+	if (verdict == 2) {
+		inc(&w->st.rrl_slipped);
+		len = dns_truncate(out, r);
+	}
+	return len;
+}
+
 static void on_udp(struct loop_io *io, uint32_t events)
 {
 	struct udp_sock *us = container_of(io, struct udp_sock, io);
@@ -382,18 +406,9 @@ static void on_udp(struct loop_io *io, uint32_t events)
 				    dns_answer(&s->view, &w->arena, w->bufs[i], w->msgs[i].msg_len,
 					       w->obufs[nout], UDP_BUF, false, &w->from[i], &r);
 			}
-			count(w, &r, T_UDP);
+			len = udp_finish(w, s, &r, &w->from[i], w->obufs[nout], len, now, T_UDP);
 			if (!len)
 				continue;
-			int verdict = rrl_check(w, &s->view.conf->rrl, &w->from[i], now);
-			if (verdict == 0) {
-				inc(&w->st.rrl_dropped);
-				continue;
-			}
-			if (verdict == 2) {
-				inc(&w->st.rrl_slipped);
-				len = dns_truncate(w->obufs[nout], &r);
-			}
 			w->out_iov[nout] = (struct iovec){w->obufs[nout], len};
 			w->out_msgs[nout].msg_hdr =
 			    (struct msghdr){.msg_name = &w->from[i],
@@ -417,12 +432,6 @@ static void on_udp(struct loop_io *io, uint32_t events)
 	}
 }
 
-/*
- * AF_XDP: the same answers as on_udp, from frames the XDP program handed
- * over. The query is read in its RX frame and the response written
- * straight into a TX frame; libknot builds the Ethernet, IP and UDP
- * headers (addresses and MACs swapped) and the checksums.
- */
 static void xdp_kick(struct loop_timer *t);
 
 /*
@@ -460,6 +469,12 @@ static void xdp_kick(struct loop_timer *t)
 	xdp_flush(xs);
 }
 
+/*
+ * AF_XDP: the same answers as on_udp, from frames the XDP program handed
+ * over. The query is read in its RX frame and the response written
+ * straight into a TX frame; libknot builds the Ethernet, IP and UDP
+ * headers (addresses and MACs swapped) and the checksums.
+ */
 static void on_xdp(struct loop_io *io, uint32_t events)
 {
 	struct xdp_sock *xs = container_of(io, struct xdp_sock, io);
@@ -502,10 +517,7 @@ static void on_xdp(struct loop_io *io, uint32_t events)
 				inc(&w->st.xdp_martian);
 				continue;
 			}
-			if (m->flags & KNOT_XDP_MSG_IPV6)
-				memcpy(&from, &m->ip_from, sizeof(struct sockaddr_in6));
-			else
-				memcpy(&from, &m->ip_from, sizeof(struct sockaddr_in));
+			memcpy(&from, &m->ip_from, sizeof(m->ip_from)); /* in or in6 */
 			knot_xdp_msg_t *o = &w->xout[nout];
 			size_t len = 0;
 			if (port_of(&from) == 0) {
@@ -526,22 +538,9 @@ static void on_xdp(struct loop_io *io, uint32_t events)
 				/* Counted, queued or not, so the frame goes back. */
 				nout++;
 			}
-			count(w, &r, T_XDP);
-			if (!len) {
-				o->payload.iov_len = 0; /* knot_xdp_send frees it unsent */
-				continue;
-			}
-			int verdict = rrl_check(w, &s->view.conf->rrl, &from, now);
-			if (verdict == 0) {
-				inc(&w->st.rrl_dropped);
-				o->payload.iov_len = 0;
-				continue;
-			}
-			if (verdict == 2) {
-				inc(&w->st.rrl_slipped);
-				len = dns_truncate(o->payload.iov_base, &r);
-			}
-			o->payload.iov_len = len;
+			/* 0: knot_xdp_send frees the frame unsent */
+			o->payload.iov_len =
+			    udp_finish(w, s, &r, &from, o->payload.iov_base, len, now, T_XDP);
 		}
 		urcu_memb_read_unlock();
 		uint32_t sent = 0;
@@ -1001,8 +1000,7 @@ struct gslbd {
 	/* AF_XDP as started (a reload does not change it); xdp_if "" = off */
 	char xdp_if[16];
 	unsigned xdp_queues;
-	uint16_t xdp_port;
-	uint32_t xdp_prog;
+	uint16_t xdp_port; /* its program: g_xdp_dst.prog */
 };
 
 static struct gslbd G;
@@ -1333,7 +1331,7 @@ static int api_status(void *ctx, const struct admin_req *req, json_t **out)
 		json_array_append_new(l, json_string(d->conf->listen[i]));
 	json_t *x = d->xdp_if[0] ? json_pack("{s:s,s:i,s:i,s:I}", "interface", d->xdp_if, "queues",
 					     (int)d->xdp_queues, "port", (int)d->xdp_port,
-					     "program", (json_int_t)d->xdp_prog)
+					     "program", (json_int_t)g_xdp_dst.prog)
 				 : json_null();
 	*out =
 	    json_pack("{s:s,s:s,s:o,s:i,s:o,s:o,s:i,s:I,s:I}", "version", PORTICO_VERSION, "config",
@@ -1650,9 +1648,8 @@ int main(int argc, char **argv)
 		snprintf(d->xdp_if, sizeof(d->xdp_if), "%s", d->conf->xdp_if);
 		d->xdp_queues = d->conf->xdp_queues;
 		d->xdp_port = d->conf->xdp_port;
-		d->xdp_prog = g_xdp_dst.prog;
 		log_info("xdp: UDP port %u on %s, %u queues (program %u)", d->xdp_port, d->xdp_if,
-			 d->xdp_queues, d->xdp_prog);
+			 d->xdp_queues, g_xdp_dst.prog);
 	}
 	unsigned started = 0;
 	for (; started < g_n_workers; started++)
@@ -1688,7 +1685,7 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < g_n_workers; i++)
 		worker_fini(&g_workers[i]);
 	if (d->xdp_if[0])
-		xdp_detach(d->xdp_if, d->xdp_prog);
+		xdp_detach(d->xdp_if, g_xdp_dst.prog);
 	free(g_workers);
 	admin_server_free(d->admin);
 	loop_timer_cancel(&d->loop, &d->map_timer);

@@ -14,6 +14,9 @@ declare -A V6=([fra]=2001:db8:100::1 [iad]=2001:db8:100::2 [nrt]=2001:db8:100::3
 # shellcheck disable=SC2034
 ANY4=192.0.2.100
 
+# first_pop "PREFIX pops=P1,P2 ...": P1, from a `gslb-map lookup` line
+first_pop() { [[ $1 =~ pops=([a-z]+) ]] && echo "${BASH_REMATCH[1]}"; }
+
 # gslb_conf_common NS1_A NS1_AAAA: the zone, fallbacks and PoPs every test
 # gslbd.conf shares, after its own listen/workers/socket/map lines
 gslb_conf_common() {

@@ -121,45 +121,12 @@ split -l 100 "$D/subnets" "$D/batch."
 for f in "$D"/batch.*; do
   args=()
   while read -r s; do args+=(www.example.test A "+subnet=$s"); done < "$f"
-  kd @$S4 +tcp +noall +answer +opt "${args[@]}" | $PY -c '
-import sys, re
-subnet = scope = None
-for line in sys.stdin:
-    m = re.search(r"CLIENT-SUBNET: (\S+)/(\d+)/(\d+)", line)
-    if m:
-        subnet, scope = "%s/%s" % (m.group(1), m.group(2)), m.group(3)
-        continue
-    f = line.split()
-    if len(f) >= 5 and f[3] == "A" and subnet:
-        print(subnet, f[4], scope)
-        subnet = None
-' >> "$D/got"
+  kd @$S4 +tcp +noall +answer +opt "${args[@]}" | $PY "$E2E/gslb_answers.py" parse >> "$D/got"
 done
 check "1000 answers with an ECS scope" test "$(wc -l < "$D/got")" = 1000
-vips=$(for p in "${!V4[@]}"; do echo "$p=${V4[$p]}"; done | paste -sd' ')
-mism=$($PY - "$D/expected" "$D/got" "$ANY4" $vips <<'EOF'
-import sys, ipaddress
-exp = {}
-for line in open(sys.argv[1]):
-    f = dict(kv.split("=", 1) for kv in line.split()[1:])
-    exp[str(ipaddress.ip_network(line.split()[0], strict=False))] = f
-vip = dict(kv.split("=") for kv in sys.argv[4:])
-bad = hits = 0
-for line in open(sys.argv[2]):
-    subnet, ans, scope = line.split()
-    e = exp.get(str(ipaddress.ip_network(subnet, strict=False)))
-    if e is None:
-        bad += 1; print("no expectation for", subnet, file=sys.stderr); continue
-    if e["pops"] == "-":
-        continue  # not in the map: country or default, checked below
-    hits += 1
-    want = vip[e["pops"].split(",")[0]]
-    if ans != want or scope != e["scope"]:
-        bad += 1
-        print("%s: got %s scope %s, map says %s scope %s" % (subnet, ans, scope, want, e["scope"]), file=sys.stderr)
-print(bad, hits)
-EOF
-)
+vips=()
+for p in "${!V4[@]}"; do vips+=("$p=${V4[$p]}=${V6[$p]}"); done
+mism=$($PY "$E2E/gslb_answers.py" compare "$D/expected" "$D/got" "${vips[@]}")
 read -r nbad nhits <<<"$mism"
 check "answers match the map for all $nhits mapped subnets of 1000 (mismatches: $nbad)" \
   test "$nbad" = 0 -a "$nhits" -gt 500
@@ -169,7 +136,7 @@ check "answers match the map for all $nhits mapped subnets of 1000 (mismatches: 
 # An IPv4 subnet whose list has a second PoP (the drain below needs one).
 line=$(grep 'pops=[a-z]*,[a-z]' "$D/expected" | grep -v ':' | head -1)
 src=$(awk '{print $1}' <<<"$line" | sed 's|\.0/24$|.77|')
-want=${V4[$(sed 's/.*pops=\([a-z]*\).*/\1/' <<<"$line")]}
+want=${V4[$(first_pop "$line")]}
 nsx ip addr add "$src/32" dev lo
 out=$(kd @$S4 -b "$src" www.example.test A +short)
 check "no ECS: the resolver's own address decides ($src -> $out)" test "$out" = "$want"
@@ -178,7 +145,7 @@ if [ -n "$line6" ]; then
   pfx=$(awk '{print $1}' <<<"$line6" | sed 's|::/56$||; s|/56$||')
   src6="${pfx}::77"
   nsx ip -6 addr add "$src6/128" dev lo nodad
-  want6=${V6[$(sed 's/.*pops=\([a-z]*\).*/\1/' <<<"$line6")]}
+  want6=${V6[$(first_pop "$line6")]}
   out=$(kd @$S6 -b "$src6" +tcp www.example.test AAAA +short)
   check "IPv6 client over TCP placed by its address ($src6 -> $out)" test "$out" = "$want6"
 else

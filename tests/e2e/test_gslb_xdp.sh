@@ -143,7 +143,6 @@ Q_TCP='gslbd_queries_total{transport="tcp"}'
 X_BAD='gslbd_xdp_dropped_total{reason="malformed"}'
 X_FULL='gslbd_xdp_dropped_total{reason="tx_full"}'
 xdp_attached() { ip -n "$NS" link show "$IF" | grep -q "prog/xdp"; }
-first_pop() { [[ $1 =~ pops=([a-z]+) ]] && echo "${BASH_REMATCH[1]}"; }
 kd() { ncx kdig +time=1 +retry=1 "$@"; }
 
 # ---- samples and map ----
@@ -185,26 +184,13 @@ echo "# 100 subnets: $n4 IPv4 /24, $((100 - n4)) IPv6 /56"
 x0=$(metric "$Q_XDP"); u0=$(metric "$Q_UDP")
 # One kdig per server address and type, 100 queries each: subnet,
 # type, answer, scope per line.
-parse='
-import sys, re
-subnet = scope = None
-for line in sys.stdin:
-    m = re.search(r"CLIENT-SUBNET: (\S+)/(\d+)/(\d+)", line)
-    if m:
-        subnet, scope = "%s/%s" % (m.group(1), m.group(2)), m.group(3)
-        continue
-    f = line.split()
-    if len(f) >= 5 and f[3] in ("A", "AAAA") and subnet:
-        print(subnet, f[3], f[4], scope)
-        subnet = None
-'
 : > "$D/got"
 sent=0
 for srv in "$S4" "$S6"; do
   for t in A AAAA; do
     args=()
     while read -r s; do args+=(www.example.test "$t" "+subnet=$s"); done < "$D/subnets"
-    kd "@$srv" +noall +answer +opt "${args[@]}" | $PY -c "$parse" >> "$D/got"
+    kd "@$srv" +noall +answer +opt "${args[@]}" | $PY "$E2E/gslb_answers.py" parse >> "$D/got"
     sent=$((sent + 100))
   done
 done
@@ -212,33 +198,7 @@ check "$sent UDP answers with an ECS scope (IPv4 and IPv6 transport, A and AAAA)
   test "$(wc -l < "$D/got")" = "$sent"
 vips=()
 for p in "${!V4[@]}"; do vips+=("$p=${V4[$p]}=${V6[$p]}"); done
-mism=$($PY - "$D/expected" "$D/got" "${vips[@]}" <<'EOF'
-import sys, ipaddress
-exp = {}
-for line in open(sys.argv[1]):
-    f = dict(kv.split("=", 1) for kv in line.split()[1:])
-    exp[str(ipaddress.ip_network(line.split()[0], strict=False))] = f
-vip = {}
-for kv in sys.argv[3:]:
-    p, a, aaaa = kv.split("=")
-    vip[p] = {"A": a, "AAAA": aaaa}
-bad = hits = 0
-for line in open(sys.argv[2]):
-    subnet, t, ans, scope = line.split()
-    e = exp.get(str(ipaddress.ip_network(subnet, strict=False)))
-    if e is None:
-        bad += 1; print("no expectation for", subnet, file=sys.stderr); continue
-    if e["pops"] == "-":
-        continue  # not in the map: country or default
-    hits += 1
-    want = vip[e["pops"].split(",")[0]][t]
-    if ans != want or scope != e["scope"]:
-        bad += 1
-        print("%s %s: got %s scope %s, map says %s scope %s" % (subnet, t, ans, scope, want, e["scope"]),
-              file=sys.stderr)
-print(bad, hits)
-EOF
-)
+mism=$($PY "$E2E/gslb_answers.py" compare "$D/expected" "$D/got" "${vips[@]}")
 read -r nbad nhits <<<"$mism"
 check "answers match the map for all $nhits mapped queries of $sent (mismatches: ${nbad:-?})" \
   test "${nbad:-1}" = 0 -a "${nhits:-0}" -gt 200
