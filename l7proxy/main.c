@@ -363,9 +363,9 @@ static void upgrade_end(struct proxy *p, const char *fmt, ...)
 /*
  * Stop accepting and let the workers finish what is in flight, then
  * leave the main loop (main() stops and joins the workers). why is for
- * the log.
+ * the log; handover: a successor serves the same listening sockets.
  */
-static void start_drain(struct proxy *p, const char *why)
+static void start_drain(struct proxy *p, const char *why, bool handover)
 {
 	if (p->draining)
 		return;
@@ -378,7 +378,7 @@ static void start_drain(struct proxy *p, const char *why)
 	log_info("draining (%s): no new connections; requests in flight get up to %u ms", why,
 		 p->cfg->drain_timeout_ms);
 	for (unsigned i = 0; i < p->n; i++)
-		worker_drain(&p->workers[i]);
+		worker_drain(&p->workers[i], handover);
 	loop_timer_in(&p->loop, &p->drain_timer, drain_poll, 50);
 }
 
@@ -428,7 +428,7 @@ static void on_upgrade_reply(struct loop_io *io, uint32_t events)
 			loop_timer_cancel(&p->loop, &p->metrics_retry);
 			admin_server_free(p->metrics);
 			p->metrics = NULL;
-			start_drain(p, "handed over to the new process");
+			start_drain(p, "handed over to the new process", true);
 			return;
 		}
 	}
@@ -936,7 +936,7 @@ static void on_signal(struct loop_io *io, uint32_t events)
 		return;
 	}
 	sd_notifyf("STOPPING=1");
-	start_drain(p, si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+	start_drain(p, si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT", false);
 }
 
 /*

@@ -261,6 +261,8 @@ struct worker {
 	uint64_t drain_ms;	       /* when the drain began */
 	struct loop_timer drain_timer; /* the drain's deadline */
 	struct loop_io drain_io;       /* rung by worker_drain */
+	bool drain_refuse;	       /* the drain stops the service: take the backlog (atomic) */
+	unsigned backlog_open;	       /* listeners a stopping drain still empties */
 	bool finished;		       /* worker_run returned (read by main: atomic) */
 	uint64_t heartbeat_ms;	       /* loop time of the last turn (main reads: watchdog) */
 	bool accept_paused;

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,9 +85,12 @@ void worker_log(struct worker *w, const char *line, size_t len)
 static void listeners_watch(struct worker *w, bool on)
 {
 	for (size_t i = 0; i < w->n_listeners; i++)
-		if (loop_io_watch(&w->loop, &w->listeners[i].io, on ? EPOLLIN : 0) < 0)
+		if (w->listeners[i].io.fd >= 0 &&
+		    loop_io_watch(&w->loop, &w->listeners[i].io, on ? EPOLLIN : 0) < 0)
 			log_warn("worker %d: listener: %s", w->id, strerror(errno));
 }
+
+static void backlog_take(struct worker *w);
 
 static void accept_resume(struct loop_timer *t)
 {
@@ -95,6 +99,9 @@ static void accept_resume(struct loop_timer *t)
 	if (w->accept_paused && w->n_conns < w->cfg->client.max_connections) {
 		w->accept_paused = false;
 		listeners_watch(w, true);
+		/* A queue that emptied meanwhile would never wake us. */
+		if (w->backlog_open)
+			backlog_take(w);
 	}
 }
 
@@ -112,7 +119,7 @@ static void accept_pause(struct worker *w, unsigned ms)
 /* Draining and nothing left: the worker is done. */
 static void drain_check(struct worker *w)
 {
-	if (w->draining && !w->n_conns)
+	if (w->draining && !w->n_conns && !w->backlog_open)
 		loop_stop(&w->loop);
 }
 
@@ -121,6 +128,9 @@ void worker_conn_closed(struct worker *w)
 	w->n_conns--;
 	STAT_DEC(w, conns_open);
 	if (w->draining) {
+		/* Not from here: this may run inside a walk of the connections. */
+		if (w->backlog_open && w->accept_paused && !loop_timer_armed(&w->accept_timer))
+			loop_timer_in(&w->loop, &w->accept_timer, accept_resume, 0);
 		drain_check(w);
 		return;
 	}
@@ -131,34 +141,36 @@ void worker_conn_closed(struct worker *w)
 	}
 }
 
-static void on_accept(struct loop_io *io, uint32_t events)
+enum accept_end {
+	ACCEPT_EMPTY,  /* the queue is empty (or accept failed for good) */
+	ACCEPT_PAUSED, /* at max_connections or out of descriptors */
+	ACCEPT_MORE,   /* max taken; more may wait */
+};
+
+/* Accept up to max connections waiting on l. */
+static enum accept_end accept_some(struct worker *w, struct listener *l, int max)
 {
-	struct listener *l = (struct listener *)io;
-	struct worker *w = l->w;
 	static __thread uint64_t last_warn;
 
-	(void)events;
-	/* Closed by a drain earlier in this batch of events. */
-	if (io->fd < 0)
-		return;
-	/* Bounded per wake-up so one busy listener cannot starve the rest. */
-	for (int i = 0; i < ACCEPT_BATCH; i++) {
+	for (int i = 0; i < max; i++) {
 		struct sockaddr_storage peer;
 		socklen_t len = sizeof(peer);
 		int fd;
 
 		if (w->n_conns >= w->cfg->client.max_connections) {
 			accept_pause(w, 0);
-			return;
+			return ACCEPT_PAUSED;
 		}
-		fd = accept4(io->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		fd =
+		    accept4(l->io.fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			switch (errno) {
-			case EAGAIN:
 			case ECONNABORTED:
 			case EINTR:
 			case EPROTO:
-				return;
+				continue; /* that one is gone; the next may wait */
+			case EAGAIN:
+				return ACCEPT_EMPTY;
 			case EMFILE:
 			case ENFILE:
 			case ENOBUFS:
@@ -173,14 +185,76 @@ static void on_accept(struct loop_io *io, uint32_t events)
 						 EMFILE_PAUSE_MS);
 				}
 				accept_pause(w, EMFILE_PAUSE_MS);
-				return;
+				return ACCEPT_PAUSED;
 			default:
 				log_warn("worker %d: accept: %s", w->id, strerror(errno));
-				return;
+				return ACCEPT_EMPTY;
 			}
 		}
 		conn_accept(w, fd, &peer, l->tls, l->auth);
 	}
+	return ACCEPT_MORE;
+}
+
+/* A stopping drain has taken l's backlog: l closes. */
+static void backlog_done(struct worker *w, struct listener *l)
+{
+	loop_io_close(&w->loop, &l->io);
+	w->backlog_open--;
+	drain_check(w);
+}
+
+static void on_accept(struct loop_io *io, uint32_t events)
+{
+	struct listener *l = (struct listener *)io;
+
+	(void)events;
+	/* Closed by a drain earlier in this batch of events. */
+	if (io->fd < 0)
+		return;
+	/* Bounded per wake-up so one busy listener cannot starve the rest. */
+	if (accept_some(l->w, l, ACCEPT_BATCH) == ACCEPT_EMPTY && l->w->draining)
+		backlog_done(l->w, l);
+}
+
+/* The listeners a stopping drain still empties, once more. */
+static void backlog_take(struct worker *w)
+{
+	for (size_t i = 0; i < w->n_listeners; i++) {
+		struct listener *l = &w->listeners[i];
+
+		if (l->io.fd >= 0 && accept_some(w, l, ACCEPT_BATCH) == ACCEPT_EMPTY)
+			backlog_done(w, l);
+	}
+}
+
+/*
+ * The service stops: closing l would reset every connection the kernel
+ * already completed and queued, though their clients count them as open
+ * and may have sent a request. So first a socket filter that drops
+ * everything keeps new handshakes from completing (a SYN dropped here is
+ * retried by the client and refused once l is closed), then the queue is
+ * taken, and those connections drain like the others. At max_connections
+ * (or out of descriptors) l stays open, filtered, and is emptied as
+ * connections close; the drain deadline closes it at the latest. Returns
+ * whether l is closed.
+ */
+static bool listener_take_backlog(struct worker *w, struct listener *l)
+{
+	struct sock_filter drop = BPF_STMT(BPF_RET | BPF_K, 0);
+	struct sock_fprog prog = {.len = 1, .filter = &drop};
+	enum accept_end end;
+
+	if (setsockopt(l->io.fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0) {
+		log_warn("worker %d: drain: filter on listener: %s", w->id, strerror(errno));
+		return true;
+	}
+	/* The queue holds at most the listen backlog; the bound is a way out,
+	 * not a limit that should ever be reached. */
+	for (int rounds = 0; rounds < 256; rounds++)
+		if ((end = accept_some(w, l, ACCEPT_BATCH)) != ACCEPT_MORE)
+			return end == ACCEPT_EMPTY;
+	return true;
 }
 
 static void on_tls(struct loop_io *io, uint32_t events)
@@ -260,13 +334,6 @@ static void on_drain(struct loop_io *io, uint32_t events)
 		return;
 	w->draining = true;
 	w->drain_ms = w->loop.now_ms;
-	/* Accept no more. Connections waiting in the kernel's queue belong to
-	 * the socket: a successor holding it (upgrade) accepts them, else
-	 * they are reset when the last descriptor closes. */
-	for (size_t i = 0; i < w->n_listeners; i++)
-		loop_io_close(&w->loop, &w->listeners[i].io);
-	w->n_listeners = 0;
-	loop_timer_cancel(&w->loop, &w->accept_timer);
 	dlist_each(l, tmp, &w->conns)
 	{
 		struct conn *c = container_of(l, struct conn, w_link);
@@ -274,6 +341,27 @@ static void on_drain(struct loop_io *io, uint32_t events)
 		/* One still in its handshake drains when its session starts. */
 		if (c->ops->drain)
 			c->ops->drain(c);
+	}
+	/* Accept no more. Connections waiting in the kernel's queue belong to
+	 * the socket: a successor holding it (upgrade) accepts them; when the
+	 * service stops, this worker takes them (they start draining) before
+	 * the close would reset them. */
+	if (__atomic_load_n(&w->drain_refuse, __ATOMIC_ACQUIRE)) {
+		for (size_t i = 0; i < w->n_listeners; i++) {
+			struct listener *ls = &w->listeners[i];
+
+			if (ls->io.fd < 0)
+				continue;
+			if (listener_take_backlog(w, ls))
+				loop_io_close(&w->loop, &ls->io);
+			else
+				w->backlog_open++;
+		}
+	} else {
+		for (size_t i = 0; i < w->n_listeners; i++)
+			loop_io_close(&w->loop, &w->listeners[i].io);
+		w->n_listeners = 0;
+		loop_timer_cancel(&w->loop, &w->accept_timer);
 	}
 	loop_timer_in(&w->loop, &w->drain_timer, drain_deadline, w->cfg->drain_timeout_ms);
 	drain_check(w);
@@ -284,9 +372,12 @@ int worker_listen_fd(const struct worker *w, size_t i)
 	return w->listeners[i].io.fd;
 }
 
-void worker_drain(struct worker *w)
+void worker_drain(struct worker *w, bool handover)
 {
 	uint64_t one = 1;
+
+	if (!handover)
+		__atomic_store_n(&w->drain_refuse, true, __ATOMIC_RELEASE);
 
 	if (write(w->drain_io.fd, &one, sizeof(one)) < 0)
 		log_warn("worker %d: drain: %s", w->id, strerror(errno));

@@ -24,8 +24,12 @@ int worker_init(struct worker *w, int id, const struct l7_config *cfg, struct l7
  * what it has in flight (HTTP/2 clients get GOAWAY, HTTP/1.1 responses
  * "Connection: close"), cut what is left after cfg->drain_timeout_ms.
  * worker_run returns when no connection is left; worker_finished says so.
+ * handover: a successor holds the same listening sockets and accepts what
+ * waits in their queues; if false the service stops, and w first shuts
+ * its listeners to new handshakes and accepts the connections already
+ * queued, which closing would reset.
  */
-void worker_drain(struct worker *w);
+void worker_drain(struct worker *w, bool handover);
 
 /* The listening socket of w's listener i (i < w->n_listeners), still
  * w's: for handing it over (takeover.h). */

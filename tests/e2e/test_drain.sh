@@ -17,6 +17,9 @@
 #     flight (HTTP/1.1 with "Connection: close", HTTP/2 after GOAWAY, a
 #     gRPC stream) complete, no request the proxy took fails, and the
 #     process exits 0 soon after the last one.
+#  3b. SIGTERM with connections the kernel completed but the proxy has not
+#     accepted (it is at client.max_connections): they are accepted and
+#     answered with "Connection: close", not reset by the listener's close.
 #  4. The drain deadline: a request longer than drain_timeout_ms is cut
 #     and the process exits at the deadline.
 #
@@ -102,7 +105,7 @@ start_proxy() {
   # WATCHDOG_PID as systemd sets it: the pid it started (sh execs into
   # the proxy, keeping its pid).
   ip netns exec "$NS" env NOTIFY_SOCKET="$D/notify.sock" WATCHDOG_USEC=1000000 \
-    sh -c 'WATCHDOG_PID=$$ exec "$0" -c "$1"' "$PROXY" "$D/l7.conf" >> "$D/l7.log" 2>&1 &
+    sh -c 'WATCHDOG_PID=$$ exec "$0" -c "$1"' "$PROXY" "${1:-$D/l7.conf}" >> "$D/l7.log" 2>&1 &
   PID=$!
   wait_port 18080
 }
@@ -290,6 +293,38 @@ else
   bad "drain_client: no request the proxy took failed ($(cat "$D/dc2.json"))"
 fi
 check "systemd heard STOPPING" grep -q "^$PID2 STOPPING=1" "$D/notify.log"
+
+# --- 3b. SIGTERM with connections queued, not accepted ----------------------------
+# One worker capped at 2 connections: 2 idle keepalive connections hold the
+# cap, 4 more wait in the listen queue with a request sent.
+sed -e 's/workers = 2;/workers = 1;/' -e 's/^drain_timeout_ms = .*/drain_timeout_ms = 10000;\
+client = { max_connections = 2; };/' "$D/l7.conf" > "$D/l7b.conf"
+start_proxy "$D/l7b.conf" || { bad "the proxy starts capped at 2 connections"; exit 1; }
+rm -f "$D/bl.ready"
+nsx $PY "$E2E/backlog_client.py" 127.0.0.1:18080 2 4 "$D/bl.ready" > "$D/bl.json" 2> "$D/bl.err" &
+BL=$!
+for i in $(seq 100); do [ -e "$D/bl.ready" ] && break; sleep 0.1; done
+t0=$(date +%s%N)
+kill -TERM "$PID"
+wait "$BL"
+wait "$PID"; rc=$?  # ours (not an upgrade's): reaped here, at the latest at the 10 s deadline
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+if [ "$(jget "$D/bl.json" "d['idle_ok']")" = 2 ] \
+  && [ "$(jget "$D/bl.json" "d['answered_before']")" = 0 ]; then
+  ok "2 idle connections hold the cap, 4 more wait unanswered in the queue"
+else
+  bad "2 idle connections hold the cap, 4 more wait unanswered in the queue ($(cat "$D/bl.json" "$D/bl.err"))"
+fi
+if [ "$(jget "$D/bl.json" "d['queued']")" = "[200, 200, 200, 200]" ] \
+  && [ "$(jget "$D/bl.json" "d['queued_close']")" = 4 ]; then
+  ok "after SIGTERM the queued connections are accepted and answered with Connection: close"
+else
+  bad "after SIGTERM the queued connections are accepted and answered with Connection: close ($(cat "$D/bl.json" "$D/bl.err"))"
+fi
+check "... the idle ones are closed ($(jget "$D/bl.json" "d['idle_closed']") of 2)" \
+  [ "$(jget "$D/bl.json" "d['idle_closed']")" = 2 ]
+check "... and the proxy exits 0 once they are done, before the deadline (${ms} ms, status $rc)" \
+  [ $((rc == 0 && ms < 8000)) = 1 ]
 
 # --- 4. the drain deadline ------------------------------------------------------
 write_conf 1000
