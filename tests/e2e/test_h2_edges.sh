@@ -349,9 +349,11 @@ clusters = ( { name = \"api\"; protocol = \"h2c\"; backends = [ \"127.0.0.1:1820
   took=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%d", (b - a) * 1000 }')
   local v=FAIL
   # 8 requests held 1 s each by a backend taking 2 streams per connection:
-  # at least 4 connections, all answered in about one hold time.
-  [ $bad -eq 0 ] && [ "${sessions:-0}" -ge 4 ] && [ "$took" -lt 2500 ] && healthy p10 "$PX" && v=OK
-  check $v "h2 upstream, backend SETTINGS_MAX_CONCURRENT_STREAMS 2, 8 requests held 1 s each: ${codes[*]} in $took ms over ${sessions:-?} upstream connections (want >= 4, < 2500 ms); $(health p10 "$PX")" \
+  # at least 4 connections, all answered in about one hold time. Queued
+  # behind 2 streams they would take 4 s; the bound leaves room for 8 curl
+  # starts on a loaded 2-core host (2.5 s was once missed at 3.2 s).
+  [ $bad -eq 0 ] && [ "${sessions:-0}" -ge 4 ] && [ "$took" -lt 3600 ] && healthy p10 "$PX" && v=OK
+  check $v "h2 upstream, backend SETTINGS_MAX_CONCURRENT_STREAMS 2, 8 requests held 1 s each: ${codes[*]} in $took ms over ${sessions:-?} upstream connections (want >= 4, < 3600 ms); $(health p10 "$PX")" \
     "$D/p10.log" "$D/be10.log"
   stop "$PX" "$BE"
 }
