@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "l4lb.h"
 #include "balancer.skel.h"
+#include "lb_hash.h"
 #include "log.h"
 #include "maglev.h"
 #include "netlink.h"
@@ -75,6 +76,8 @@ struct l4lb {
 	 * over its flows and removes its pins): its version, 0 = none. */
 	int old_version;
 	int old_conn_fd;
+	/* What vip_filter holds (written word by word where it differs). */
+	uint64_t filter[LB_VIP_FILTER_WORDS];
 };
 
 const char *const lb_counter_names[LB_CNT_MAX] = {
@@ -109,6 +112,88 @@ static void vip_key_to_bpf(const struct l4lb_vip_key *k, struct lb_vip_key *out,
 		out->port = htons(k->port);
 		out->proto = k->proto;
 	}
+}
+
+/* --- vip_state and vip_filter: what the datapath reads before vip_map --- */
+
+/* vip_state[id]: key and flags, or all zero (the id is free). */
+static int vip_state_write(struct l4lb *lb, uint32_t id, const struct lb_vip_key *key,
+			   uint32_t flags)
+{
+	struct lb_vip_state st = {.flags = flags};
+
+	if (key)
+		st.key = *key;
+	else
+		st.flags = 0;
+	if (bpf_map__update_elem(lb->skel->maps.vip_state, &id, sizeof(id), &st, sizeof(st),
+				 BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+static int filter_word_write(struct l4lb *lb, uint32_t word, uint64_t v)
+{
+	if (bpf_map__update_elem(lb->skel->maps.vip_filter, &word, sizeof(word), &v, sizeof(v),
+				 BPF_ANY))
+		return -errno;
+	lb->filter[word] = v;
+	return 0;
+}
+
+/* Set the filter bit of addr before anything of a VIP on it goes live. */
+static int filter_set(struct l4lb *lb, const struct lb_addr *addr)
+{
+	uint32_t bit = lb_vip_addr_bit(addr->bytes, addr->family);
+	uint64_t v = lb->filter[bit >> 6] | 1ull << (bit & 63);
+
+	return v == lb->filter[bit >> 6] ? 0 : filter_word_write(lb, bit >> 6, v);
+}
+
+/*
+ * Make vip_state and vip_filter say what vip_map says (every VIP and every
+ * VIP address in it), from the map itself: after adopting or migrating
+ * maps (before the program is attached), and after VIPs were removed
+ * (bits are cleared only here). Returns 0 or -errno (logged).
+ */
+static int vip_derived_sync(struct l4lb *lb, bool state_too)
+{
+	uint64_t *want = calloc(LB_VIP_FILTER_WORDS, sizeof(*want));
+	struct lb_vip_key k, *prev = NULL;
+	struct lb_vip_meta meta;
+	bool *seen = NULL;
+	int err = 0;
+
+	if (!want || (state_too && !(seen = calloc(lb->o.max_vips, sizeof(*seen))))) {
+		err = -ENOMEM;
+		goto out;
+	}
+	while (bpf_map__get_next_key(lb->skel->maps.vip_map, prev, &k, sizeof(k)) == 0) {
+		uint32_t bit = lb_vip_addr_bit(k.addr, k.family);
+
+		prev = &k;
+		want[bit >> 6] |= 1ull << (bit & 63);
+		if (!state_too || !k.port ||
+		    bpf_map__lookup_elem(lb->skel->maps.vip_map, &k, sizeof(k), &meta, sizeof(meta),
+					 0) ||
+		    meta.vip_id >= lb->o.max_vips)
+			continue;
+		if ((err = vip_state_write(lb, meta.vip_id, &k, meta.flags)))
+			goto out;
+		seen[meta.vip_id] = true;
+	}
+	for (uint32_t id = 0; state_too && id < lb->o.max_vips; id++)
+		if (!seen[id] && (err = vip_state_write(lb, id, NULL, 0)))
+			goto out;
+	for (uint32_t w = 0; w < LB_VIP_FILTER_WORDS; w++)
+		if (want[w] != lb->filter[w] && (err = filter_word_write(lb, w, want[w])))
+			goto out;
+out:
+	if (err)
+		log_err("vip_state / vip_filter: %s", strerror(-err));
+	free(seen);
+	free(want);
+	return err;
 }
 
 static bool vip_key_equal(const struct l4lb_vip_key *a, const struct l4lb_vip_key *b)
@@ -618,6 +703,7 @@ struct l4lb *l4lb_open(const struct l4lb_opts *opts)
 	bpf_map__set_max_entries(lb->skel->maps.reals_map, lb->o.max_reals);
 	bpf_map__set_max_entries(lb->skel->maps.real_stats, lb->o.max_reals);
 	bpf_map__set_max_entries(lb->skel->maps.vip_stats, lb->o.max_vips);
+	bpf_map__set_max_entries(lb->skel->maps.vip_state, lb->o.max_vips);
 	bpf_map__set_max_entries(lb->skel->maps.conn_map, lb->o.conn_max);
 	if (lb->o.pin_dir) {
 		err = pin_prepare(lb);
@@ -643,6 +729,15 @@ struct l4lb *l4lb_open(const struct l4lb_opts *opts)
 		if (err)
 			goto out_skel;
 	}
+	/* Adopted or migrated VIPs are live in vip_map: the filter and the
+	 * state the datapath reads first must agree before it is attached.
+	 * The filter's pinned words are read back so that only what differs
+	 * is written. */
+	for (uint32_t w = 0; lb->adopted && w < LB_VIP_FILTER_WORDS; w++)
+		bpf_map__lookup_elem(lb->skel->maps.vip_filter, &w, sizeof(w), &lb->filter[w],
+				     sizeof(lb->filter[w]), 0);
+	if ((lb->adopted || lb->old_version) && (err = vip_derived_sync(lb, true)))
+		goto out_skel;
 	return lb;
 
 out_unpin:
@@ -899,6 +994,11 @@ static int vip_rebuild(struct l4lb *lb, uint32_t id)
 				 BPF_ANY))
 		return -errno;
 	vip_key_to_bpf(&v->key, &bk, false);
+	/* The state before the entry: an established flow of this VIP may
+	 * be forwarded from its conn-table entry as soon as the VIP is live,
+	 * and with the flags (GUE) the entry goes live with. */
+	if ((err = vip_state_write(lb, id, &bk, v->flags)))
+		return err;
 	if (bpf_map__update_elem(lb->skel->maps.vip_map, &bk, sizeof(bk), &meta, sizeof(meta),
 				 BPF_ANY))
 		return -errno;
@@ -983,6 +1083,7 @@ static void adopt_finish(struct l4lb *lb)
 
 		if (av->claimed)
 			continue;
+		vip_state_write(lb, av->id, NULL, 0);
 		vip_key_to_bpf(&av->key, &bk, false);
 		bpf_map__delete_elem(lb->skel->maps.vip_map, &bk, sizeof(bk), 0);
 		if (!addr_in_other_vip(lb, &av->key, UINT32_MAX)) {
@@ -993,6 +1094,8 @@ static void adopt_finish(struct l4lb *lb)
 		log_info("adopted VIP %s port %u is not configured any more: removed",
 			 lb_addr_str(&av->key.addr, name, sizeof(name)), av->key.port);
 	}
+	/* The unclaimed ones' state and bits (their ids are free now). */
+	vip_derived_sync(lb, true);
 	adopt_free(lb);
 }
 
@@ -1079,6 +1182,10 @@ int l4lb_vip_add(struct l4lb *lb, const struct l4lb_vip_key *key)
 	}
 	if (id == lb->o.max_vips)
 		return -ENOSPC;
+	/* The filter bit first: until it is set the datapath passes packets
+	 * to this address without looking at vip_map. */
+	if ((err = filter_set(lb, &key->addr)))
+		return err;
 	lb->next_vip = (id + 1) % lb->o.max_vips;
 	lb->vips[id] = (struct vip){.used = true, .half = 1, .key = *key};
 
@@ -1203,10 +1310,14 @@ int l4lb_vip_del(struct l4lb *lb, const struct l4lb_vip_key *key)
 	struct lb_vip_key bk;
 	struct vip *v;
 	uint32_t id;
+	int err;
 
 	v = vip_lookup(lb, key, &id);
 	if (!v)
 		return -ENOENT;
+	/* No established flow is forwarded past vip_map once it is gone. */
+	if ((err = vip_state_write(lb, id, NULL, 0)))
+		return err;
 	vip_key_to_bpf(key, &bk, false);
 	if (bpf_map__delete_elem(lb->skel->maps.vip_map, &bk, sizeof(bk), 0) && errno != ENOENT)
 		return -errno;
@@ -1220,6 +1331,7 @@ int l4lb_vip_del(struct l4lb *lb, const struct l4lb_vip_key *key)
 		real_put(lb, v->reals[i].id);
 	free(v->reals);
 	*v = (struct vip){0};
+	vip_derived_sync(lb, false); /* its address's bit, if no VIP is left on it */
 	return 0;
 }
 

@@ -101,6 +101,24 @@ struct {
 	__type(value, struct lb_ctl);
 } ctl_map SEC(".maps");
 
+/* By vip id (lb_abi.h): what an established flow checks instead of
+ * looking its VIP up. Sized by the loader to max_vips. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LB_MAX_VIPS_DEFAULT);
+	__type(key, __u32);
+	__type(value, struct lb_vip_state);
+} vip_state SEC(".maps");
+
+/* A bit per hashed VIP address (lb_abi.h): most non-VIP traffic passes on
+ * one array read. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LB_VIP_FILTER_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+} vip_filter SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, LB_MAX_VIPS_DEFAULT);
@@ -166,12 +184,13 @@ static __always_inline __u16 ip_csum(const struct iphdr *iph)
 /* Outcome of parsing: the flow key and where the L3 header starts. */
 struct parsed {
 	struct lb_flow_key key;
-	__u16 l3_len;  /* bytes from the L3 header to the packet end */
-	__u8 tos;      /* IPv4 TOS / IPv6 traffic class, copied outward */
-	__u8 fragment; /* 1: an IP fragment, ports unknown */
-	__u8 syn;      /* 1: a TCP SYN without ACK (a new connection) */
-	__u8 gue;      /* 1: the VIP encapsulates in GUE */
-	__u16 l4_off;  /* bytes from the L3 header to the L4 header */
+	__u16 l3_len;	/* bytes from the L3 header to the packet end */
+	__u8 tos;	/* IPv4 TOS / IPv6 traffic class, copied outward */
+	__u8 fragment;	/* 1: an IP fragment, ports unknown */
+	__u8 syn;	/* 1: a TCP SYN without ACK (a new connection) */
+	__u8 gue;	/* 1: the VIP encapsulates in GUE */
+	__u8 conn_miss; /* 1: key is known to be absent from conn_map */
+	__u16 l4_off;	/* bytes from the L3 header to the L4 header */
 };
 
 enum parse_rc {
@@ -303,7 +322,7 @@ static __always_inline __u32 pick_real(struct lb_counters *st, struct parsed *p,
 	struct lb_conn *conn, fresh = {};
 	__u32 slot, *real, hash;
 
-	if (!p->syn) {
+	if (!p->syn && !p->conn_miss) {
 		conn = bpf_map_lookup_elem(&conn_map, &p->key);
 		if (conn && conn->vip_id == meta->vip_id) {
 			count(st, LB_CNT_CONN_HIT, 0);
@@ -614,117 +633,13 @@ static __always_inline int quoted_flow6(void *quote, void *data_end, void *end, 
 	return 0;
 }
 
-/*
- * ICMP to a VIP address (the address-only entry matched). p has the outer
- * addresses and l4_off. "Fragmentation needed" (ICMPv4 3/4) and "packet
- * too big" (ICMPv6 2) go to the real that owns the quoted flow, so its
- * path-MTU discovery works; an echo request is answered from the VIP
- * (documented: a VIP answers ping from whichever LB the router picked);
- * anything else is dropped: the LB's own stack must never see a VIP's
- * packets, it would route them back out.
- */
-static __always_inline int handle_icmp(struct xdp_md *ctx, struct lb_counters *st, struct parsed *p,
-				       __u64 len)
+/* May k's destination be a VIP address? False means certainly not. */
+static __always_inline int maybe_vip_address(const struct lb_flow_key *k)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	struct ethhdr *eth = data;
-	struct lb_vip_key vk = {};
-	struct lb_vip_meta *meta;
-	struct lb_real *real;
-	struct lb_ctl *cfg;
-	__u32 zero = 0, real_id;
-	void *l3 = eth + 1, *end = l3 + p->l3_len;
-	__u16 *word, old;
-	int steer = 0, rc;
+	__u32 bit = lb_vip_addr_bit(k->dst, k->family), word = bit >> 6;
+	__u64 *w = bpf_map_lookup_elem(&vip_filter, &word);
 
-	if (p->key.family == LB_AF_INET) {
-		struct iphdr *iph = l3;
-		struct icmp_head *ic = l3 + (p->l4_off & 0x3f);
-
-		if ((void *)(iph + 1) > data_end || (void *)(ic + 1) > data_end ||
-		    (void *)(ic + 1) > end)
-			goto malformed;
-		if (ic->type == ICMP_ECHO && ic->code == 0 && p->l4_off == sizeof(*iph)) {
-			__be32 a = iph->saddr;
-
-			iph->saddr = iph->daddr;
-			iph->daddr = a;
-			iph->ttl = 64;
-			iph->check = 0;
-			iph->check = ip_csum(iph);
-			word = (__u16 *)ic;
-			old = *word;
-			ic->type = ICMP_ECHOREPLY;
-			ic->checksum = csum_replace16(ic->checksum, old, *word);
-			swap_macs(eth);
-			count(st, LB_CNT_ICMP_ECHO_REPLY, len);
-			return XDP_TX;
-		}
-		if (ic->type == ICMP_DEST_UNREACH && ic->code == ICMP_FRAG_NEEDED)
-			steer = !quoted_flow4(ic + 1, data_end, end, p);
-	} else {
-		struct ipv6hdr *ip6 = l3;
-		struct icmp_head *ic = (void *)(ip6 + 1);
-
-		if ((void *)(ic + 1) > data_end || (void *)(ic + 1) > end)
-			goto malformed;
-		if (ic->type == ICMPV6_ECHO_REQUEST && ic->code == 0) {
-			__u8 a[16];
-
-			/* The checksum covers the addresses too, but a swap
-			 * leaves their sum alone; only the type changes. */
-			__builtin_memcpy(a, &ip6->saddr, 16);
-			__builtin_memcpy(&ip6->saddr, &ip6->daddr, 16);
-			__builtin_memcpy(&ip6->daddr, a, 16);
-			ip6->hop_limit = 64;
-			word = (__u16 *)ic;
-			old = *word;
-			ic->type = ICMPV6_ECHO_REPLY;
-			ic->checksum = csum_replace16(ic->checksum, old, *word);
-			swap_macs(eth);
-			count(st, LB_CNT_ICMP_ECHO_REPLY, len);
-			return XDP_TX;
-		}
-		if (ic->type == ICMPV6_PKT_TOOBIG && ic->code == 0)
-			steer = !quoted_flow6(ic + 1, data_end, end, p);
-	}
-	if (!steer)
-		goto drop;
-
-	__builtin_memcpy(vk.addr, p->key.dst, 16);
-	vk.family = p->key.family;
-	vk.port = p->key.dport;
-	vk.proto = p->key.proto;
-	meta = bpf_map_lookup_elem(&vip_map, &vk);
-	if (!meta || !vk.port)
-		goto drop; /* no service on the quoted port (0: no VIP's) */
-	p->syn = 0;
-	p->gue = !!(meta->flags & LB_VIP_F_ENCAP_GUE);
-	if (meta->flags & LB_VIP_F_HASH_3TUPLE) {
-		p->key.sport = 0;
-		p->key.dport = 0;
-	}
-	real_id = pick_real(st, p, meta, 0);
-	real = real_id == LB_REAL_NONE ? NULL : bpf_map_lookup_elem(&reals_map, &real_id);
-	cfg = bpf_map_lookup_elem(&ctl_map, &zero);
-	if (!real || !real->family || !cfg) {
-		count(st, LB_CNT_DROP_NO_REAL, len);
-		return XDP_DROP;
-	}
-	/* Counted as steered only when it left (tx counts it too); a drop
-	 * on the way is counted by its reason alone. */
-	rc = encap_and_forward(ctx, st, p, real, cfg, len);
-	if (rc == XDP_TX || rc == XDP_REDIRECT)
-		count(st, LB_CNT_ICMP_STEERED, len);
-	return rc;
-
-malformed:
-	count(st, LB_CNT_DROP_MALFORMED, len);
-	return XDP_DROP;
-drop:
-	count(st, LB_CNT_DROP_ICMP, len);
-	return XDP_DROP;
+	return w && (*w >> (bit & 63)) & 1;
 }
 
 /* Is vk's address (its port and protocol are cleared) a VIP's? Every VIP
@@ -734,6 +649,219 @@ static __always_inline int is_vip_address(struct lb_vip_key *vk)
 	vk->port = 0;
 	vk->proto = 0;
 	return bpf_map_lookup_elem(&vip_map, vk) != NULL;
+}
+
+/*
+ * A flow (p->key: a TCP/UDP packet's, or the one an ICMP error quotes)
+ * whose connection-table entry names a VIP id that still holds the VIP the
+ * key is addressed to: forwarded to the entry's real with no vip_map
+ * lookup and no hash. Returns the XDP verdict, or -1: the packet takes the
+ * full path, and p->conn_miss says whether the table had no entry at all.
+ */
+static __always_inline int forward_established(struct xdp_md *ctx, struct lb_counters *st,
+					       struct parsed *p, __u64 len)
+{
+	struct lb_conn *conn = bpf_map_lookup_elem(&conn_map, &p->key);
+	struct lb_vip_state *vs;
+	struct lb_real *real;
+	struct lb_ctl *cfg;
+	__u32 zero = 0, vip_id, real_id;
+	__u64 a[2];
+
+	if (!conn) {
+		p->conn_miss = 1;
+		return -1;
+	}
+	/* Copied once: the entry may be replaced under us. */
+	vip_id = conn->vip_id;
+	real_id = conn->real_id;
+	vs = bpf_map_lookup_elem(&vip_state, &vip_id);
+	if (!vs || vs->key.family != p->key.family || vs->key.port != p->key.dport ||
+	    vs->key.proto != p->key.proto || !vs->key.port)
+		return -1;
+	__builtin_memcpy(a, vs->key.addr, 16);
+	if (a[0] != ((__u64 *)p->key.dst)[0] || a[1] != ((__u64 *)p->key.dst)[1])
+		return -1;
+	real = real_id == LB_REAL_NONE ? NULL : bpf_map_lookup_elem(&reals_map, &real_id);
+	cfg = bpf_map_lookup_elem(&ctl_map, &zero);
+	if (!real || !real->family || !cfg)
+		return -1;
+	count(st, LB_CNT_CONN_HIT, 0);
+	count_map(&vip_stats, vip_id, len);
+	count_map(&real_stats, real_id, len);
+	p->gue = !!(vs->flags & LB_VIP_F_ENCAP_GUE);
+	return encap_and_forward(ctx, st, p, real, cfg, len);
+}
+
+enum icmp_kind {
+	ICMP_K_MALFORMED,
+	ICMP_K_ECHO,  /* an echo request: answered if to a VIP address */
+	ICMP_K_QUOTE, /* frag-needed / packet-too-big; p->key is the quoted flow */
+	ICMP_K_OTHER, /* anything else, or a quote we cannot use */
+};
+
+/*
+ * What an ICMP or ICMPv6 packet (p: the outer addresses and l4_off) is.
+ * For ICMP_K_QUOTE, p->key becomes the client's flow the error quotes
+ * (RFC 792 quotes at least 8 bytes of the transport header, enough for
+ * the ports), with the quoted source checked against the outer
+ * destination.
+ */
+static __always_inline int icmp_classify(struct xdp_md *ctx, struct parsed *p)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	void *l3 = data + sizeof(struct ethhdr), *end = l3 + p->l3_len;
+
+	if (p->key.family == LB_AF_INET) {
+		struct iphdr *iph = l3;
+		struct icmp_head *ic = l3 + (p->l4_off & 0x3f);
+
+		if ((void *)(iph + 1) > data_end || (void *)(ic + 1) > data_end ||
+		    (void *)(ic + 1) > end)
+			return ICMP_K_MALFORMED;
+		if (ic->type == ICMP_ECHO && ic->code == 0 && p->l4_off == sizeof(*iph))
+			return ICMP_K_ECHO;
+		if (ic->type == ICMP_DEST_UNREACH && ic->code == ICMP_FRAG_NEEDED &&
+		    !quoted_flow4(ic + 1, data_end, end, p))
+			return ICMP_K_QUOTE;
+	} else {
+		struct ipv6hdr *ip6 = l3;
+		struct icmp_head *ic = (void *)(ip6 + 1);
+
+		if ((void *)(ic + 1) > data_end || (void *)(ic + 1) > end)
+			return ICMP_K_MALFORMED;
+		if (ic->type == ICMPV6_ECHO_REQUEST && ic->code == 0)
+			return ICMP_K_ECHO;
+		if (ic->type == ICMPV6_PKT_TOOBIG && ic->code == 0 &&
+		    !quoted_flow6(ic + 1, data_end, end, p))
+			return ICMP_K_QUOTE;
+	}
+	return ICMP_K_OTHER;
+}
+
+/* Answer an echo request to a VIP (icmp_classify said ICMP_K_ECHO). */
+static __always_inline int icmp_echo_reply(struct xdp_md *ctx, struct lb_counters *st,
+					   struct parsed *p, __u64 len)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	void *l3 = eth + 1;
+	__u16 *word, old;
+
+	if (p->key.family == LB_AF_INET) {
+		struct iphdr *iph = l3;
+		struct icmp_head *ic = l3 + sizeof(*iph);
+		__be32 a;
+
+		if ((void *)(ic + 1) > data_end)
+			return XDP_DROP; /* checked by icmp_classify */
+		a = iph->saddr;
+		iph->saddr = iph->daddr;
+		iph->daddr = a;
+		iph->ttl = 64;
+		iph->check = 0;
+		iph->check = ip_csum(iph);
+		word = (__u16 *)ic;
+		old = *word;
+		ic->type = ICMP_ECHOREPLY;
+		ic->checksum = csum_replace16(ic->checksum, old, *word);
+	} else {
+		struct ipv6hdr *ip6 = l3;
+		struct icmp_head *ic = (void *)(ip6 + 1);
+		__u8 a[16];
+
+		if ((void *)(ic + 1) > data_end)
+			return XDP_DROP; /* checked by icmp_classify */
+		/* The checksum covers the addresses too, but a swap leaves
+		 * their sum alone; only the type changes. */
+		__builtin_memcpy(a, &ip6->saddr, 16);
+		__builtin_memcpy(&ip6->saddr, &ip6->daddr, 16);
+		__builtin_memcpy(&ip6->daddr, a, 16);
+		ip6->hop_limit = 64;
+		word = (__u16 *)ic;
+		old = *word;
+		ic->type = ICMPV6_ECHO_REPLY;
+		ic->checksum = csum_replace16(ic->checksum, old, *word);
+	}
+	swap_macs(eth);
+	count(st, LB_CNT_ICMP_ECHO_REPLY, len);
+	return XDP_TX;
+}
+
+/*
+ * ICMP whose destination may be a VIP address (the filter said so). p has
+ * the outer addresses and l4_off. "Fragmentation needed" (ICMPv4 3/4) and
+ * "packet too big" (ICMPv6 2) go to the real that owns the quoted flow, so
+ * its path-MTU discovery works: by the connection table alone when the
+ * flow is established (the common case, one lookup), else by the VIP and
+ * its ring. An echo request to a VIP address is answered from the VIP
+ * (documented: a VIP answers ping from whichever LB the router picked);
+ * anything else to a VIP address is dropped: the LB's own stack must never
+ * see a VIP's packets, it would route them back out. ICMP to other
+ * addresses goes up the stack.
+ */
+static __always_inline int handle_icmp(struct xdp_md *ctx, struct lb_counters *st, struct parsed *p,
+				       struct lb_vip_key *vk, __u64 len)
+{
+	int kind = icmp_classify(ctx, p), rc;
+	struct lb_vip_meta *meta;
+	struct lb_real *real;
+	struct lb_ctl *cfg;
+	__u32 zero = 0, real_id;
+
+	/* The quoted flow's entry names a VIP on this very address (the
+	 * quote's source is the outer destination): no need to ask. */
+	if (kind == ICMP_K_QUOTE) {
+		p->syn = 0;
+		rc = forward_established(ctx, st, p, len);
+		if (rc >= 0)
+			goto sent;
+	}
+	if (!is_vip_address(vk)) {
+		count(st, LB_CNT_PASS_NON_VIP, len);
+		return XDP_PASS;
+	}
+	if (kind == ICMP_K_MALFORMED) {
+		count(st, LB_CNT_DROP_MALFORMED, len);
+		return XDP_DROP;
+	}
+	if (kind == ICMP_K_ECHO)
+		return icmp_echo_reply(ctx, st, p, len);
+	if (kind != ICMP_K_QUOTE)
+		goto drop;
+
+	__builtin_memcpy(vk->addr, p->key.dst, 16);
+	vk->family = p->key.family;
+	vk->port = p->key.dport;
+	vk->proto = p->key.proto;
+	meta = bpf_map_lookup_elem(&vip_map, vk);
+	if (!meta || !vk->port)
+		goto drop; /* no service on the quoted port (0: no VIP's) */
+	p->gue = !!(meta->flags & LB_VIP_F_ENCAP_GUE);
+	if (meta->flags & LB_VIP_F_HASH_3TUPLE) {
+		p->key.sport = 0;
+		p->key.dport = 0;
+		p->conn_miss = 0;
+	}
+	real_id = pick_real(st, p, meta, 0);
+	real = real_id == LB_REAL_NONE ? NULL : bpf_map_lookup_elem(&reals_map, &real_id);
+	cfg = bpf_map_lookup_elem(&ctl_map, &zero);
+	if (!real || !real->family || !cfg) {
+		count(st, LB_CNT_DROP_NO_REAL, len);
+		return XDP_DROP;
+	}
+	rc = encap_and_forward(ctx, st, p, real, cfg, len);
+sent:
+	/* Counted as steered only when it left (tx counts it too); a drop
+	 * on the way is counted by its reason alone. */
+	if (rc == XDP_TX || rc == XDP_REDIRECT)
+		count(st, LB_CNT_ICMP_STEERED, len);
+	return rc;
+drop:
+	count(st, LB_CNT_DROP_ICMP, len);
+	return XDP_DROP;
 }
 
 SEC("xdp")
@@ -747,7 +875,8 @@ int lb_balancer(struct xdp_md *ctx)
 	struct lb_vip_meta *meta;
 	struct lb_real *real;
 	struct lb_ctl *cfg;
-	struct parsed p = {};
+	/* 8-aligned: the addresses in its key are compared as __u64. */
+	struct parsed p __attribute__((aligned(8))) = {};
 	__u32 zero = 0, real_id;
 	__u64 len = data_end - data;
 	int rc;
@@ -778,15 +907,25 @@ int lb_balancer(struct xdp_md *ctx)
 		return XDP_DROP;
 	}
 
+	if (!maybe_vip_address(&p.key)) {
+		count(st, rc == PARSE_IPV6_EXT ? LB_CNT_PASS_IPV6_EXT : LB_CNT_PASS_NON_VIP, len);
+		return XDP_PASS;
+	}
+	if (rc == PARSE_OK && !p.fragment && !p.syn) {
+		int verdict = forward_established(ctx, st, &p, len);
+
+		if (verdict >= 0)
+			return verdict;
+	}
 	__builtin_memcpy(vk.addr, p.key.dst, 16);
 	vk.family = p.key.family;
+	if (rc == PARSE_ICMP)
+		return handle_icmp(ctx, st, &p, &vk, len);
 	if (rc != PARSE_OK) {
 		/* Not TCP/UDP we can hash. To a VIP address (the address-only
 		 * entry) it must not go up this LB's stack, which would route
 		 * it straight back toward the router. */
 		if (is_vip_address(&vk)) {
-			if (rc == PARSE_ICMP)
-				return handle_icmp(ctx, st, &p, len);
 			count(st, LB_CNT_DROP_VIP_UNHANDLED, len);
 			return XDP_DROP;
 		}
@@ -831,10 +970,11 @@ int lb_balancer(struct xdp_md *ctx)
 	p.gue = !!(meta->flags & LB_VIP_F_ENCAP_GUE);
 	if (meta->flags & LB_VIP_F_HASH_3TUPLE) {
 		/* One entry per client in the table, whatever its ports;
-		 * a SYN is no new client. */
+		 * a SYN is no new client. Another key: look it up. */
 		p.key.sport = 0;
 		p.key.dport = 0;
 		p.syn = 0;
+		p.conn_miss = 0;
 	}
 
 	real_id = pick_real(st, &p, meta, 1);

@@ -104,6 +104,32 @@ struct lb_vip_meta {
 _Static_assert(sizeof(struct lb_vip_meta) == 16, "lb_vip_meta layout");
 
 /*
+ * The VIP behind each id (vip_state array, indexed by vip id). An
+ * established flow is forwarded from its connection-table entry alone: the
+ * entry names its VIP by id, and the packet goes to the entry's real when
+ * that id still holds the VIP the packet is addressed to, with no vip_map
+ * lookup. key.family 0: the id is free. lbd writes a VIP's state before
+ * its vip_map entry goes live and clears it before the entry goes; a state
+ * that lags (an older lbd's pins) only costs speed: the packet then takes
+ * the vip_map path.
+ */
+struct lb_vip_state {
+	struct lb_vip_key key;
+	__u32 flags; /* LB_VIP_F_*, as in the VIP's lb_vip_meta */
+};
+_Static_assert(sizeof(struct lb_vip_state) == 24, "lb_vip_state layout");
+
+/*
+ * vip_filter: LB_VIP_FILTER_WORDS 64-bit words, one bit per 16-bit hash
+ * of an address (lb_vip_addr_bit), set for every VIP address. A packet
+ * whose destination's bit is clear is no VIP's and passes with no hash
+ * lookup; a set bit only says "maybe" (the maps decide). lbd sets a bit
+ * before the VIP's entries go live and clears it after the last VIP on
+ * that bit is gone, so a bit is never clear for a live VIP.
+ */
+#define LB_VIP_FILTER_WORDS 1024
+
+/*
  * A real (an L7 host), indexed by real id in the reals array.
  *
  * The next hop toward it (egress interface, MACs, MTU) is cached here by

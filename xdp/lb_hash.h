@@ -74,4 +74,19 @@ static inline __u32 lb_flow_label(const struct lb_flow_key *k)
 	       0xfffff;
 }
 
+/*
+ * The vip_filter bit of an address (lb_abi.h): 16 bits, the word is
+ * bit >> 6. An IPv6 address is folded to one word first (one mix for
+ * every packet, whatever the family); a collision only sends a non-VIP
+ * packet through the map lookups.
+ */
+static inline __u32 lb_vip_addr_bit(const __u8 *addr, __u8 family)
+{
+	__u32 w = lb_word(addr);
+
+	if (family == LB_AF_INET6)
+		w ^= lb_word(addr + 4) ^ lb_word(addr + 8) ^ lb_word(addr + 12);
+	return lb_mix32(w ^ family) >> 16;
+}
+
 #endif /* PORTICO_LB_HASH_H */
