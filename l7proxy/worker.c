@@ -191,6 +191,11 @@ static enum accept_end accept_some(struct worker *w, struct listener *l, int max
 				return ACCEPT_EMPTY;
 			}
 		}
+		/* A connection cloned from the listener after the stopping
+		 * drain's filter went on (its handshake's last ACK passed the
+		 * filter just before) inherited it: it would drop all input. */
+		if (w->backlog_open)
+			setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, NULL, 0);
 		conn_accept(w, fd, &peer, l->tls, l->auth);
 	}
 	return ACCEPT_MORE;
@@ -204,6 +209,26 @@ static void backlog_done(struct worker *w, struct listener *l)
 	drain_check(w);
 }
 
+/*
+ * A stopping drain empties l's queue: the filter lets nothing new in, so
+ * no readiness event may come after the last batch; take batches until
+ * the queue is empty (l closes) or accepting pauses. The queue holds at
+ * most the listen backlog; the bound is a way out, not a limit that
+ * should ever be reached.
+ */
+static void backlog_empty(struct worker *w, struct listener *l)
+{
+	for (int rounds = 0; rounds < 256; rounds++) {
+		enum accept_end end = accept_some(w, l, ACCEPT_BATCH);
+
+		if (end == ACCEPT_PAUSED)
+			return;
+		if (end == ACCEPT_EMPTY)
+			break;
+	}
+	backlog_done(w, l);
+}
+
 static void on_accept(struct loop_io *io, uint32_t events)
 {
 	struct listener *l = (struct listener *)io;
@@ -212,49 +237,43 @@ static void on_accept(struct loop_io *io, uint32_t events)
 	/* Closed by a drain earlier in this batch of events. */
 	if (io->fd < 0)
 		return;
+	if (l->w->backlog_open) {
+		backlog_empty(l->w, l);
+		return;
+	}
 	/* Bounded per wake-up so one busy listener cannot starve the rest. */
-	if (accept_some(l->w, l, ACCEPT_BATCH) == ACCEPT_EMPTY && l->w->draining)
-		backlog_done(l->w, l);
+	accept_some(l->w, l, ACCEPT_BATCH);
 }
 
 /* The listeners a stopping drain still empties, once more. */
 static void backlog_take(struct worker *w)
 {
-	for (size_t i = 0; i < w->n_listeners; i++) {
-		struct listener *l = &w->listeners[i];
-
-		if (l->io.fd >= 0 && accept_some(w, l, ACCEPT_BATCH) == ACCEPT_EMPTY)
-			backlog_done(w, l);
-	}
+	for (size_t i = 0; i < w->n_listeners; i++)
+		if (w->listeners[i].io.fd >= 0)
+			backlog_empty(w, &w->listeners[i]);
 }
 
 /*
  * The service stops: closing l would reset every connection the kernel
  * already completed and queued, though their clients count them as open
- * and may have sent a request. So first a socket filter that drops
- * everything keeps new handshakes from completing (a SYN dropped here is
- * retried by the client and refused once l is closed), then the queue is
- * taken, and those connections drain like the others. At max_connections
- * (or out of descriptors) l stays open, filtered, and is emptied as
- * connections close; the drain deadline closes it at the latest. Returns
- * whether l is closed.
+ * and may have sent a request. So a socket filter that drops everything
+ * keeps new handshakes from completing (a SYN dropped here is retried by
+ * the client and refused once l is closed); then the queue is taken
+ * (backlog_empty), and those connections drain like the others. At
+ * max_connections (or out of descriptors) l stays open, filtered, and is
+ * emptied as connections close; the drain deadline closes it at the
+ * latest. Returns 0, or -errno if the filter could not be attached.
  */
-static bool listener_take_backlog(struct worker *w, struct listener *l)
+static int listener_shut(struct worker *w, struct listener *l)
 {
 	struct sock_filter drop = BPF_STMT(BPF_RET | BPF_K, 0);
 	struct sock_fprog prog = {.len = 1, .filter = &drop};
-	enum accept_end end;
 
 	if (setsockopt(l->io.fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0) {
 		log_warn("worker %d: drain: filter on listener: %s", w->id, strerror(errno));
-		return true;
+		return -errno;
 	}
-	/* The queue holds at most the listen backlog; the bound is a way out,
-	 * not a limit that should ever be reached. */
-	for (int rounds = 0; rounds < 256; rounds++)
-		if ((end = accept_some(w, l, ACCEPT_BATCH)) != ACCEPT_MORE)
-			return end == ACCEPT_EMPTY;
-	return true;
+	return 0;
 }
 
 static void on_tls(struct loop_io *io, uint32_t events)
@@ -347,16 +366,17 @@ static void on_drain(struct loop_io *io, uint32_t events)
 	 * service stops, this worker takes them (they start draining) before
 	 * the close would reset them. */
 	if (__atomic_load_n(&w->drain_refuse, __ATOMIC_ACQUIRE)) {
+		/* Counted before any is taken: a connection accepted and
+		 * closed at once must not find the worker with nothing left. */
 		for (size_t i = 0; i < w->n_listeners; i++) {
 			struct listener *ls = &w->listeners[i];
 
-			if (ls->io.fd < 0)
-				continue;
-			if (listener_take_backlog(w, ls))
-				loop_io_close(&w->loop, &ls->io);
-			else
+			if (ls->io.fd >= 0 && !listener_shut(w, ls))
 				w->backlog_open++;
+			else
+				loop_io_close(&w->loop, &ls->io);
 		}
+		backlog_take(w);
 	} else {
 		for (size_t i = 0; i < w->n_listeners; i++)
 			loop_io_close(&w->loop, &w->listeners[i].io);
