@@ -141,6 +141,20 @@ static int filter_word_write(struct l4lb *lb, uint32_t word, uint64_t v)
 	return 0;
 }
 
+/* vip_state[id] as vip_map has VIP key now (after a failed update): its
+ * flags if the entry is there, else free. */
+static void vip_state_from_map(struct l4lb *lb, uint32_t id, const struct l4lb_vip_key *key)
+{
+	struct lb_vip_meta meta;
+	struct lb_vip_key bk;
+
+	vip_key_to_bpf(key, &bk, false);
+	if (bpf_map__lookup_elem(lb->skel->maps.vip_map, &bk, sizeof(bk), &meta, sizeof(meta), 0))
+		vip_state_write(lb, id, NULL, 0);
+	else
+		vip_state_write(lb, id, &bk, meta.flags);
+}
+
 /* Set the filter bit of addr before anything of a VIP on it goes live. */
 static int filter_set(struct l4lb *lb, const struct lb_addr *addr)
 {
@@ -1000,8 +1014,11 @@ static int vip_rebuild(struct l4lb *lb, uint32_t id)
 	if ((err = vip_state_write(lb, id, &bk, v->flags)))
 		return err;
 	if (bpf_map__update_elem(lb->skel->maps.vip_map, &bk, sizeof(bk), &meta, sizeof(meta),
-				 BPF_ANY))
-		return -errno;
+				 BPF_ANY)) {
+		err = -errno;
+		vip_state_from_map(lb, id, &v->key); /* what is live, not what failed */
+		return err;
+	}
 	v->half = half;
 	v->dirty = false;
 	if (!(v->flags & LB_VIP_F_HASH_3TUPLE))
@@ -1207,6 +1224,7 @@ int l4lb_vip_add(struct l4lb *lb, const struct l4lb_vip_key *key)
 	}
 	return 0;
 out_unuse:
+	vip_state_from_map(lb, id, key); /* the entry is gone (or never was) */
 	lb->vips[id].used = false;
 	return err;
 }

@@ -655,11 +655,15 @@ static __always_inline int is_vip_address(struct lb_vip_key *vk)
  * A flow (p->key: a TCP/UDP packet's, or the one an ICMP error quotes)
  * whose connection-table entry names a VIP id that still holds the VIP the
  * key is addressed to: forwarded to the entry's real with no vip_map
- * lookup and no hash. Returns the XDP verdict, or -1: the packet takes the
- * full path, and p->conn_miss says whether the table had no entry at all.
+ * lookup and no hash. A 3-tuple VIP's flows are keyed without ports: an
+ * entry under the full 5-tuple is a leftover of the VIP's 5-tuple days and
+ * must not win over the client's entry. flow_stats: count the packet in
+ * the VIP's and the real's counters (not for ICMP, as on the full path).
+ * Returns the XDP verdict, or -1: the packet takes the full path, and
+ * p->conn_miss says whether the table had no entry at all.
  */
 static __always_inline int forward_established(struct xdp_md *ctx, struct lb_counters *st,
-					       struct parsed *p, __u64 len)
+					       struct parsed *p, __u64 len, int flow_stats)
 {
 	struct lb_conn *conn = bpf_map_lookup_elem(&conn_map, &p->key);
 	struct lb_vip_state *vs;
@@ -677,7 +681,7 @@ static __always_inline int forward_established(struct xdp_md *ctx, struct lb_cou
 	real_id = conn->real_id;
 	vs = bpf_map_lookup_elem(&vip_state, &vip_id);
 	if (!vs || vs->key.family != p->key.family || vs->key.port != p->key.dport ||
-	    vs->key.proto != p->key.proto || !vs->key.port)
+	    vs->key.proto != p->key.proto || !vs->key.port || (vs->flags & LB_VIP_F_HASH_3TUPLE))
 		return -1;
 	__builtin_memcpy(a, vs->key.addr, 16);
 	if (a[0] != ((__u64 *)p->key.dst)[0] || a[1] != ((__u64 *)p->key.dst)[1])
@@ -687,8 +691,10 @@ static __always_inline int forward_established(struct xdp_md *ctx, struct lb_cou
 	if (!real || !real->family || !cfg)
 		return -1;
 	count(st, LB_CNT_CONN_HIT, 0);
-	count_map(&vip_stats, vip_id, len);
-	count_map(&real_stats, real_id, len);
+	if (flow_stats) {
+		count_map(&vip_stats, vip_id, len);
+		count_map(&real_stats, real_id, len);
+	}
 	p->gue = !!(vs->flags & LB_VIP_F_ENCAP_GUE);
 	return encap_and_forward(ctx, st, p, real, cfg, len);
 }
@@ -815,7 +821,7 @@ static __always_inline int handle_icmp(struct xdp_md *ctx, struct lb_counters *s
 	 * quote's source is the outer destination): no need to ask. */
 	if (kind == ICMP_K_QUOTE) {
 		p->syn = 0;
-		rc = forward_established(ctx, st, p, len);
+		rc = forward_established(ctx, st, p, len, 0);
 		if (rc >= 0)
 			goto sent;
 	}
@@ -912,7 +918,7 @@ int lb_balancer(struct xdp_md *ctx)
 		return XDP_PASS;
 	}
 	if (rc == PARSE_OK && !p.fragment && !p.syn) {
-		int verdict = forward_established(ctx, st, &p, len);
+		int verdict = forward_established(ctx, st, &p, len, 1);
 
 		if (verdict >= 0)
 			return verdict;
