@@ -16,6 +16,13 @@ ANY4=192.0.2.100
 
 # first_pop "PREFIX pops=P1,P2 ...": P1, from a `gslb-map lookup` line
 first_pop() { [[ $1 =~ pops=([a-z]+) ]] && echo "${BASH_REMATCH[1]}"; }
+# Compare answers (gslb_answers.py's parse, file $2) with what the map says
+# (file $1), given the PoPs' VIPs: prints "mismatches hits".
+compare_answers() {
+  local p vips=()
+  for p in "${!V4[@]}"; do vips+=("$p=${V4[$p]}=${V6[$p]}"); done
+  $PY "$E2E/gslb_answers.py" compare "$1" "$2" "${vips[@]}"
+}
 
 # gslb_conf_common NS1_A NS1_AAAA: the zone, fallbacks and PoPs every test
 # gslbd.conf shares, after its own listen/workers/socket/map lines

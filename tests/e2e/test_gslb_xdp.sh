@@ -196,9 +196,7 @@ for srv in "$S4" "$S6"; do
 done
 check "$sent UDP answers with an ECS scope (IPv4 and IPv6 transport, A and AAAA)" \
   test "$(wc -l < "$D/got")" = "$sent"
-vips=()
-for p in "${!V4[@]}"; do vips+=("$p=${V4[$p]}=${V6[$p]}"); done
-mism=$($PY "$E2E/gslb_answers.py" compare "$D/expected" "$D/got" "${vips[@]}")
+mism=$(compare_answers "$D/expected" "$D/got")
 read -r nbad nhits <<<"$mism"
 check "answers match the map for all $nhits mapped queries of $sent (mismatches: ${nbad:-?})" \
   test "${nbad:-1}" = 0 -a "${nhits:-0}" -gt 200
