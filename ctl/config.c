@@ -595,11 +595,14 @@ static int parse_metrics_listen(const config_setting_t *root, struct lbd_config 
 
 static int parse(config_t *cf, const char *file, struct lbd_config *out, char **err)
 {
+	/* In rows (clang-format lays a list this long out one per line). */
+	/* clang-format off */
 	static const char *const keys[] = {
 	    "role",	"pop",		 "host",      "interface", "admin_socket",
 	    "xdp_mode", "ring_size",	 "hash_seed", "pin_dir",   "conn_table_size",
 	    "vips",	"vip_addresses", "bgp",	      "upstreams", "metrics_listen",
-	    "lbs",	"gue_port",	 NULL};
+	    "lbs",	"gue_port",	 "conn_cache_slots",	   NULL};
+	/* clang-format on */
 	config_setting_t *root = config_root_setting(cf);
 	const char *role = NULL, *mode = NULL;
 	int rc;
@@ -642,8 +645,14 @@ static int parse(config_t *cf, const char *file, struct lbd_config *out, char **
 	    (rc = cfg_uint(root, "conn_table_size", &out->conn_max, LB_CONN_MAX_DEFAULT, 1024,
 			   1u << 26, file, err)) ||
 	    (rc = cfg_uint(root, "gue_port", &out->gue_port, LB_GUE_PORT_DEFAULT, 1, 65535, file,
-			   err)))
+			   err)) ||
+	    (rc = cfg_uint(root, "conn_cache_slots", &out->conn_cache_slots,
+			   LB_CONN_CACHE_SLOTS_DEFAULT, LB_CONN_CACHE_SLOTS_MIN,
+			   LB_CONN_CACHE_SLOTS_MAX, file, err)))
 		return rc;
+	if (out->conn_cache_slots & (out->conn_cache_slots - 1))
+		return cfg_fail(err, file, config_lookup(cf, "conn_cache_slots"),
+				"conn_cache_slots %u is not a power of two", out->conn_cache_slots);
 	if (!maglev_is_prime(out->ring_size))
 		return cfg_fail(err, file, config_lookup(cf, "ring_size"),
 				"ring_size %u is not prime", out->ring_size);

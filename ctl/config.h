@@ -108,9 +108,10 @@ struct lbd_config {
 	uint32_t hash_seed;
 	uint32_t gue_port; /* GUE's UDP port: the l4lb encapsulates to it, the l7 decap takes it */
 	uint32_t conn_max;
-	char pin_dir[256];	  /* role l4lb: bpffs directory ("" = no pinning) */
-	struct lbd_bgp_cfg bgp;	  /* role l4lb */
-	struct lbd_vip_cfg *vips; /* role l4lb */
+	uint32_t conn_cache_slots; /* role l4lb: conn_cache slots per CPU */
+	char pin_dir[256];	   /* role l4lb: bpffs directory ("" = no pinning) */
+	struct lbd_bgp_cfg bgp;	   /* role l4lb */
+	struct lbd_vip_cfg *vips;  /* role l4lb */
 	size_t n_vips;
 	struct lb_addr *vip_addrs; /* role l7: addresses to serve on lo */
 	size_t n_vip_addrs;

@@ -41,6 +41,7 @@ static void test_good(void **s)
 	assert_string_equal(c.interface, "eth0");
 	assert_string_equal(c.admin_socket, "/run/portico/lbd.sock");
 	assert_int_equal(c.ring_size, 65537);
+	assert_int_equal(c.conn_cache_slots, LB_CONN_CACHE_SLOTS_DEFAULT);
 	assert_int_equal(c.n_vips, 2);
 	assert_int_equal(c.vips[0].key.port, 443);
 	assert_int_equal(c.vips[0].key.proto, IPPROTO_TCP);
@@ -114,6 +115,10 @@ static const struct {
      "bad.conf:2: vip 192.0.2.1:443/tcp: encap \"vxlan\": must be \"ipip\""},
     {"role = \"l4lb\"; interface = \"eth0\"; gue_port = 0;", "\"gue_port\" = 0 is out of range"},
     {"role = \"l4lb\"; interface = \"eth0\"; ring_size = 65536;", "ring_size 65536 is not prime"},
+    {"role = \"l4lb\"; interface = \"eth0\";\nconn_cache_slots = 3000;",
+     "bad.conf:2: conn_cache_slots 3000 is not a power of two"},
+    {"role = \"l4lb\"; interface = \"eth0\"; conn_cache_slots = 32;",
+     "\"conn_cache_slots\" = 32 is out of range"},
     {"role = \"l4lb\"; interface = \"eth0\"; xdp_mode = \"fast\";", "xdp_mode \"fast\""},
     {"role = \"l4lb\"; interface = \"eth0\"; vip_addresses = [\"192.0.2.1\"];",
      "\"vip_addresses\" is for role \"l7\""},

@@ -301,6 +301,17 @@ static int pin_find_old(struct l4lb *lb)
 	return 0;
 }
 
+/*
+ * Whether a map of the program is pinned: not the internal ones (rodata),
+ * and not conn_cache, which holds only copies of conn_map entries made by
+ * the program that owns it (a new program starts with an empty one, so a
+ * size change needs no migration).
+ */
+static bool map_pinned(const struct l4lb *lb, const struct bpf_map *m)
+{
+	return !bpf_map__is_internal(m) && m != lb->skel->maps.conn_cache;
+}
+
 /* Remove whatever this layout has pinned in pin_dir, before the load
  * (the maps do not have their pin paths yet). 0 or -errno. */
 static int pins_remove(struct l4lb *lb)
@@ -310,7 +321,7 @@ static int pins_remove(struct l4lb *lb)
 
 	bpf_object__for_each_map(m, lb->skel->obj)
 	{
-		if (bpf_map__is_internal(m))
+		if (!map_pinned(lb, m))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", lb->pin_dir, bpf_map__name(m));
 		if (unlink(path) && errno != ENOENT) {
@@ -396,7 +407,7 @@ static int pin_prepare(struct l4lb *lb)
 	}
 	bpf_object__for_each_map(m, lb->skel->obj)
 	{
-		if (bpf_map__is_internal(m))
+		if (!map_pinned(lb, m))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", lb->pin_dir, bpf_map__name(m));
 		if (bpf_map__set_pin_path(m, path))
@@ -683,6 +694,14 @@ struct l4lb *l4lb_open(const struct l4lb_opts *opts)
 		lb->o.max_reals = LB_MAX_REALS_DEFAULT;
 	if (!lb->o.conn_max)
 		lb->o.conn_max = LB_CONN_MAX_DEFAULT;
+	if (!lb->o.conn_cache_slots)
+		lb->o.conn_cache_slots = LB_CONN_CACHE_SLOTS_DEFAULT;
+	if (lb->o.conn_cache_slots < LB_CONN_CACHE_SLOTS_MIN ||
+	    lb->o.conn_cache_slots > LB_CONN_CACHE_SLOTS_MAX ||
+	    (lb->o.conn_cache_slots & (lb->o.conn_cache_slots - 1))) {
+		err = -EINVAL;
+		goto out_free;
+	}
 	/* Real ids also travel in probe marks (LB_HC_MARK_REAL). */
 	if (!maglev_is_prime(lb->o.ring_size) || lb->o.max_reals < 2 ||
 	    lb->o.max_reals > LB_HC_MARK_REAL + 1) {
@@ -710,6 +729,7 @@ struct l4lb *l4lb_open(const struct l4lb_opts *opts)
 	}
 	lb->skel->rodata->ring_size = lb->o.ring_size;
 	lb->skel->rodata->hash_seed = lb->o.hash_seed;
+	lb->skel->rodata->cache_mask = lb->o.conn_cache_slots - 1;
 	/* A VIP, its address-only entry and, for a 3-tuple VIP, the
 	 * port-less one. */
 	bpf_map__set_max_entries(lb->skel->maps.vip_map, lb->o.max_vips * 3);
@@ -719,6 +739,7 @@ struct l4lb *l4lb_open(const struct l4lb_opts *opts)
 	bpf_map__set_max_entries(lb->skel->maps.vip_stats, lb->o.max_vips);
 	bpf_map__set_max_entries(lb->skel->maps.vip_state, lb->o.max_vips);
 	bpf_map__set_max_entries(lb->skel->maps.conn_map, lb->o.conn_max);
+	bpf_map__set_max_entries(lb->skel->maps.conn_cache, lb->o.conn_cache_slots);
 	if (lb->o.pin_dir) {
 		err = pin_prepare(lb);
 		if (err)
@@ -782,8 +803,11 @@ static void unpin_all(struct l4lb *lb)
 
 	if (!lb->pin_dir[0])
 		return;
-	bpf_object__for_each_map(m, lb->skel->obj) if (!bpf_map__is_internal(m))
-	    bpf_map__unpin(m, NULL);
+	bpf_object__for_each_map(m, lb->skel->obj)
+	{
+		if (map_pinned(lb, m))
+			bpf_map__unpin(m, NULL);
+	}
 	rmdir(lb->pin_dir);
 }
 

@@ -29,6 +29,9 @@ struct l4lb_opts {
 	uint32_t max_vips;  /* 0 = LB_MAX_VIPS_DEFAULT */
 	uint32_t max_reals; /* 0 = LB_MAX_REALS_DEFAULT */
 	uint32_t conn_max;  /* 0 = LB_CONN_MAX_DEFAULT */
+	/* conn_cache slots per CPU: a power of two, LB_CONN_CACHE_SLOTS_MIN
+	 * to _MAX; 0 = LB_CONN_CACHE_SLOTS_DEFAULT. */
+	uint32_t conn_cache_slots;
 	uint32_t hash_seed; /* must be equal on every LB of a PoP */
 	uint16_t gue_port;  /* GUE's UDP destination port; 0 = LB_GUE_PORT_DEFAULT */
 	/*

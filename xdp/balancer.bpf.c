@@ -4,14 +4,15 @@
  *
  * For each packet: parse Ethernet + IPv4/IPv6 + TCP/UDP ports; if the
  * destination (address, port, protocol) is a VIP, pick a real (connection
- * table first, the VIP's Maglev ring on a miss; a TCP SYN goes straight to
- * the ring), encapsulate toward it (IPIP for IPv4, IP6IP6 for IPv6) and
- * send it out through the real's cached next hop (the FIB when there is
- * none). ICMP "fragmentation needed" / "packet too big" to a VIP follows
- * the flow it quotes to that flow's real; an echo request to a VIP is
- * answered here; other ICMP to a VIP is dropped. Everything else goes up
- * the stack untouched. Every decision is counted (lb_counters); nothing is
- * forwarded that was not fully parsed.
+ * table first, through a per-CPU cache of it; the VIP's Maglev ring on a
+ * miss; a TCP SYN goes straight to the ring), encapsulate toward it (IPIP
+ * for IPv4, IP6IP6 for IPv6) and send it out through the real's cached
+ * next hop (the FIB when there is none). ICMP "fragmentation needed" /
+ * "packet too big" to a VIP follows the flow it quotes to that flow's
+ * real; an echo request to a VIP is answered here; other ICMP to a VIP is
+ * dropped. Everything else goes up the stack untouched. Every decision
+ * is counted (lb_counters); nothing is forwarded that was not fully
+ * parsed.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -93,6 +94,16 @@ struct {
 	__type(key, struct lb_flow_key);
 	__type(value, struct lb_conn);
 } conn_map SEC(".maps");
+
+/* Per-CPU, direct-mapped copies of conn_map entries (lb_abi.h); sized by
+ * the loader to a power of two, cache_mask + 1 slots. */
+const volatile __u32 cache_mask = LB_CONN_CACHE_SLOTS_DEFAULT - 1;
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LB_CONN_CACHE_SLOTS_DEFAULT);
+	__type(key, __u32);
+	__type(value, struct lb_conn_cache);
+} conn_cache SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -190,7 +201,9 @@ struct parsed {
 	__u8 syn;	/* 1: a TCP SYN without ACK (a new connection) */
 	__u8 gue;	/* 1: the VIP encapsulates in GUE */
 	__u8 conn_miss; /* 1: key is known to be absent from conn_map */
+	__u8 cslot_set; /* 1: cslot is key's conn_cache slot */
 	__u16 l4_off;	/* bytes from the L3 header to the L4 header */
+	__u32 cslot;
 };
 
 enum parse_rc {
@@ -308,6 +321,36 @@ static __always_inline int parse_ipv6(void *l3, void *data_end, struct parsed *p
 	return parse_ports(ip6 + 1, data_end, l3 + p->l3_len, p);
 }
 
+/* This CPU's conn_cache slot for p's key, hashed once per packet. */
+static __always_inline struct lb_conn_cache *cache_slot(struct parsed *p)
+{
+	if (!p->cslot_set) {
+		p->cslot = lb_cache_slot(&p->key) & cache_mask;
+		p->cslot_set = 1;
+	}
+	return bpf_map_lookup_elem(&conn_cache, &p->cslot);
+}
+
+/* Whether two flow keys (8-aligned) are equal, as five 64-bit words. */
+static __always_inline int flow_key_eq(const struct lb_flow_key *a, const struct lb_flow_key *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+
+	return !((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4]));
+}
+
+/* Make a slot (ce may be NULL) hold what conn_map now says of k. */
+static __always_inline void cache_fill(struct lb_conn_cache *ce, const struct lb_flow_key *k,
+				       __u32 real_id, __u32 vip_id)
+{
+	if (!ce)
+		return;
+	__builtin_memcpy(&ce->key, k, sizeof(*k));
+	ce->real_id = real_id;
+	ce->vip_id = vip_id;
+	ce->uses = 0;
+}
+
 /*
  * Pick the real for a flow: connection table first, Maglev ring on a miss.
  * A TCP SYN starts a connection, so it skips the table (whatever is there
@@ -339,8 +382,19 @@ static __always_inline __u32 pick_real(struct lb_counters *st, struct parsed *p,
 		return LB_REAL_NONE;
 	fresh.real_id = *real;
 	fresh.vip_id = meta->vip_id;
-	if (insert)
+	if (insert) {
 		bpf_map_update_elem(&conn_map, &p->key, &fresh, BPF_ANY);
+		/* A copy of the entry this replaced (a reused 5-tuple, a
+		 * VIP id given to another VIP) must not outlive it; the
+		 * flow's next packet caches the new one. A 3-tuple VIP's
+		 * key (ports 0) is never cached. */
+		if (!(meta->flags & LB_VIP_F_HASH_3TUPLE)) {
+			struct lb_conn_cache *ce = cache_slot(p);
+
+			if (ce && flow_key_eq(&ce->key, &p->key))
+				ce->key.family = 0;
+		}
+	}
 	return fresh.real_id;
 }
 
@@ -655,9 +709,13 @@ static __always_inline int is_vip_address(struct lb_vip_key *vk)
  * A flow (p->key: a TCP/UDP packet's, or the one an ICMP error quotes)
  * whose connection-table entry names a VIP id that still holds the VIP the
  * key is addressed to: forwarded to the entry's real with no vip_map
- * lookup and no hash. A 3-tuple VIP's flows are keyed without ports: an
- * entry under the full 5-tuple is a leftover of the VIP's 5-tuple days and
- * must not win over the client's entry. flow_stats: count the packet in
+ * lookup and no hash. The entry is read from this CPU's conn_cache when
+ * the slot holds the key, except on every LB_CONN_CACHE_RECHECK-th use,
+ * which reads conn_map again (an entry another CPU replaced, or the LRU
+ * evicted, is followed; the flow stays young in the LRU); from conn_map
+ * otherwise, and the slot takes it. A 3-tuple VIP's flows are keyed
+ * without ports: an entry under the full 5-tuple is a leftover of the
+ * VIP's 5-tuple days and must not win over the client's entry. flow_stats: count the packet in
  * the VIP's and the real's counters (not for ICMP, as on the full path).
  * Returns the XDP verdict, or -1: the packet takes the full path, and
  * p->conn_miss says whether the table had no entry at all.
@@ -665,20 +723,31 @@ static __always_inline int is_vip_address(struct lb_vip_key *vk)
 static __always_inline int forward_established(struct xdp_md *ctx, struct lb_counters *st,
 					       struct parsed *p, __u64 len, int flow_stats)
 {
-	struct lb_conn *conn = bpf_map_lookup_elem(&conn_map, &p->key);
+	struct lb_conn_cache *ce = cache_slot(p);
 	struct lb_vip_state *vs;
+	struct lb_conn *conn;
 	struct lb_real *real;
 	struct lb_ctl *cfg;
 	__u32 zero = 0, vip_id, real_id;
+	int mine = ce && flow_key_eq(&ce->key, &p->key);
 	__u64 a[2];
 
-	if (!conn) {
-		p->conn_miss = 1;
-		return -1;
+	if (mine && ++ce->uses % LB_CONN_CACHE_RECHECK) {
+		vip_id = ce->vip_id;
+		real_id = ce->real_id;
+	} else {
+		conn = bpf_map_lookup_elem(&conn_map, &p->key);
+		if (!conn) {
+			if (mine)
+				ce->key.family = 0;
+			p->conn_miss = 1;
+			return -1;
+		}
+		/* Copied once: the entry may be replaced under us. */
+		vip_id = conn->vip_id;
+		real_id = conn->real_id;
+		cache_fill(ce, &p->key, real_id, vip_id);
 	}
-	/* Copied once: the entry may be replaced under us. */
-	vip_id = conn->vip_id;
-	real_id = conn->real_id;
 	vs = bpf_map_lookup_elem(&vip_state, &vip_id);
 	if (!vs || vs->key.family != p->key.family || vs->key.port != p->key.dport ||
 	    vs->key.proto != p->key.proto || !vs->key.port || (vs->flags & LB_VIP_F_HASH_3TUPLE))

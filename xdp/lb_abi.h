@@ -173,6 +173,28 @@ struct lb_conn {
 };
 _Static_assert(sizeof(struct lb_conn) == 8, "lb_conn layout");
 
+/*
+ * conn_cache: a per-CPU, direct-mapped copy of the conn_map entries this
+ * CPU used last (slot = lb_cache_slot(key) & (slots - 1)). An established
+ * flow's packet reads one slot of an array, with no hash-table walk; the
+ * slot is written whenever the datapath writes conn_map and is checked
+ * against conn_map every LB_CONN_CACHE_RECHECK packets (which also keeps
+ * a cached flow young in conn_map's LRU). Not pinned: it starts empty with
+ * each program and holds nothing conn_map does not.
+ */
+struct lb_conn_cache {
+	struct lb_flow_key key; /* family 0: an empty slot */
+	__u32 real_id;
+	__u32 vip_id;
+	__u32 uses;   /* packets served from this slot since it was filled */
+	__u32 pad[3]; /* one 64-byte line per slot */
+};
+_Static_assert(sizeof(struct lb_conn_cache) == 64, "lb_conn_cache layout");
+#define LB_CONN_CACHE_SLOTS_DEFAULT 4096
+#define LB_CONN_CACHE_SLOTS_MIN	    64
+#define LB_CONN_CACHE_SLOTS_MAX	    (1u << 20)
+#define LB_CONN_CACHE_RECHECK	    32
+
 /* Packet and byte counter, one per CPU in the per-CPU stats maps. */
 struct lb_counter {
 	__u64 packets;

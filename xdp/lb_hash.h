@@ -75,6 +75,18 @@ static inline __u32 lb_flow_label(const struct lb_flow_key *k)
 }
 
 /*
+ * The conn_cache slot of a flow (before the mask): the client's address
+ * and ports folded with the VIP's last word, mixed once. Many flows share
+ * a VIP, so the client side carries the spread.
+ */
+static inline __u32 lb_cache_slot(const struct lb_flow_key *k)
+{
+	return lb_mix32(lb_word(k->src) ^ lb_word(k->src + 4) ^ lb_word(k->src + 8) ^
+			lb_word(k->src + 12) ^ lb_word(k->dst + 12) ^ lb_word(k->dst) ^
+			((__u32)k->sport << 16 | k->dport) ^ k->proto);
+}
+
+/*
  * The vip_filter bit of an address (lb_abi.h): 16 bits, the word is
  * bit >> 6. An IPv6 address is folded to one word first (one mix for
  * every packet, whatever the family); a collision only sends a non-VIP
