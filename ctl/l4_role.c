@@ -7,6 +7,7 @@
 #include "health.h"
 #include "l4lb.h"
 #include "lbd.h"
+#include "list.h"
 #include "log.h"
 #include "netlink.h"
 #include "vipspec.h"
@@ -29,9 +30,10 @@ struct l4 {
 	struct bgp_speaker *bgp;
 	struct lb_addr src4, src6; /* this LB's addresses on the interface */
 	bool have4, have6;
-	bool adopted;	      /* started on a running dataplane */
-	bool adopting;	      /* until the first checks are set up */
-	struct loop_io nl_io; /* route/neighbour events: the next-hop cache (fd owned by lb) */
+	bool adopted;		 /* started on a running dataplane */
+	bool adopting;		 /* until the first checks are set up */
+	struct loop_io nl_io;	 /* route/neighbour events: the next-hop cache (fd owned by lb) */
+	struct loop_timer clock; /* the datapath's conn_cache clock */
 };
 
 static struct l4 *L4(struct lbd *d)
@@ -521,6 +523,14 @@ static int pin_dir_ready(const char *dir)
 	return 0;
 }
 
+static void on_clock(struct loop_timer *t)
+{
+	struct l4 *l4 = container_of(t, struct l4, clock);
+
+	l4lb_clock_tick(l4->lb);
+	loop_timer_in(&l4->d->loop, &l4->clock, on_clock, LB_CONN_CACHE_TICK_MS);
+}
+
 static int l4_start(struct lbd *d)
 {
 	struct l4lb_opts o = {.ring_size = d->cfg.ring_size,
@@ -596,6 +606,7 @@ static int l4_start(struct lbd *d)
 			d->cfg.interface, strerror(-rc));
 		return rc;
 	}
+	loop_timer_in(&d->loop, &l4->clock, on_clock, LB_CONN_CACHE_TICK_MS);
 	health_sync(l4);
 	l4->adopting = false;
 	rc = bgp_apply(l4, &d->cfg, &err);
@@ -711,6 +722,7 @@ static void l4_stop(struct lbd *d, bool teardown)
 		bgp_speaker_free(l4->bgp);
 	}
 	health_free(l4->health);
+	loop_timer_cancel(&d->loop, &l4->clock);
 	if (l4->nl_io.interest)
 		loop_io_watch(&d->loop, &l4->nl_io, 0);
 	if (teardown || !d->cfg.pin_dir[0]) {

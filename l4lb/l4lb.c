@@ -684,6 +684,8 @@ struct l4lb *l4lb_open(const struct l4lb_opts *opts)
 
 	if (!lb)
 		goto out_err;
+	/* Before any check can jump to out_free, which closes it. */
+	lb->old_conn_fd = -1;
 	if (opts)
 		lb->o = *opts;
 	if (!lb->o.ring_size)
@@ -709,7 +711,6 @@ struct l4lb *l4lb_open(const struct l4lb_opts *opts)
 		goto out_free;
 	}
 	lb->ifindex = -1;
-	lb->old_conn_fd = -1;
 	lb->ncpus = libbpf_num_possible_cpus();
 	lb->vips = calloc(lb->o.max_vips, sizeof(*lb->vips));
 	lb->reals = calloc(lb->o.max_reals, sizeof(*lb->reals));
@@ -1709,6 +1710,12 @@ int l4lb_prog_fd(const struct l4lb *lb)
 int l4lb_hc_prog_fd(const struct l4lb *lb)
 {
 	return bpf_program__fd(lb->skel->progs.lb_hc_encap);
+}
+
+void l4lb_clock_tick(struct l4lb *lb)
+{
+	/* One writer (lbd's loop); an aligned 32-bit store is atomic. */
+	lb->skel->bss->cache_clock++;
 }
 
 int l4lb_conn_map_fd(const struct l4lb *lb)

@@ -207,6 +207,13 @@ int l4lb_nexthops_refresh(struct l4lb *lb);
 int l4lb_netlink_fd(struct l4lb *lb);
 int l4lb_netlink_process(struct l4lb *lb);
 
+/*
+ * Advance the datapath's conn_cache clock by one tick. Call it every
+ * LB_CONN_CACHE_TICK_MS: a cached copy of a conn-table entry is read
+ * again from the table once it is LB_CONN_CACHE_MAX_AGE_TICKS old.
+ */
+void l4lb_clock_tick(struct l4lb *lb);
+
 /* For tests and benchmarks: the program and conn-table fds. */
 int l4lb_prog_fd(const struct l4lb *lb);
 int l4lb_hc_prog_fd(const struct l4lb *lb); /* the tc probe encapsulation */

@@ -98,6 +98,9 @@ struct {
 /* Per-CPU, direct-mapped copies of conn_map entries (lb_abi.h); sized by
  * the loader to a power of two, cache_mask + 1 slots. */
 const volatile __u32 cache_mask = LB_CONN_CACHE_SLOTS_DEFAULT - 1;
+/* conn_cache's clock: lbd adds one every LB_CONN_CACHE_TICK_MS (through
+ * the skeleton's mapping of .bss: no syscall, no helper call here). */
+volatile __u32 cache_clock;
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, LB_CONN_CACHE_SLOTS_DEFAULT);
@@ -194,7 +197,7 @@ static __always_inline __u16 ip_csum(const struct iphdr *iph)
 
 /* Outcome of parsing: the flow key and where the L3 header starts. */
 struct parsed {
-	struct lb_flow_key key;
+	struct lb_flow_key key __attribute__((aligned(8))); /* flow_key_eq */
 	__u16 l3_len;	/* bytes from the L3 header to the packet end */
 	__u8 tos;	/* IPv4 TOS / IPv6 traffic class, copied outward */
 	__u8 fragment;	/* 1: an IP fragment, ports unknown */
@@ -339,16 +342,15 @@ static __always_inline int flow_key_eq(const struct lb_flow_key *a, const struct
 	return !((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4]));
 }
 
-/* Make a slot (ce may be NULL) hold what conn_map now says of k. */
+/* Make a slot hold what conn_map now says of k (now: cache_clock). */
 static __always_inline void cache_fill(struct lb_conn_cache *ce, const struct lb_flow_key *k,
-				       __u32 real_id, __u32 vip_id)
+				       __u32 real_id, __u32 vip_id, __u32 now)
 {
-	if (!ce)
-		return;
 	__builtin_memcpy(&ce->key, k, sizeof(*k));
 	ce->real_id = real_id;
 	ce->vip_id = vip_id;
 	ce->uses = 0;
+	ce->stamp = now;
 }
 
 /*
@@ -710,10 +712,9 @@ static __always_inline int is_vip_address(struct lb_vip_key *vk)
  * whose connection-table entry names a VIP id that still holds the VIP the
  * key is addressed to: forwarded to the entry's real with no vip_map
  * lookup and no hash. The entry is read from this CPU's conn_cache when
- * the slot holds the key, except on every LB_CONN_CACHE_RECHECK-th use,
- * which reads conn_map again (an entry another CPU replaced, or the LRU
- * evicted, is followed; the flow stays young in the LRU); from conn_map
- * otherwise, and the slot takes it. A 3-tuple VIP's flows are keyed
+ * the slot holds the key and its copy is fresh (lb_abi.h: under 32 uses,
+ * under a second old); from conn_map otherwise, and the slot takes it.
+ * ICMP errors (flow_stats 0) always read conn_map. A 3-tuple VIP's flows are keyed
  * without ports: an entry under the full 5-tuple is a leftover of the
  * VIP's 5-tuple days and must not win over the client's entry. flow_stats: count the packet in
  * the VIP's and the real's counters (not for ICMP, as on the full path).
@@ -723,31 +724,40 @@ static __always_inline int is_vip_address(struct lb_vip_key *vk)
 static __always_inline int forward_established(struct xdp_md *ctx, struct lb_counters *st,
 					       struct parsed *p, __u64 len, int flow_stats)
 {
-	struct lb_conn_cache *ce = cache_slot(p);
+	/* Not for ICMP errors: RSS hashes their outer header (router to
+	 * VIP), so they land on another CPU than their flow, whose slot
+	 * there a SYN on the flow's CPU would never clear. */
+	struct lb_conn_cache *ce = flow_stats ? cache_slot(p) : NULL;
 	struct lb_vip_state *vs;
 	struct lb_conn *conn;
 	struct lb_real *real;
 	struct lb_ctl *cfg;
 	__u32 zero = 0, vip_id, real_id;
-	int mine = ce && flow_key_eq(&ce->key, &p->key);
+	int mine = 0;
 	__u64 a[2];
 
-	if (mine && ++ce->uses % LB_CONN_CACHE_RECHECK) {
-		vip_id = ce->vip_id;
-		real_id = ce->real_id;
-	} else {
-		conn = bpf_map_lookup_elem(&conn_map, &p->key);
-		if (!conn) {
-			if (mine)
-				ce->key.family = 0;
-			p->conn_miss = 1;
-			return -1;
+	if (ce && flow_key_eq(&ce->key, &p->key)) {
+		mine = 1;
+		if (++ce->uses % LB_CONN_CACHE_RECHECK &&
+		    cache_clock - ce->stamp < LB_CONN_CACHE_MAX_AGE_TICKS) {
+			vip_id = ce->vip_id;
+			real_id = ce->real_id;
+			goto found;
 		}
-		/* Copied once: the entry may be replaced under us. */
-		vip_id = conn->vip_id;
-		real_id = conn->real_id;
-		cache_fill(ce, &p->key, real_id, vip_id);
 	}
+	conn = bpf_map_lookup_elem(&conn_map, &p->key);
+	if (!conn) {
+		if (ce && mine)
+			ce->key.family = 0;
+		p->conn_miss = 1;
+		return -1;
+	}
+	/* Copied once: the entry may be replaced under us. */
+	vip_id = conn->vip_id;
+	real_id = conn->real_id;
+	if (ce)
+		cache_fill(ce, &p->key, real_id, vip_id, cache_clock);
+found:
 	vs = bpf_map_lookup_elem(&vip_state, &vip_id);
 	if (!vs || vs->key.family != p->key.family || vs->key.port != p->key.dport ||
 	    vs->key.proto != p->key.proto || !vs->key.port || (vs->flags & LB_VIP_F_HASH_3TUPLE))
@@ -919,6 +929,7 @@ static __always_inline int handle_icmp(struct xdp_md *ctx, struct lb_counters *s
 		p->key.sport = 0;
 		p->key.dport = 0;
 		p->conn_miss = 0;
+		p->cslot_set = 0;
 	}
 	real_id = pick_real(st, p, meta, 0);
 	real = real_id == LB_REAL_NONE ? NULL : bpf_map_lookup_elem(&reals_map, &real_id);
@@ -1048,6 +1059,7 @@ int lb_balancer(struct xdp_md *ctx)
 		 * a SYN is no new client. Another key: look it up. */
 		p.key.sport = 0;
 		p.key.dport = 0;
+		p.cslot_set = 0;
 		p.syn = 0;
 		p.conn_miss = 0;
 	}

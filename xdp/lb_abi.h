@@ -176,23 +176,31 @@ _Static_assert(sizeof(struct lb_conn) == 8, "lb_conn layout");
 /*
  * conn_cache: a per-CPU, direct-mapped copy of the conn_map entries this
  * CPU used last (slot = lb_cache_slot(key) & (slots - 1)). An established
- * flow's packet reads one slot of an array, with no hash-table walk; the
- * slot is written whenever the datapath writes conn_map and is checked
- * against conn_map every LB_CONN_CACHE_RECHECK packets (which also keeps
- * a cached flow young in conn_map's LRU). Not pinned: it starts empty with
- * each program and holds nothing conn_map does not.
+ * flow's packet reads one slot of an array, with no hash-table walk. A
+ * slot is filled when conn_map is read for its key and dropped when the
+ * datapath writes conn_map for it; conn_map is read again on every
+ * LB_CONN_CACHE_RECHECK-th use and once the copy is
+ * LB_CONN_CACHE_MAX_AGE_TICKS of lbd's clock old (about a second; the
+ * program's cache_clock, which lbd advances every LB_CONN_CACHE_TICK_MS),
+ * so an entry replaced on another CPU or evicted is followed, and a cached
+ * flow is still touched in conn_map's LRU. With no lbd running the clock
+ * stands still and only the use count applies. Not pinned: it starts
+ * empty with each program and holds nothing conn_map does not.
  */
 struct lb_conn_cache {
-	struct lb_flow_key key; /* family 0: an empty slot */
+	struct lb_flow_key key __attribute__((aligned(8))); /* family 0: empty */
 	__u32 real_id;
 	__u32 vip_id;
 	__u32 uses;   /* packets served from this slot since it was filled */
-	__u32 pad[3]; /* one 64-byte line per slot */
+	__u32 stamp;  /* cache_clock when filled */
+	__u32 pad[2]; /* one 64-byte line per slot */
 };
 _Static_assert(sizeof(struct lb_conn_cache) == 64, "lb_conn_cache layout");
 #define LB_CONN_CACHE_SLOTS_DEFAULT 4096
 #define LB_CONN_CACHE_SLOTS_MIN	    64
-#define LB_CONN_CACHE_SLOTS_MAX	    (1u << 20)
+#define LB_CONN_CACHE_SLOTS_MAX	    (1u << 18)
+#define LB_CONN_CACHE_TICK_MS	    250
+#define LB_CONN_CACHE_MAX_AGE_TICKS 4
 #define LB_CONN_CACHE_RECHECK	    32
 
 /* Packet and byte counter, one per CPU in the per-CPU stats maps. */
