@@ -389,8 +389,10 @@ static __always_inline __u32 pick_real(struct lb_counters *st, struct parsed *p,
 		/* A copy of the entry this replaced (a reused 5-tuple, a
 		 * VIP id given to another VIP) must not outlive it; the
 		 * flow's next packet caches the new one. A 3-tuple VIP's
-		 * key (ports 0) is never cached. */
-		if (!(meta->flags & LB_VIP_F_HASH_3TUPLE)) {
+		 * key (ports 0) is never cached; after a table miss
+		 * (conn_miss) forward_established has already dropped the
+		 * copy. */
+		if (!p->conn_miss && !(meta->flags & LB_VIP_F_HASH_3TUPLE)) {
 			struct lb_conn_cache *ce = cache_slot(p);
 
 			if (ce && flow_key_eq(&ce->key, &p->key))

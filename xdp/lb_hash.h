@@ -61,29 +61,33 @@ static inline __u32 lb_flow_hash(const struct lb_flow_key *k, __u32 seed)
 	return h;
 }
 
+/* The client's side of a flow, one word: its address folded with the
+ * ports. */
+static inline __u32 lb_client_fold(const struct lb_flow_key *k)
+{
+	return lb_word(k->src) ^ lb_word(k->src + 4) ^ lb_word(k->src + 8) ^ lb_word(k->src + 12) ^
+	       ((__u32)k->sport << 16 | k->dport);
+}
+
 /*
  * The IPv6 outer flow label (RFC 6438: the same for every packet of a
  * flow, so the underlay's ECMP keeps a flow on one path and tells flows
  * apart). Cheaper than lb_flow_hash, which only a new flow pays for: the
- * client's address folded with the ports, mixed once. 20 bits are used.
+ * client's side mixed once. 20 bits are used.
  */
 static inline __u32 lb_flow_label(const struct lb_flow_key *k)
 {
-	return lb_mix32(lb_word(k->src) ^ lb_word(k->src + 4) ^ lb_word(k->src + 8) ^
-			lb_word(k->src + 12) ^ ((__u32)k->sport << 16 | k->dport)) &
-	       0xfffff;
+	return lb_mix32(lb_client_fold(k)) & 0xfffff;
 }
 
 /*
- * The conn_cache slot of a flow (before the mask): the client's address
- * and ports folded with the VIP's last word, mixed once. Many flows share
- * a VIP, so the client side carries the spread.
+ * The conn_cache slot of a flow (before the mask): the client's side
+ * folded with the VIP's first and last words and the protocol, mixed
+ * once. Many flows share a VIP, so the client side carries the spread.
  */
 static inline __u32 lb_cache_slot(const struct lb_flow_key *k)
 {
-	return lb_mix32(lb_word(k->src) ^ lb_word(k->src + 4) ^ lb_word(k->src + 8) ^
-			lb_word(k->src + 12) ^ lb_word(k->dst + 12) ^ lb_word(k->dst) ^
-			((__u32)k->sport << 16 | k->dport) ^ k->proto);
+	return lb_mix32(lb_client_fold(k) ^ lb_word(k->dst) ^ lb_word(k->dst + 12) ^ k->proto);
 }
 
 /*
