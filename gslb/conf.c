@@ -285,16 +285,30 @@ static int parse_root(config_t *cf, const char *file, void *outp, char **err)
 			return rc;
 	}
 	if ((s = config_setting_get_member(root, "xdp"))) {
-		static const char *const xk[] = {"interface", "queues", NULL};
+		static const char *const xk[] = {"interface", "queues", "mode", "max_nodes", NULL};
+		char mode[16];
 		if ((rc = cfg_known(s, xk, "xdp", file, err)) ||
 		    (rc = cfg_str_copy(s, "interface", c->xdp_if, sizeof(c->xdp_if), NULL, true,
 				       file, err)) ||
-		    (rc = cfg_uint(s, "queues", &c->xdp_queues, 1, 1, 64, file, err)))
+		    (rc = cfg_str_copy(s, "mode", mode, sizeof(mode), "afxdp", false, file, err)) ||
+		    (rc = cfg_uint(s, "queues", &c->xdp_queues, 1, 1, 64, file, err)) ||
+		    (rc = cfg_uint(s, "max_nodes", &c->xdp_max_nodes, 1u << 20, 1024, 1u << 26,
+				   file, err)))
 			return rc;
 		if (!c->xdp_if[0] || strchr(c->xdp_if, '/'))
 			return cfg_fail(err, file, s, "xdp: \"%s\" is not an interface name",
 					c->xdp_if);
-		if (c->xdp_queues > c->workers)
+		if (!strcmp(mode, "answer"))
+			c->xdp_mode = GSLB_XDP_ANSWER;
+		else if (strcmp(mode, "afxdp"))
+			return cfg_fail(err, file, s,
+					"xdp: mode \"%s\" is neither \"afxdp\" nor \"answer\"",
+					mode);
+		if (c->xdp_mode == GSLB_XDP_ANSWER && (config_setting_get_member(s, "queues")))
+			return cfg_fail(err, file, s,
+					"xdp: queues are for mode \"afxdp\" (the answer program "
+					"serves every queue)");
+		if (c->xdp_mode == GSLB_XDP_AFXDP && c->xdp_queues > c->workers)
 			return cfg_fail(err, file, s,
 					"xdp: %u queues need as many workers (workers = %u)",
 					c->xdp_queues, c->workers);

@@ -76,6 +76,15 @@ struct gslb_conf {
 	 * the port is dropped by the program.
 	 */
 	char xdp_if[16]; /* "" = off */
+	/*
+	 * xdp_mode "answer": instead, gslbd's own XDP program answers the
+	 * common query (A/AAAA for a service name, the map decides, a PoP of
+	 * the list is up) in the driver and passes everything else to the
+	 * sockets (xdp/gslb_answer.bpf.c); xdp_max_nodes bounds the map it
+	 * holds.
+	 */
+	enum { GSLB_XDP_AFXDP, GSLB_XDP_ANSWER } xdp_mode;
+	uint32_t xdp_max_nodes;
 	unsigned xdp_queues;
 	uint16_t xdp_port;
 	uint16_t max_udp; /* our EDNS payload size */

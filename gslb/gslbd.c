@@ -70,6 +70,8 @@
 #include "map.h"
 #include "prom.h"
 #include "sdnotify.h"
+#include "gslb_xdp.h"
+#include "xdp_answer.h"
 
 #define DNS_BATCH     64
 #define UDP_BUF	      4096
@@ -81,6 +83,7 @@
 #define ARENA_SIZE    (1 << 20)
 #define RRL_SLOTS     16384
 #define MAP_CHECK_MS  1000
+#define XA_LISTS      65536 /* distinct PoP lists the XDP answer program holds */
 
 #ifndef container_of
 #define container_of(p, t, m) ((t *)((char *)(p)-offsetof(t, m)))
@@ -857,7 +860,7 @@ static int worker_init(struct worker *w, unsigned id, const struct gslb_conf *c)
 		    loop_io_watch(&w->loop, &w->tcp[i].io, EPOLLIN))
 			return -errno;
 	}
-	if (id < (c->xdp_if[0] ? c->xdp_queues : 0)) {
+	if (id < (c->xdp_if[0] && c->xdp_mode == GSLB_XDP_AFXDP ? c->xdp_queues : 0)) {
 		/*
 		 * The first queue (re)loads libknot's XDP program, replacing
 		 * whatever a previous run left attached; the others join it.
@@ -1001,6 +1004,10 @@ struct gslbd {
 	char xdp_if[16];
 	unsigned xdp_queues;
 	uint16_t xdp_port; /* its program: g_xdp_dst.prog */
+	/* xdp mode "answer": the answer program, or NULL */
+	struct gslb_xa *xa;
+	char xa_if[16];
+	char xa_error[256];
 };
 
 static struct gslbd G;
@@ -1020,6 +1027,22 @@ static void states_apply(struct gslbd *d, struct gslb_states *st)
 	 * PoPs from answering AAAA. */
 	atomic_store(&st->drained_ok[0], !up4);
 	atomic_store(&st->drained_ok[1], !up6);
+}
+
+/* Give the XDP answer program (if any) what the workers now answer from.
+ * A failure only costs speed: the program passes everything on. */
+static void xa_sync(struct gslbd *d, const struct gslb_view *v)
+{
+	if (!d->xa)
+		return;
+	char *err = NULL;
+	if (gslb_xa_sync(d->xa, v, &err)) {
+		log_warn("%s", err ? err : "xdp answer: sync failed");
+		snprintf(d->xa_error, sizeof(d->xa_error), "%s", err ? err : "sync failed");
+	} else {
+		d->xa_error[0] = 0;
+	}
+	free(err);
 }
 
 /* Build a snapshot of d's current conf, map and states and publish it. */
@@ -1043,6 +1066,7 @@ static int publish(struct gslbd *d)
 		urcu_memb_synchronize_rcu();
 		free(old);
 	}
+	xa_sync(d, &s->view);
 	return 0;
 }
 
@@ -1169,8 +1193,9 @@ static int conf_reload(struct gslbd *d, char **err)
 	}
 	if (nc->n_listen != d->conf->n_listen || nc->workers != d->conf->workers ||
 	    memcmp(nc->listen, d->conf->listen, sizeof(nc->listen)) ||
-	    strcmp(nc->admin_socket, d->conf->admin_socket) || strcmp(nc->xdp_if, d->xdp_if) ||
-	    (nc->xdp_if[0] && nc->xdp_queues != d->xdp_queues)) {
+	    strcmp(nc->admin_socket, d->conf->admin_socket) ||
+	    strcmp(nc->xdp_if, d->xa ? d->xa_if : d->xdp_if) || nc->xdp_mode != d->conf->xdp_mode ||
+	    (nc->xdp_if[0] && nc->xdp_mode == GSLB_XDP_AFXDP && nc->xdp_queues != d->xdp_queues)) {
 		log_warn("reload: listen, workers, admin_socket and xdp apply at the next start");
 	}
 	/* PoP states follow the PoPs by name. */
@@ -1296,6 +1321,8 @@ static int api_pop_change(void *ctx, const struct admin_req *req, json_t **out)
 		return admin_error(out, 404, "use POST .../drain|undrain or PUT .../health");
 	/* The workers read the states directly: effective at once. */
 	states_apply(d, d->states);
+	if (d->xa)
+		gslb_xa_states(d->xa, &(struct gslb_view){.conf = d->conf, .states = d->states});
 	log_info("PoP %s: %s", name, state_names[atomic_load(&d->states->eff[p])]);
 	*out = pop_json(d, p);
 	return 200;
@@ -1333,6 +1360,10 @@ static int api_status(void *ctx, const struct admin_req *req, json_t **out)
 					     (int)d->xdp_queues, "port", (int)d->xdp_port,
 					     "program", (json_int_t)g_xdp_dst.prog)
 				 : json_null();
+	if (d->xa)
+		x = json_pack("{s:s,s:s,s:i,s:b,s:s?}", "interface", d->xa_if, "mode", "answer",
+			      "port", (int)d->conf->xdp_port, "map_loaded", gslb_xa_loaded(d->xa),
+			      "error", d->xa_error[0] ? d->xa_error : NULL);
 	*out =
 	    json_pack("{s:s,s:s,s:o,s:i,s:o,s:o,s:i,s:I,s:I}", "version", PORTICO_VERSION, "config",
 		      d->config_path, "listen", l, "workers", (int)g_n_workers, "xdp", x, "map",
@@ -1441,10 +1472,22 @@ static int api_metrics(void *ctx, const struct admin_req *req, json_t **out)
 		xfull += atomic_load(&s->xdp_tx_full);
 		xerr += atomic_load(&s->xdp_tx_error);
 	}
+	/* The XDP answer program's answers count as the sockets' would. */
+	uint64_t xa[GX_COUNTERS] = {0};
+	if (d->xa && !gslb_xa_counters(d->xa, xa)) {
+		rc[0] += xa[GX_ANSWERED] + xa[GX_RRL_SLIPPED];
+		how[GSLB_HOW_MAP] += xa[GX_ANSWERED];
+		ecs += xa[GX_ECS];
+		rrld += xa[GX_RRL_DROPPED];
+		rrls += xa[GX_RRL_SLIPPED];
+	}
 	prom_family(&b, "gslbd_queries_total", PROM_COUNTER, "DNS queries received, by transport");
 	prom_sample_u64(&b, PROM_LABELS("transport", "udp"), q[T_UDP]);
 	prom_sample_u64(&b, PROM_LABELS("transport", "tcp"), q[T_TCP]);
 	prom_sample_u64(&b, PROM_LABELS("transport", "xdp"), q[T_XDP]);
+	if (d->xa)
+		prom_sample_u64(&b, PROM_LABELS("transport", "xdp_answer"),
+				xa[GX_ANSWERED] + xa[GX_RRL_SLIPPED] + xa[GX_RRL_DROPPED]);
 	prom_family(&b, "gslbd_responses_total", PROM_COUNTER, "responses, by rcode");
 	static const char *const rnames[RCODE_SLOTS] = {
 	    [0] = "NOERROR", [1] = "FORMERR", [2] = "SERVFAIL", [3] = "NXDOMAIN",
@@ -1474,6 +1517,7 @@ static int api_metrics(void *ctx, const struct admin_req *req, json_t **out)
 		uint64_t n = 0;
 		for (unsigned i = 0; i < g_n_workers; i++)
 			n += atomic_load(&g_workers[i].st.pop[p]);
+		n += xa[GX__N + p];
 		prom_sample_u64(&b, PROM_LABELS("pop", d->conf->pops[p].name), n);
 	}
 	prom_family(&b, "gslbd_pop_state", PROM_GAUGE, "0 up, 1 drained, 2 down");
@@ -1486,6 +1530,31 @@ static int api_metrics(void *ctx, const struct admin_req *req, json_t **out)
 	prom_sample_u64(&b, PROM_LABELS("event", "accepted"), acc);
 	prom_sample_u64(&b, PROM_LABELS("event", "evicted"), ref);
 	prom_sample_u64(&b, PROM_LABELS("event", "timed_out"), idle);
+	if (d->xa) {
+		static const char *const xnames[GX__N] = {
+		    [GX_RX] = "seen",
+		    [GX_ANSWERED] = "answered",
+		    [GX_RRL_DROPPED] = "rate_limited",
+		    [GX_RRL_SLIPPED] = "slipped",
+		    [GX_PASS_OTHER] = "pass_other",
+		    [GX_PASS_SHAPE] = "pass_shape",
+		    [GX_PASS_NAME] = "pass_name",
+		    [GX_PASS_MAP] = "pass_map",
+		    [GX_PASS_BUSY] = "pass_busy",
+		    [GX_PASS_TAIL] = "pass_tail",
+		};
+		prom_family(&b, "gslbd_xdp_answer_packets_total", PROM_COUNTER,
+			    "packets the XDP answer program saw, answered, rate limited, or "
+			    "passed to the sockets (other: not a query to us; shape: not the "
+			    "common query; name: not a service name; map: no map entry or no PoP "
+			    "of its list up; busy: no map or one being changed; tail: no room)");
+		for (int i = 0; i < GX__N; i++)
+			if (xnames[i])
+				prom_sample_u64(&b, PROM_LABELS("result", xnames[i]), xa[i]);
+		prom_family(&b, "gslbd_xdp_answer_map_loaded", PROM_GAUGE,
+			    "1 when the XDP answer program holds the map (else gslbd answers all)");
+		prom_sample_u64(&b, PROM_NO_LABELS, gslb_xa_loaded(d->xa));
+	}
 	if (d->xdp_if[0]) {
 		prom_family(&b, "gslbd_xdp_dropped_total", PROM_COUNTER,
 			    "AF_XDP frames not answered: malformed (a bad length), martian (a "
@@ -1627,7 +1696,25 @@ int main(int argc, char **argv)
 						    : strerror(-lfd));
 			return 1;
 		}
-		xdp_dst_init(d->conf);
+		if (d->conf->xdp_mode == GSLB_XDP_ANSWER) {
+			char *err = NULL;
+			const struct snap *sn = g_snap; /* the main thread is its only writer */
+			if (gslb_xa_open(d->conf->xdp_max_nodes, XA_LISTS, &d->xa, &err) ||
+			    (xa_sync(d, &sn->view), gslb_xa_attach(d->xa, d->conf->xdp_if, &err))) {
+				log_err("%s", err ? err : "xdp answer: cannot start");
+				free(err);
+				gslb_xa_close(d->xa);
+				d->xa = NULL;
+				return 1;
+			}
+			snprintf(d->xa_if, sizeof(d->xa_if), "%s", d->conf->xdp_if);
+			log_info("xdp answer: UDP port %u on %s (common queries answered in XDP%s)",
+				 d->conf->xdp_port, d->xa_if,
+				 gslb_xa_loaded(d->xa) ? ""
+						       : "; no map yet, all go to the sockets");
+		} else {
+			xdp_dst_init(d->conf);
+		}
 	}
 	g_n_workers = d->conf->workers;
 	g_workers = calloc(g_n_workers, sizeof(*g_workers));
@@ -1639,12 +1726,13 @@ int main(int argc, char **argv)
 			log_err("worker %u: cannot start", i);
 			for (unsigned j = 0; j <= i; j++)
 				worker_fini(&g_workers[j]);
-			if (d->conf->xdp_if[0])
+			if (d->conf->xdp_if[0] && !d->xa)
 				xdp_detach(d->conf->xdp_if, g_xdp_dst.prog);
+			gslb_xa_close(d->xa);
 			return 1;
 		}
 	}
-	if (d->conf->xdp_if[0]) {
+	if (d->conf->xdp_if[0] && !d->xa) {
 		snprintf(d->xdp_if, sizeof(d->xdp_if), "%s", d->conf->xdp_if);
 		d->xdp_queues = d->conf->xdp_queues;
 		d->xdp_port = d->conf->xdp_port;
@@ -1686,6 +1774,7 @@ int main(int argc, char **argv)
 		worker_fini(&g_workers[i]);
 	if (d->xdp_if[0])
 		xdp_detach(d->xdp_if, g_xdp_dst.prog);
+	gslb_xa_close(d->xa); /* detaches: queries go to the sockets, which are closing too */
 	free(g_workers);
 	admin_server_free(d->admin);
 	loop_timer_cancel(&d->loop, &d->map_timer);

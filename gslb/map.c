@@ -288,6 +288,22 @@ static inline unsigned bit_at(const uint8_t *a, unsigned d)
 	return (a[d >> 3] >> (7 - (d & 7))) & 1;
 }
 
+const struct gmap_node *gmap_nodes(const struct gmap *m, bool v6, uint32_t *n)
+{
+	*n = m->n_nodes[v6];
+	return m->nodes[v6];
+}
+
+unsigned gmap_n_lists(const struct gmap *m)
+{
+	return m->n_lists;
+}
+
+const uint8_t *gmap_list(const struct gmap *m, unsigned i)
+{
+	return m->lists[i];
+}
+
 const uint8_t *gmap_lookup(const struct gmap *m, int family, const uint8_t *addr, unsigned bits,
 			   unsigned *match, unsigned *scope)
 {

@@ -109,6 +109,18 @@ unsigned gmap_n_pops(const struct gmap *m);
 const char *gmap_pop_name(const struct gmap *m, unsigned i);
 
 /*
+ * The tree of one family (v6 false: IPv4), root first, as stored
+ * (little-endian fields; every child index greater than its parent's and
+ * below *n, as the loader checked). Borrowed from the map. For copying the
+ * tree elsewhere (gslbd's XDP program); lookups use gmap_lookup.
+ */
+const struct gmap_node *gmap_nodes(const struct gmap *m, bool v6, uint32_t *n);
+
+/* Number of lists, and list i (< gmap_n_lists; GMAP_LIST_MAX entries). */
+unsigned gmap_n_lists(const struct gmap *m);
+const uint8_t *gmap_list(const struct gmap *m, unsigned i);
+
+/*
  * Longest-prefix match of the first bits bits of addr (network order; 4
  * bytes for AF_INET, 16 for AF_INET6; bits is capped at 32 / 128).
  *
