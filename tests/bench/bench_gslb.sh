@@ -23,6 +23,10 @@
 #   gslbd-xdp  the same binary with `xdp` on the server's veth: libknot's
 #              XDP program hands the queries to an AF_XDP socket (copy mode:
 #              a veth has no zero-copy), the kernel's UDP path is skipped
+#   gslbd-xa   the same binary with xdp mode "answer" on a second veth
+#              pair (10.212.0.1; an XDP program can own only one veth):
+#              its own XDP program answers the query in the driver
+#              (XDP_TX) and passes everything else to the sockets
 #   gdnsd      its UDP sockets
 # Network: two namespaces joined by a veth pair, the servers on 10.211.0.1
 # (each its own port), dnsperf (one thread) on 10.211.0.2 pinned to
@@ -64,8 +68,11 @@ HELPER=$REPO/tests/bench/gslb_queries.py
 GPORT=5301 # gslbd
 DPORT=5302 # gdnsd
 XPORT=5303 # gslbd-xdp
+APORT=5304 # gslbd-xa
 SADDR=10.211.0.1
 CADDR=10.211.0.2
+SADDR2=10.212.0.1 # gslbd-xa's veth pair
+CADDR2=10.212.0.2
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 die() { echo "bench_gslb: $*" >&2; exit 1; }
@@ -99,6 +106,7 @@ fi
 NS=gslbbench$$   # the servers
 NSC=gslbbenchc$$ # dnsperf
 VS=gbs$$ VC=gbc$$ # the veth ends
+VS2=gas$$ VC2=gac$$ # gslbd-xa's
 DIR=$(mktemp -d /tmp/portico-gslbbench.XXXXXX)
 # bench_cleanup (kills everything in NS, deletes NS and DIR), nsx, median, HZ
 # shellcheck source=tests/bench/proxy_bench_lib.sh
@@ -124,6 +132,15 @@ ncx ip link set "$VC" up
 nsx ethtool -K "$VS" gro on tso off gso off > /dev/null
 # tx checksum off on the client: a native-XDP veth peer needs whole checksums
 ncx ethtool -K "$VC" gro on tso off gso off tx off > /dev/null
+ip link add "$VS2" netns "$NS" type veth peer name "$VC2" netns "$NSC"
+nsx ip addr add $SADDR2/24 dev "$VS2"
+ncx ip addr add $CADDR2/24 dev "$VC2"
+nsx ip link set "$VS2" up
+ncx ip link set "$VC2" up
+nsx ethtool -K "$VS2" gro on tso off gso off > /dev/null
+ncx ethtool -K "$VC2" gro on tso off gso off tx off > /dev/null
+# A veth takes XDP_TX frames only into a peer that runs XDP itself.
+ncx ip link set dev "$VC2" xdpdrv obj "$BUILD/xdp/pass.bpf.o" sec xdp
 # napi_pin NS VETH CPU: VETH receives in a NAPI kthread pinned to CPU
 napi_pin() {
   local t p
@@ -145,14 +162,15 @@ timed() {
   /usr/bin/time -f '%e %U %S %M' -o "$out.raw" "$@" || return
   tail -1 "$out.raw" | awk '{printf "%.2f %.2f %d\n", $1, $2 + $3, $4}' > "$out"
 }
-kd() { local port=$1; shift; ncx kdig +time=1 +retry=1 @$SADDR -p "$port" "$@"; }
+kd() { local port=$1; shift; ncx kdig +time=1 +retry=1 "@${ADDR[$port]:-$SADDR}" -p "$port" "$@"; }
+declare -A ADDR=([$APORT]=$SADDR2)
 wait_dns() { # PORT NAME LOG: until the server answers the SOA
   for _ in $(seq 100); do
     kd "$1" example.test SOA +short 2>/dev/null | grep -q hostmaster && return 0
     sleep 0.1
   done
   tail -20 "$3" >&2
-  die "$2 does not answer on $SADDR:$1"
+  die "$2 does not answer on ${ADDR[$1]:-$SADDR}:$1"
 }
 
 # ---- PoPs and VIPs ----
@@ -211,11 +229,12 @@ printf '# map: %s bytes, %s IPv4 + %s IPv6 entries, %s + %s nodes, %s lists, PoP
 
 # ---- gslbd, on its sockets and on AF_XDP ----
 DEFAULT=$(printf '"%s", ' "${DCS[@]:0:8}")
-gslbd_conf() { # PORT ADMIN_SOCKET [XDP_INTERFACE]
-  local x=""
+gslbd_conf() { # PORT ADMIN_SOCKET [XDP_INTERFACE [answer]]
+  local x="" a=$SADDR
   [ -n "${3:-}" ] && x="xdp = { interface = \"$3\"; queues = 1; };"
+  [ -n "${4:-}" ] && x="xdp = { interface = \"$3\"; mode = \"answer\"; };" a=$SADDR2
   cat <<EOC
-listen = ["$SADDR:$1"];
+listen = ["$a:$1"];
 workers = 1;
 admin_socket = "$2";
 $x
@@ -238,7 +257,8 @@ EOC
 }
 gslbd_conf $GPORT "$DIR/gslbd.sock" > "$DIR/gslbd.conf"
 gslbd_conf $XPORT "$DIR/gslbd-xdp.sock" "$VS" > "$DIR/gslbd-xdp.conf"
-for c in gslbd gslbd-xdp; do
+gslbd_conf $APORT "$DIR/gslbd-xa.sock" "$VS2" answer > "$DIR/gslbd-xa.conf"
+for c in gslbd gslbd-xdp gslbd-xa; do
   "$GSLBD" --check -c "$DIR/$c.conf" > "$DIR/$c.check" 2>&1 ||
     { cat "$DIR/$c.check" >&2; die "gslbd refuses its configuration $c.conf"; }
 done
@@ -247,6 +267,9 @@ wait_dns $GPORT gslbd "$DIR/gslbd.log"
 nsx taskset -c "$SERVER_CPU" "$GSLBD" -c "$DIR/gslbd-xdp.conf" > "$DIR/gslbd-xdp.log" 2>&1 &
 wait_dns $XPORT gslbd-xdp "$DIR/gslbd-xdp.log"
 nsx ip link show "$VS" | grep -q 'prog/xdp' || die "gslbd-xdp attached no XDP program to $VS"
+nsx taskset -c "$SERVER_CPU" "$GSLBD" -c "$DIR/gslbd-xa.conf" > "$DIR/gslbd-xa.log" 2>&1 &
+wait_dns $APORT gslbd-xa "$DIR/gslbd-xa.log"
+nsx ip link show "$VS2" | grep -q 'prog/xdp' || die "gslbd-xa attached no XDP program to $VS2"
 
 # ---- gdnsd ----
 GDNSD_VERSION=$(gdnsd -V 2>&1 | grep -o 'version [0-9.]*' | head -1 || true)
@@ -308,6 +331,12 @@ ns_pid gdnsd > /dev/null # exactly one
 # goes to its own CPU.
 napi_pin "$NS" "$VS" "$SERVER_CPU"
 napi_pin "$NSC" "$VC" "$CLIENT_CPU"
+napi_pin "$NS" "$VS2" "$SERVER_CPU"
+napi_pin "$NSC" "$VC2" "$CLIENT_CPU"
+xa_answered() { # gslbd-xa's answers from its XDP program so far
+  nsx "$LBCTL" -g "$DIR/gslbd-xa.sock" gslb metrics 2>/dev/null |
+    awk '/^gslbd_xdp_answer_packets_total\{result="answered"\}/ { print $2 }'
+}
 xdp_queries() { # gslbd-xdp's queries taken through AF_XDP so far
   nsx "$LBCTL" -g "$DIR/gslbd-xdp.sock" gslb metrics 2>/dev/null |
     awk '/^gslbd_queries_total\{transport="xdp"\}/ { print $2 }'
@@ -333,6 +362,11 @@ x1=$(xdp_queries)
 BAD_XDP=$(paste -d' ' "$DIR/got.gslbd" "$DIR/got.gslbd-xdp" | awk '$1 != $4 || $2 != $5 || $3 != $6' | wc -l)
 echo "# gslbd-xdp vs gslbd over the same $CHECK subnets: $BAD_XDP differences; $((x1 - x0)) of them taken by AF_XDP"
 [ $((x1 - x0)) -ge "$CHECK" ] || echo "# WARNING: gslbd-xdp answered from its sockets, not AF_XDP"
+x0=$(xa_answered)
+ncx env GSLB_SERVER=$SADDR2 $PY "$HELPER" ask $APORT "$DIR/check" > "$DIR/got.gslbd-xa"
+x1=$(xa_answered)
+BAD_XA=$(paste -d' ' "$DIR/got.gslbd" "$DIR/got.gslbd-xa" | awk '$1 != $4 || $2 != $5 || $3 != $6' | wc -l)
+echo "# gslbd-xa vs gslbd over the same $CHECK subnets: $BAD_XA differences; $((x1 - x0)) answered by its XDP program (the rest: no map entry, the sockets)"
 vipmap=$(for p in "${DCS[@]}"; do printf '%s=%s ' "$p" "${VIP4[$p]}"; done)
 read -r N_MAPPED BAD_MAP BAD_PAIR <<<"$(paste -d' ' "$DIR/expected" "$DIR/got.gslbd" "$DIR/got.gdnsd" |
   awk -v vm="$vipmap" -v def="${VIP4[${DCS[0]}]}" '
@@ -357,13 +391,13 @@ for s in $show; do
 done
 
 # ---- throughput: interleaved rounds ----
-SERVERS=(gslbd-xdp gslbd gdnsd)
-declare -A PORT=([gslbd]=$GPORT [gslbd-xdp]=$XPORT [gdnsd]=$DPORT)
+SERVERS=(gslbd-xa gslbd-xdp gslbd gdnsd)
+declare -A PORT=([gslbd]=$GPORT [gslbd-xdp]=$XPORT [gslbd-xa]=$APORT [gdnsd]=$DPORT)
 # run PORT: "qps completed lost cpu_s rcodes response_bytes"
 run() {
   local port=$1 c0 c1 out
   c0=$(cpu_busy "$SERVER_CPU")
-  out=$(ncx taskset -c "$CLIENT_CPU" dnsperf -B -d "$DIR/queries.bin" -s $SADDR -p "$port" \
+  out=$(ncx taskset -c "$CLIENT_CPU" dnsperf -B -d "$DIR/queries.bin" -s "${ADDR[$port]:-$SADDR}" -p "$port" \
     -l "$SECS" -T 1 -c 1 -q "$OUTSTANDING" -t 1 2>&1) || { echo "$out" >&2; die "dnsperf failed"; }
   c1=$(cpu_busy "$SERVER_CPU")
   awk -v t=$((c1 - c0)) -v hz="$HZ" '
@@ -378,10 +412,11 @@ for who in "${SERVERS[@]}"; do # warm-up, not counted
   SECS=1 run "${PORT[$who]}" > /dev/null
 done
 x0=$(xdp_queries)
+a0=$(xa_answered)
 printf '# %-5s %-9s %12s %12s %8s %8s %6s %14s %6s  %s\n' round server queries/s completed lost cpu_s busy q/cpu-s resp_B rcodes
 for ((r = 1; r <= ROUNDS; r++)); do
   # each server first, second and last in turn
-  order=("${SERVERS[@]:$((r % 3))}" "${SERVERS[@]:0:$((r % 3))}")
+  order=("${SERVERS[@]:$((r % 4))}" "${SERVERS[@]:0:$((r % 4))}")
   for who in "${order[@]}"; do
     read -r qps ndone lost cpu rc resp < <(run "${PORT[$who]}")
     eff=$(awk -v n="$ndone" -v c="$cpu" 'BEGIN{printf "%.0f", (c > 0 ? n / c : 0)}')
@@ -389,12 +424,15 @@ for ((r = 1; r <= ROUNDS; r++)); do
     R[$who.qps]+="$qps " R[$who.lost]+="$lost " R[$who.eff]+="$eff " R[$who.busy]+="$busy "
     E[$r.$who]=$eff
     [ "$who" = gslbd-xdp ] && XDP_DONE=$((${XDP_DONE:-0} + ndone))
+    [ "$who" = gslbd-xa ] && XA_DONE=$((${XA_DONE:-0} + ndone))
     printf '# %-5s %-9s %12s %12s %8s %8s %5s%% %14s %6s  %s\n' "$r" "$who" "$(fmt "$qps")" "$(fmt "$ndone")" \
       "$lost" "$cpu" "$busy" "$(fmt "$eff")" "$resp" "$rc"
     [ "$rc" = NOERROR:100.00% ] || echo "# warning: $who: not every answer was NOERROR: $rc"
   done
 done
 x1=$(xdp_queries)
+a1=$(xa_answered)
+echo "# gslbd-xa: $(fmt $((a1 - a0))) answers from its XDP program for $(fmt "$XA_DONE") answers dnsperf counted (the rest from its sockets: subnets the map does not hold)"
 echo "# gslbd-xdp: $(fmt $((x1 - x0))) queries taken by AF_XDP for $(fmt "$XDP_DONE") answers dnsperf counted"
 [ $((x1 - x0)) -ge "$XDP_DONE" ] || echo "# WARNING: some of gslbd-xdp's answers came from its sockets"
 med() { tr ' ' '\n' <<<"${R[$1]}" | grep . | median; }
@@ -464,19 +502,19 @@ print("%s build (-O%s%s)" % (o["buildtype"], o["optimization"], ", sanitize=" + 
 echo
 echo "## GSLB: gslbd vs gdnsd (median of $ROUNDS rounds × $SECS s, dnsperf -T 1 -q $OUTSTANDING over a veth, $(fmt "$NSUB") ECS subnets)"
 echo
-echo "| figure | gslbd, AF_XDP | gslbd, sockets | gdnsd${GDNSD_VERSION:+ ${GDNSD_VERSION#version }} | AF_XDP/gdnsd | sockets/gdnsd |"
-echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+echo "| figure | gslbd, XDP answers | gslbd, AF_XDP | gslbd, sockets | gdnsd${GDNSD_VERSION:+ ${GDNSD_VERSION#version }} | XDP answers/gdnsd | AF_XDP/gdnsd | sockets/gdnsd |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 row() { # LABEL KEY
-  echo "| $1 | $(fmt "${M[gslbd-xdp.$2]}") | $(fmt "${M[gslbd.$2]}") | $(fmt "${M[gdnsd.$2]}") |" \
-    "$(ratio "${M[gslbd-xdp.$2]}" "${M[gdnsd.$2]}") | $(ratio "${M[gslbd.$2]}" "${M[gdnsd.$2]}") |"
+  echo "| $1 | $(fmt "${M[gslbd-xa.$2]}") | $(fmt "${M[gslbd-xdp.$2]}") | $(fmt "${M[gslbd.$2]}") | $(fmt "${M[gdnsd.$2]}") |" \
+    "$(ratio "${M[gslbd-xa.$2]}" "${M[gdnsd.$2]}") | $(ratio "${M[gslbd-xdp.$2]}" "${M[gdnsd.$2]}") | $(ratio "${M[gslbd.$2]}" "${M[gdnsd.$2]}") |"
 }
 row "queries per CPU-second (server CPU, NAPI included)" eff
-echo "| the same, median of each round's ratio | | | | $(round_ratio gslbd-xdp) | $(round_ratio gslbd) |"
+echo "| the same, median of each round's ratio | | | | | $(round_ratio gslbd-xa) | $(round_ratio gslbd-xdp) | $(round_ratio gslbd) |"
 row "queries/s" qps
-echo "| server CPU busy | ${M[gslbd-xdp.busy]}% | ${M[gslbd.busy]}% | ${M[gdnsd.busy]}% | | |"
-echo "| lost queries per run | ${M[gslbd-xdp.lost]} | ${M[gslbd.lost]} | ${M[gdnsd.lost]} | | |"
-echo "| time to apply a new map | (as sockets) | $(ms "$APPLY_GSLBD") | $(ms "$APPLY_GDNSD") | | |"
-echo "| of $CHECK ECS subnets: as gslb-map lookup says / as gslbd does | $((CHECK - BAD_XDP)) as gslbd | $((CHECK - BAD_MAP)) | $((CHECK - BAD_PAIR)) | | |"
+echo "| server CPU busy | ${M[gslbd-xa.busy]}% | ${M[gslbd-xdp.busy]}% | ${M[gslbd.busy]}% | ${M[gdnsd.busy]}% | | | |"
+echo "| lost queries per run | ${M[gslbd-xa.lost]} | ${M[gslbd-xdp.lost]} | ${M[gslbd.lost]} | ${M[gdnsd.lost]} | | | |"
+echo "| time to apply a new map | (as sockets) | (as sockets) | $(ms "$APPLY_GSLBD") | $(ms "$APPLY_GDNSD") | | | |"
+echo "| of $CHECK ECS subnets: as gslb-map lookup says / as gslbd does | $((CHECK - BAD_XA)) as gslbd | $((CHECK - BAD_XDP)) as gslbd | $((CHECK - BAD_MAP)) | $((CHECK - BAD_PAIR)) | | | |"
 echo
 echo "| map from $(fmt "$SAMPLES") samples | |"
 echo "| --- | --- |"

@@ -178,7 +178,7 @@ check "the program answered the mapped ones ($((a1 - a0)) >= $nhits), the socket
   test $((a1 - a0)) -ge "${nhits:-999}" -a $((a1 - a0 + u1 - u0)) -ge 400
 line=$(grep 'pops=[a-z]' "$D/expected" | grep -v ':' | head -1)
 net=$(awk '{print $1}' <<<"$line")
-src=$(sed 's|\.0/24$|.77|' <<<"$net")
+src=${net%.0/24}.77
 want=${V4[$(first_pop "$line")]}
 ncx ip addr add "$src/32" dev "$CIF"
 out=$(kd "@$S4" -b "$src" www.example.test A +short)
