@@ -256,12 +256,13 @@ static int parse_root(config_t *cf, const char *file, void *outp, char **err)
 	for (int i = 0; i < config_setting_length(s); i++) {
 		const char *l = config_setting_get_string_elem(s, i);
 		char host[64], port[8];
-		struct lb_addr a;
+		int p = -1;
 		if (!l || lb_hostport_split(l, strlen(l), host, sizeof(host), port, sizeof(port)) ||
-		    lb_addr_parse(host, &a) || lb_port_parse(port) < 0)
+		    lb_addr_parse(host, &c->listen_addr[i]) || (p = lb_port_parse(port)) < 0)
 			return cfg_fail(err, file, s, "listen \"%s\": not ADDR:PORT ([ADDR6]:PORT)",
 					l ? l : "?");
 		snprintf(c->listen[i], sizeof(c->listen[i]), "%s", l);
+		c->listen_port[i] = (uint16_t)p;
 	}
 	c->n_listen = config_setting_length(s);
 	if ((rc = cfg_uint(root, "workers", &c->workers, 1, 1, 64, file, err)) ||
@@ -315,21 +316,17 @@ static int parse_root(config_t *cf, const char *file, void *outp, char **err)
 		/* The XDP program takes one UDP port: the one every listen
 		 * address shares. */
 		for (unsigned i = 0; i < c->n_listen; i++) {
-			char host[64], port[8];
-			struct lb_addr a;
+			const struct lb_addr *a = &c->listen_addr[i];
 			static const uint8_t zero[16];
-			lb_hostport_split(c->listen[i], strlen(c->listen[i]), host, sizeof(host),
-					  port, sizeof(port));
 			/* The program takes the port on every address of the
 			 * interface; gslbd answers only its listen addresses, so
 			 * it must know them. */
-			if (!lb_addr_parse(host, &a) &&
-			    !memcmp(a.bytes, zero, a.family == LB_AF_INET6 ? 16 : 4))
+			if (!memcmp(a->bytes, zero, a->family == LB_AF_INET6 ? 16 : 4))
 				return cfg_fail(err, file, s,
 						"xdp: listen \"%s\" is a wildcard: list the "
 						"addresses to answer on",
 						c->listen[i]);
-			uint16_t p = (uint16_t)lb_port_parse(port);
+			uint16_t p = c->listen_port[i];
 			if (i && p != c->xdp_port)
 				return cfg_fail(err, file, s,
 						"xdp: the listen addresses must share one port "

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "addr.h"
 #include "map.h"
 
 #define GSLB_MAX_LISTEN	   8
@@ -62,6 +63,9 @@ struct gslb_rrl {
 
 struct gslb_conf {
 	char listen[GSLB_MAX_LISTEN][64];
+	/* the same, parsed: what the XDP paths match destinations against */
+	struct lb_addr listen_addr[GSLB_MAX_LISTEN];
+	uint16_t listen_port[GSLB_MAX_LISTEN];
 	unsigned n_listen;
 	unsigned workers;
 	char admin_socket[256];

@@ -206,14 +206,9 @@ static void xdp_dst_init(const struct gslb_conf *c)
 {
 	memset(&g_xdp_dst, 0, sizeof(g_xdp_dst));
 	for (unsigned i = 0; i < c->n_listen; i++) {
-		char host[64], port[8];
-		struct lb_addr a;
-		if (lb_hostport_split(c->listen[i], strlen(c->listen[i]), host, sizeof(host), port,
-				      sizeof(port)) ||
-		    lb_addr_parse(host, &a))
-			continue; /* the configuration checked them */
-		bool v6 = a.family == LB_AF_INET6;
-		memcpy(g_xdp_dst.a[g_xdp_dst.n], a.bytes, 16);
+		const struct lb_addr *a = &c->listen_addr[i];
+		bool v6 = a->family == LB_AF_INET6;
+		memcpy(g_xdp_dst.a[g_xdp_dst.n], a->bytes, 16);
 		g_xdp_dst.fam[g_xdp_dst.n++] = v6 ? AF_INET6 : AF_INET;
 	}
 	/* An answer leaves as one frame: no fragments, so it must fit the

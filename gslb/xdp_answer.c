@@ -172,17 +172,11 @@ static void conf_sync(struct gslb_xa *x, const struct gslb_view *v)
 	volatile struct gx_conf *g = &x->skel->bss->gx_conf;
 	g->port = htobe16(c->xdp_port);
 	g->max_udp = c->max_udp;
-	unsigned n = 0;
-	for (unsigned i = 0; i < c->n_listen && n < GX_MAX_LISTEN; i++) {
-		char host[64], port[8];
-		struct lb_addr a;
-		if (lb_hostport_split(c->listen[i], strlen(c->listen[i]), host, sizeof(host), port,
-				      sizeof(port)) ||
-		    lb_addr_parse(host, &a))
-			continue; /* the configuration checked them */
+	unsigned n = c->n_listen < GX_MAX_LISTEN ? c->n_listen : GX_MAX_LISTEN;
+	for (unsigned i = 0; i < n; i++) {
 		for (int j = 0; j < 16; j++)
-			g->listen[n][j] = a.bytes[j];
-		g->listen_fam[n++] = a.family == LB_AF_INET6 ? 6 : 4;
+			g->listen[i][j] = c->listen_addr[i].bytes[j];
+		g->listen_fam[i] = c->listen_addr[i].family == LB_AF_INET6 ? 6 : 4;
 	}
 	g->n_listen = n;
 	g->rrl_rate = c->rrl.rate;
