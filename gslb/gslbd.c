@@ -1193,6 +1193,19 @@ static int conf_reload(struct gslbd *d, char **err)
 	    (nc->xdp_if[0] && nc->xdp_mode == GSLB_XDP_AFXDP && nc->xdp_queues != d->xdp_queues)) {
 		log_warn("reload: listen, workers, admin_socket and xdp apply at the next start");
 	}
+	/* Those keep their running values until then, so nothing follows the
+	 * file early (the XDP program's listen addresses and port would). */
+	memcpy(nc->listen, d->conf->listen, sizeof(nc->listen));
+	memcpy(nc->listen_addr, d->conf->listen_addr, sizeof(nc->listen_addr));
+	memcpy(nc->listen_port, d->conf->listen_port, sizeof(nc->listen_port));
+	nc->n_listen = d->conf->n_listen;
+	nc->workers = d->conf->workers;
+	memcpy(nc->admin_socket, d->conf->admin_socket, sizeof(nc->admin_socket));
+	memcpy(nc->xdp_if, d->conf->xdp_if, sizeof(nc->xdp_if));
+	nc->xdp_mode = d->conf->xdp_mode;
+	nc->xdp_max_nodes = d->conf->xdp_max_nodes;
+	nc->xdp_queues = d->conf->xdp_queues;
+	nc->xdp_port = d->conf->xdp_port;
 	/* PoP states follow the PoPs by name. */
 	struct pop_admin np[GMAP_MAX_POPS] = {0};
 	for (unsigned i = 0; i < nc->n_pops; i++) {
@@ -1694,7 +1707,9 @@ int main(int argc, char **argv)
 		if (d->conf->xdp_mode == GSLB_XDP_ANSWER) {
 			char *err = NULL;
 			const struct snap *sn = g_snap; /* the main thread is its only writer */
-			if (gslb_xa_open(d->conf->xdp_max_nodes, XA_LISTS, &d->xa, &err) ||
+			/* A map from gslb-map takes about one 4-bit table
+			 * per 5.5 nodes (xdp_answer.h). */
+			if (gslb_xa_open(d->conf->xdp_max_nodes / 4, XA_LISTS, &d->xa, &err) ||
 			    (xa_sync(d, &sn->view), gslb_xa_attach(d->xa, d->conf->xdp_if, &err))) {
 				log_err("%s", err ? err : "xdp answer: cannot start");
 				free(err);

@@ -15,7 +15,6 @@
 #include <bpf/libbpf.h>
 #include <endian.h>
 #include <errno.h>
-#include <linux/if_link.h>
 #include <net/if.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -37,12 +36,13 @@
 
 struct gslb_xa {
 	struct gslb_answer_bpf *skel;
-	struct gx_node *nodes;
+	struct gx_tab *tabs;
 	struct gx_list *lists;
-	size_t nodes_len, lists_len;
-	uint32_t node_cap, list_cap;
+	struct gx_name *names;
+	size_t tabs_len, lists_len, names_len;
+	uint32_t tab_cap, list_cap;
+	struct bpf_link *link; /* NULL: not attached */
 	unsigned ifindex;
-	uint32_t attach_flags; /* 0: not attached */
 };
 
 static int fail(char **err, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -65,14 +65,14 @@ static void *map_mmap(struct bpf_map *m, size_t *len)
 	return p == MAP_FAILED ? NULL : p;
 }
 
-int gslb_xa_open(uint32_t node_cap, uint32_t list_cap, struct gslb_xa **out, char **err)
+int gslb_xa_open(uint32_t tab_cap, uint32_t list_cap, struct gslb_xa **out, char **err)
 {
-	if (!node_cap || !list_cap || node_cap > (1u << 27) || list_cap > (1u << 24))
+	if (!tab_cap || !list_cap || tab_cap > (1u << 26) || list_cap >= GX_ENT_LIST)
 		return fail(err, -EINVAL, "xdp answer: capacities out of range");
 	struct gslb_xa *x = calloc(1, sizeof(*x));
 	if (!x)
 		return fail(err, -ENOMEM, "out of memory");
-	x->node_cap = node_cap;
+	x->tab_cap = tab_cap;
 	x->list_cap = list_cap;
 	int rc;
 	x->skel = gslb_answer_bpf__open();
@@ -81,21 +81,22 @@ int gslb_xa_open(uint32_t node_cap, uint32_t list_cap, struct gslb_xa **out, cha
 		free(x);
 		return fail(err, rc, "xdp answer: open: %s", strerror(-rc));
 	}
-	if ((rc = bpf_map__set_max_entries(x->skel->maps.gx_nodes, 2 * node_cap)) ||
+	if ((rc = bpf_map__set_max_entries(x->skel->maps.gx_tabs, 2 * tab_cap)) ||
 	    (rc = bpf_map__set_max_entries(x->skel->maps.gx_lists, 2 * list_cap)) ||
 	    (rc = gslb_answer_bpf__load(x->skel))) {
 		gslb_xa_close(x);
 		return fail(err, rc, "xdp answer: load: %s", strerror(-rc));
 	}
-	x->nodes = map_mmap(x->skel->maps.gx_nodes, &x->nodes_len);
+	x->tabs = map_mmap(x->skel->maps.gx_tabs, &x->tabs_len);
 	x->lists = map_mmap(x->skel->maps.gx_lists, &x->lists_len);
-	if (!x->nodes || !x->lists) {
+	x->names = map_mmap(x->skel->maps.gx_names, &x->names_len);
+	if (!x->tabs || !x->lists || !x->names) {
 		rc = -errno;
 		gslb_xa_close(x);
 		return fail(err, rc, "xdp answer: mmap: %s", strerror(-rc));
 	}
 	volatile struct gx_conf *c = &x->skel->bss->gx_conf;
-	c->node_cap = node_cap;
+	c->tab_cap = tab_cap;
 	c->list_cap = list_cap;
 	for (unsigned i = 0; i < GX_MAX_POPS; i++)
 		x->skel->bss->gx_pops[i].state = GSLB_POP_DOWN;
@@ -106,6 +107,12 @@ int gslb_xa_open(uint32_t node_cap, uint32_t list_cap, struct gslb_xa **out, cha
 int gslb_xa_prog_fd(const struct gslb_xa *x)
 {
 	return bpf_program__fd(x->skel->progs.gslb_answer);
+}
+
+uint32_t gslb_xa_tables(const struct gslb_xa *x)
+{
+	const volatile struct gx_conf *c = &x->skel->bss->gx_conf;
+	return c->set[c->seq & 1].loaded ? c->set[c->seq & 1].n_tabs : 0;
 }
 
 bool gslb_xa_loaded(const struct gslb_xa *x)
@@ -136,34 +143,33 @@ static bool zone_of(const struct gslb_conf *c, const struct gslb_zone *z, const 
 	return true;
 }
 
-static int names_sync(struct gslb_xa *x, const struct gslb_conf *c)
+/* The service names gslbd answers from the map, into set s's slots
+ * (gx_name). Names longer than the program keeps, of more labels than
+ * it walks, owned by another zone, or on a slot already taken are left
+ * to the sockets. */
+static void names_sync(struct gslb_xa *x, const struct gslb_conf *c, unsigned s)
 {
-	int fd = bpf_map__fd(x->skel->maps.gx_names);
-	struct gx_name_key k, next;
-	/* Empty it: delete the first key until there is none. */
-	while (!bpf_map_get_next_key(fd, NULL, &next))
-		if (bpf_map_delete_elem(fd, &next))
-			return -errno;
-	unsigned n = 0;
+	struct gx_name *slots = x->names + (size_t)s * GX_NAME_SLOTS;
+	memset(slots, 0, GX_NAME_SLOTS * sizeof(*slots));
 	for (unsigned zi = 0; zi < c->n_zones; zi++) {
 		const struct gslb_zone *z = &c->zones[zi];
 		for (unsigned i = 0; i < z->n_names; i++) {
 			const struct gslb_name *nm = &z->names[i];
 			size_t len = knot_dname_size(nm->name);
-			/* Longer names, and names another zone owns, are left
-			 * to gslbd. */
 			if (nm->kind != GSLB_NAME_SERVICE || len > GX_NAME_KEY ||
-			    !zone_of(c, z, nm->name) || n >= GX_MAX_NAMES)
+			    knot_dname_labels(nm->name, NULL) > GX_NAME_LABELS ||
+			    !zone_of(c, z, nm->name))
 				continue;
-			memset(&k, 0, sizeof(k));
-			memcpy(k.name, nm->name, len);
-			struct gx_name_val val = {.ttl = z->ttl};
-			if (bpf_map_update_elem(fd, &k, &val, BPF_ANY))
-				return -errno;
-			n++;
+			struct gx_name n = {.len = (uint32_t)len, .ttl = z->ttl};
+			memcpy(n.w, nm->name, len); /* lowercase already (conf.c) */
+			uint64_t h = 0;
+			for (size_t w = 0; w < GX_NAME_KEY / 8; w++)
+				h = gx_name_mix(h, n.w[w]);
+			struct gx_name *slot = &slots[gx_name_slot(h)];
+			if (!slot->len)
+				*slot = n;
 		}
 	}
-	return 0;
 }
 
 static void conf_sync(struct gslb_xa *x, const struct gslb_view *v)
@@ -199,6 +205,62 @@ static void conf_sync(struct gslb_xa *x, const struct gslb_view *v)
 	}
 }
 
+/* Turning one family's radix tree into 4-bit stride tables (gx_tab). */
+struct tab_build {
+	const struct gmap_node *t;
+	struct gx_tab *out; /* the set's tables */
+	uint32_t n, cap;
+};
+
+static bool has_kids(const struct gmap_node *n)
+{
+	return n->child[0] || n->child[1];
+}
+
+/*
+ * The table for node (which has children, at depth bits of a family of
+ * max bits; here is the deepest list on the path to it, itself included),
+ * and below it the tables of the nodes 4 bits down: its index + 1, or 0
+ * when they do not fit. The loader checked that the nodes form a tree; no
+ * walk goes past max bits, so neither does this (it recurses once per 4
+ * bits, at most 32 deep).
+ */
+static uint32_t tab_build(struct tab_build *b, uint32_t node, unsigned depth, unsigned max,
+			  uint32_t here)
+{
+	if (b->n >= b->cap)
+		return 0;
+	uint32_t ti = b->n++;
+	b->out[ti].e[GX_ENT_HERE] = here;
+	b->out[ti].e[GX_ENT_HERE + 1] = 0;
+	for (unsigned r = 1; r <= 4; r++) {
+		for (unsigned v = 0; v < 1u << r; v++) {
+			uint32_t i = node, best = here, steps = 0;
+			for (unsigned k = 0; k < r; k++) {
+				uint32_t c = le32toh(b->t[i].child[(v >> (r - 1 - k)) & 1]);
+				if (!c)
+					break;
+				i = c;
+				steps++;
+				uint32_t l = le32toh(b->t[i].list);
+				if (l)
+					best = l;
+			}
+			uint32_t e = best | steps << GX_ENT_STEPS;
+			if (!has_kids(&b->t[i])) {
+				e |= GX_ENT_LEAF;
+			} else if (r == 4 && steps == 4 && depth + 4 < max) {
+				uint32_t next = tab_build(b, i, depth + 4, max, best);
+				if (!next)
+					return 0;
+				e = GX_ENT_NEXT | next;
+			}
+			b->out[ti].e[(1u << r) - 2 + v] = e;
+		}
+	}
+	return ti + 1;
+}
+
 /* Copy v's map into set s. 0, or -E2BIG when it does not fit. */
 static int map_copy(struct gslb_xa *x, const struct gslb_view *v, unsigned s, char **err)
 {
@@ -206,23 +268,26 @@ static int map_copy(struct gslb_xa *x, const struct gslb_view *v, unsigned s, ch
 	set->loaded = 0;
 	if (!v->map)
 		return 0;
-	uint32_t n4, n6;
-	const struct gmap_node *t4 = gmap_nodes(v->map, false, &n4);
-	const struct gmap_node *t6 = gmap_nodes(v->map, true, &n6);
 	unsigned nl = gmap_n_lists(v->map);
-	if ((uint64_t)n4 + n6 > x->node_cap || nl > x->list_cap)
+	if (nl > x->list_cap)
 		return fail(err, -E2BIG,
-			    "xdp answer: the map has %u nodes and %u lists, the program room for "
-			    "%u and %u (xdp.max_nodes); gslbd answers every query itself",
-			    n4 + n6, nl, x->node_cap, x->list_cap);
-	struct gx_node *d = x->nodes + (size_t)s * x->node_cap;
-	for (uint32_t i = 0; i < n4; i++)
-		d[i] = (struct gx_node){.child = {le32toh(t4[i].child[0]), le32toh(t4[i].child[1])},
-					.list = le32toh(t4[i].list)};
-	for (uint32_t i = 0; i < n6; i++)
-		d[n4 + i] =
-		    (struct gx_node){.child = {le32toh(t6[i].child[0]), le32toh(t6[i].child[1])},
-				     .list = le32toh(t6[i].list)};
+			    "xdp answer: the map has %u lists, the program room for %u; gslbd "
+			    "answers every query itself",
+			    nl, x->list_cap);
+	struct tab_build b = {.out = x->tabs + (size_t)s * x->tab_cap, .cap = x->tab_cap};
+	uint32_t root_tab[2], root_list[2];
+	for (int f = 0; f < 2; f++) {
+		uint32_t n;
+		b.t = gmap_nodes(v->map, f, &n);
+		root_list[f] = le32toh(b.t[0].list);
+		root_tab[f] = 0;
+		if (has_kids(&b.t[0]) &&
+		    !(root_tab[f] = tab_build(&b, 0, 0, f ? 128 : 32, root_list[f])))
+			return fail(err, -E2BIG,
+				    "xdp answer: the map needs more than the program's %u tables "
+				    "(xdp.max_nodes / 4); gslbd answers every query itself",
+				    x->tab_cap);
+	}
 	struct gx_list *l = x->lists + (size_t)s * x->list_cap;
 	for (unsigned i = 0; i < nl; i++) {
 		const uint8_t *src = gmap_list(v->map, i);
@@ -233,8 +298,11 @@ static int map_copy(struct gslb_xa *x, const struct gslb_view *v, unsigned s, ch
 								     : v->map_pop[p];
 		}
 	}
-	set->n_nodes4 = n4;
-	set->n_nodes6 = n6;
+	set->n_tabs = b.n;
+	for (int f = 0; f < 2; f++) {
+		set->root_tab[f] = root_tab[f];
+		set->root_list[f] = root_list[f];
+	}
 	set->n_lists = nl;
 	set->loaded = 1;
 	return 0;
@@ -246,11 +314,9 @@ int gslb_xa_sync(struct gslb_xa *x, const struct gslb_view *v, char **err)
 	__atomic_store_n(&g->enabled, 0, __ATOMIC_SEQ_CST);
 	__atomic_add_fetch(&g->seq, 2, __ATOMIC_SEQ_CST); /* same set, a new number */
 	conf_sync(x, v);
-	int rc = names_sync(x, v->conf);
-	if (rc)
-		return fail(err, rc, "xdp answer: names: %s", strerror(-rc));
 	unsigned next = (g->seq & 1) ^ 1;
-	rc = map_copy(x, v, next, err);
+	names_sync(x, v->conf, next);
+	int rc = map_copy(x, v, next, err);
 	__atomic_add_fetch(&g->seq, 1, __ATOMIC_SEQ_CST); /* the other set */
 	__atomic_store_n(&g->enabled, 1, __ATOMIC_SEQ_CST);
 	return rc;
@@ -261,20 +327,24 @@ int gslb_xa_attach(struct gslb_xa *x, const char *ifname, char **err)
 	unsigned idx = if_nametoindex(ifname);
 	if (!idx)
 		return fail(err, -ENODEV, "xdp answer: no interface %s", ifname);
-	int fd = gslb_xa_prog_fd(x);
-	uint32_t flags = XDP_FLAGS_UPDATE_IF_NOEXIST | XDP_FLAGS_DRV_MODE;
-	int rc = bpf_xdp_attach((int)idx, fd, flags, NULL);
-	if (rc == -EOPNOTSUPP || rc == -EINVAL) {
-		/* No native XDP in the driver: the generic hook still
-		 * answers before the socket path, for less gain. */
-		flags = XDP_FLAGS_UPDATE_IF_NOEXIST | XDP_FLAGS_SKB_MODE;
-		rc = bpf_xdp_attach((int)idx, fd, flags, NULL);
-	}
-	if (rc)
+	if (x->link)
+		return fail(err, -EALREADY, "xdp answer: already attached");
+	/*
+	 * A BPF link, not a netlink attach: the kernel takes the program off
+	 * the interface when the link's last fd closes, so a gslbd that dies
+	 * (kill -9, a crash) leaves no program answering from frozen PoP
+	 * states, and the next start is not refused. The driver's native
+	 * hook if it has one, else the generic one; a link never replaces
+	 * another program (-EBUSY).
+	 */
+	struct bpf_link *l = bpf_program__attach_xdp(x->skel->progs.gslb_answer, (int)idx);
+	if (!l) {
+		int rc = -errno;
 		return fail(err, rc, "xdp answer: attach to %s: %s%s", ifname, strerror(-rc),
 			    rc == -EBUSY ? " (another XDP program is attached)" : "");
+	}
+	x->link = l;
 	x->ifindex = idx;
-	x->attach_flags = flags;
 	return 0;
 }
 
@@ -302,18 +372,13 @@ void gslb_xa_close(struct gslb_xa *x)
 {
 	if (!x)
 		return;
-	if (x->attach_flags) {
-		/* Only if it is still ours: never take down a program someone
-		 * put there since. */
-		LIBBPF_OPTS(bpf_xdp_attach_opts, o, .old_prog_fd = gslb_xa_prog_fd(x));
-		bpf_xdp_detach((int)x->ifindex,
-			       (x->attach_flags & ~XDP_FLAGS_UPDATE_IF_NOEXIST) | XDP_FLAGS_REPLACE,
-			       &o);
-	}
-	if (x->nodes)
-		munmap(x->nodes, x->nodes_len);
+	bpf_link__destroy(x->link); /* detaches: the link is ours alone */
+	if (x->tabs)
+		munmap(x->tabs, x->tabs_len);
 	if (x->lists)
 		munmap(x->lists, x->lists_len);
+	if (x->names)
+		munmap(x->names, x->names_len);
 	gslb_answer_bpf__destroy(x->skel);
 	free(x);
 }

@@ -20,12 +20,14 @@
 struct gslb_xa;
 
 /*
- * Load the program with room for node_cap radix nodes and list_cap lists
- * per map (two maps' worth: one serving, one being written). Not attached
- * and answering nothing until gslb_xa_sync. Returns 0 and *out (free
- * with gslb_xa_close), or -errno with a malloc'd reason in *err.
+ * Load the program with room for tab_cap tables (256 bytes each: the
+ * radix tree in 4-bit strides, about one per 4 to 6 nodes of a map built
+ * by gslb-map) and list_cap lists per map (two maps' worth: one serving,
+ * one being written). Not attached and answering nothing until
+ * gslb_xa_sync. Returns 0 and *out (free with gslb_xa_close), or -errno
+ * with a malloc'd reason in *err.
  */
-int gslb_xa_open(uint32_t node_cap, uint32_t list_cap, struct gslb_xa **out, char **err);
+int gslb_xa_open(uint32_t tab_cap, uint32_t list_cap, struct gslb_xa **out, char **err);
 
 /*
  * Make the program answer as v does (configuration, map, PoP states; v is
@@ -41,13 +43,18 @@ int gslb_xa_sync(struct gslb_xa *x, const struct gslb_view *v, char **err);
 void gslb_xa_states(struct gslb_xa *x, const struct gslb_view *v);
 
 /*
- * Attach to the interface (native XDP, else generic), refusing to replace
- * another program. Returns 0 or -errno with *err set (malloc'd).
+ * Attach to the interface (native XDP, else generic) through a BPF link
+ * that only x holds, so the program goes when gslbd goes, however it
+ * ends; another program already there is not replaced (-EBUSY). Returns
+ * 0 or -errno with *err set (malloc'd).
  */
 int gslb_xa_attach(struct gslb_xa *x, const char *ifname, char **err);
 
 /* Counters summed over CPUs: out[GX_COUNTERS] (gslb_xdp.h). 0 or -errno. */
 int gslb_xa_counters(struct gslb_xa *x, uint64_t *out);
+
+/* Tables the serving map takes (0: none loaded). */
+uint32_t gslb_xa_tables(const struct gslb_xa *x);
 
 /* Does the program hold a map it answers from? */
 bool gslb_xa_loaded(const struct gslb_xa *x);

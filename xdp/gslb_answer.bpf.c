@@ -12,7 +12,7 @@
  * another name or type, other EDNS options, a client the map does not
  * hold, no PoP of its list up, an odd packet - goes up the stack to
  * gslbd's sockets untouched (XDP_PASS), where dns.c answers it. An answer
- * from here is byte for byte the one dns.c would give (tests/gslb_xdp_test.c
+ * from here is byte for byte the one dns.c would give (gslb/test_xdp_answer.c
  * compares the two on generated and mutated queries).
  *
  * The query is copied into a per-CPU buffer, checked and answered there,
@@ -50,9 +50,9 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
-	__type(value, struct gx_node);
-	__uint(max_entries, 2); /* gslbd sets 2 x node_cap before loading */
-} gx_nodes SEC(".maps");
+	__type(value, struct gx_tab);
+	__uint(max_entries, 2); /* gslbd sets 2 x tab_cap before loading */
+} gx_tabs SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -63,10 +63,11 @@ struct {
 } gx_lists SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__type(key, struct gx_name_key);
-	__type(value, struct gx_name_val);
-	__uint(max_entries, GX_MAX_NAMES);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct gx_name);
+	__uint(max_entries, 2 * GX_NAME_SLOTS);
 } gx_names SEC(".maps");
 
 struct {
@@ -78,10 +79,10 @@ struct {
 
 struct scratch {
 	__u8 buf[GX_SCRATCH];
-	struct gx_name_key key;
 	struct gx_rrl_key rkey;
-	__u8 addr[16]; /* the client */
-	__u8 vip[16];  /* the answer */
+	__u64 name[GX_NAME_KEY / 8]; /* the question's name, lowercased */
+	__u8 addr[16];		     /* the client */
+	__u8 vip[16];		     /* the answer */
 };
 
 struct {
@@ -178,7 +179,7 @@ static __always_inline __u16 fold(__u64 s)
 }
 
 /* The rate limiter (gslbd's rrl_check): 1 answer, 2 answer truncated,
- * 0 drop. Buckets per source prefix in an LRU; updates from several CPUs
+ * 0 drop, 3 pass on to gslbd. Buckets per source prefix in an LRU; updates from several CPUs
  * race, which can only let a little more or less through. */
 static __always_inline int rrl(struct scratch *s, const __u8 *src, int v6)
 {
@@ -203,7 +204,7 @@ static __always_inline int rrl(struct scratch *s, const __u8 *src, int v6)
 		bpf_map_update_elem(&gx_rrl, &s->rkey, &nv, BPF_NOEXIST);
 		v = bpf_map_lookup_elem(&gx_rrl, &s->rkey);
 		if (!v)
-			return 0;
+			return 3; /* no bucket: gslbd's own limiter decides */
 	}
 	__u64 t = v->tokens_milli + (now - v->last_ms) * rate;
 	if (now < v->last_ms) /* another CPU's newer clock */
@@ -219,70 +220,66 @@ static __always_inline int rrl(struct scratch *s, const __u8 *src, int v6)
 	return slip && v->limited % slip == 0 ? 2 : 0;
 }
 
-/* One byte of the question's name (bpf_loop keeps the verifier's work
- * to one pass over it). */
-struct name_ctx {
-	struct scratch *s;
-	__u32 dns_len, lab, nlen, bad;
+/* One label of the question's name. */
+struct label_ctx {
+	__u8 *b;
+	__u32 dns_len, pos, named, bad;
 };
 
-static long name_step(__u32 i, void *arg)
+static long label_step(__u32 i, void *arg)
 {
-	struct name_ctx *n = arg;
-	if (DNS_HDR + i >= n->dns_len || i >= GX_NAME_KEY) {
-		n->bad = 1;
+	struct label_ctx *l = arg;
+	if (DNS_HDR + l->pos >= l->dns_len) {
+		l->bad = 1;
 		return 1;
 	}
-	__u8 c = n->s->buf[MASK_BUF(DNS_HDR + i)];
-	if (!n->lab) {
-		if (!c) {
-			n->nlen = i + 1;
-			return 1;
-		}
-		if (c > 63) { /* a pointer or a reserved label type */
-			n->bad = 1;
-			return 1;
-		}
-		n->lab = c;
-	} else {
-		if (c >= 'A' && c <= 'Z')
-			c += 'a' - 'A';
-		n->lab--;
+	__u8 c = l->b[MASK_BUF(DNS_HDR + l->pos)];
+	if (!c) {
+		l->named = 1;
+		return 1;
 	}
-	n->s->key.name[i & (GX_NAME_KEY - 1)] = c;
-	return 0;
+	if (c > 63) { /* a pointer or a reserved label type */
+		l->bad = 1;
+		return 1;
+	}
+	l->pos += c + 1;
+	return l->pos >= GX_NAME_KEY; /* longer than the program keeps */
 }
 
-/* One step down the radix tree (gmap_lookup's loop). */
+/* Four bits down the radix tree (four turns of gmap_lookup's loop). */
 struct walk_ctx {
 	struct scratch *s;
-	__u32 base, n_fam, depth, best, bad;
-	__u32 child[2]; /* of the node reached */
+	__u32 base, n_tabs, bits;
+	__u32 tab;  /* the table reached, + 1 */
+	__u32 stop; /* the entry the walk stopped at (0: not yet) */
+	__u32 depth, bad;
 };
 
-static long walk_step(__u32 d, void *arg)
+static long walk_step(__u32 k, void *arg)
 {
 	struct walk_ctx *w = arg;
-	__u32 bit = (w->s->addr[(d >> 3) & 15] >> (7 - (d & 7))) & 1;
-	__u32 c = bit ? w->child[1] : w->child[0];
-	if (!c)
-		return 1;
-	if (c >= w->n_fam) {
+	__u32 d = k * 4;
+	if (d >= w->bits || w->tab - 1 >= w->n_tabs) {
 		w->bad = 1;
 		return 1;
 	}
-	__u32 idx = w->base + c;
-	struct gx_node *n = bpf_map_lookup_elem(&gx_nodes, &idx);
-	if (!n) {
+	__u32 rem = w->bits - d, r = rem < 4 ? rem : 4;
+	__u32 idx = w->base + w->tab - 1;
+	struct gx_tab *t = bpf_map_lookup_elem(&gx_tabs, &idx);
+	if (!t) {
 		w->bad = 1;
 		return 1;
 	}
-	w->depth++;
-	if (n->list)
-		w->best = n->list;
-	w->child[0] = n->child[0];
-	w->child[1] = n->child[1];
-	return 0;
+	__u32 nib = (w->s->addr[(d >> 3) & 15] >> (d & 4 ? 0 : 4)) & 0xf;
+	__u32 e = t->e[(((1u << r) - 2) + (nib >> (4 - r))) & (GX_TAB_ENTS - 1)];
+	if (e & GX_ENT_NEXT) {
+		w->tab = e & ~GX_ENT_NEXT;
+		w->depth = d + 4;
+		return 0;
+	}
+	w->stop = e;
+	w->depth = d + ((e >> GX_ENT_STEPS) & 7);
+	return 1;
 }
 
 SEC("xdp")
@@ -296,7 +293,8 @@ int gslb_answer(struct xdp_md *ctx)
 
 	/* ---- Ethernet, IP, UDP ---- */
 	struct ethhdr *eth = data;
-	if ((void *)(eth + 1) > end || (eth->h_dest[0] & 1))
+	/* Group addresses either way: the answer would go to a group. */
+	if ((void *)(eth + 1) > end || (eth->h_dest[0] & 1) || (eth->h_source[0] & 1))
 		return pass(GX_PASS_OTHER);
 	int v6;
 	__u32 l4off, l4len;
@@ -304,6 +302,10 @@ int gslb_answer(struct xdp_md *ctx)
 		struct iphdr *ip = (void *)(eth + 1);
 		if ((void *)(ip + 1) > end || ip->version != 4 || ip->ihl != 5 ||
 		    (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET)) || ip->protocol != IPPROTO_UDP)
+			return pass(GX_PASS_OTHER);
+		/* A bad header checksum: the kernel drops it (ip_rcv). */
+		__u32 *iw = (void *)ip;
+		if (fold((__u64)iw[0] + iw[1] + iw[2] + iw[3] + iw[4]) != 0xffff)
 			return pass(GX_PASS_OTHER);
 		__u32 tot = bpf_ntohs(ip->tot_len);
 		if (tot < sizeof(*ip) + sizeof(struct udphdr))
@@ -348,7 +350,9 @@ int gslb_answer(struct xdp_md *ctx)
 	struct scratch *s = bpf_map_lookup_elem(&gx_scratch, &zero);
 	if (!s)
 		return pass(GX_PASS_SHAPE);
-	__u8 *b = s->buf;
+	/* The message at offset 4, so that the name (at 12) starts on an
+	 * 8-byte boundary and is read in words. */
+	__u8 *b = s->buf + 4;
 	if (bpf_xdp_load_bytes(ctx, l4off + sizeof(*udp), b, dns_len))
 		return pass(GX_PASS_SHAPE);
 	/* A query (QR 0, opcode QUERY), one question, nothing in the answer
@@ -359,25 +363,65 @@ int gslb_answer(struct xdp_md *ctx)
 	if (ar > 1)
 		return pass(GX_PASS_SHAPE);
 
-	/* QNAME (RFC 1035 section 4.1.2), uncompressed, lowercased into the
-	 * names key as gslbd keeps its names. */
-	__builtin_memset(&s->key, 0, sizeof(s->key));
-	struct name_ctx nc = {.s = s, .dns_len = dns_len};
-	bpf_loop(GX_NAME_KEY, name_step, &nc, 0);
-	if (nc.bad)
+	/* QNAME (RFC 1035 section 4.1.2): labels of at most 63 bytes up to
+	 * the root label, uncompressed (a pointer is left to gslbd). */
+	struct label_ctx lc = {.b = b, .dns_len = dns_len};
+	bpf_loop(GX_NAME_LABELS, label_step, &lc, 0);
+	if (lc.bad)
 		return pass(GX_PASS_SHAPE);
-	if (!nc.nlen)
-		return pass(GX_PASS_NAME); /* longer than the program keeps */
-	__u32 q = DNS_HDR + nc.nlen;
+	if (!lc.named)
+		return pass(GX_PASS_NAME); /* longer, or more labels, than kept here */
+	__u32 pos = lc.pos;
+	__u32 nlen = pos + 1;
+	__u32 q = DNS_HDR + nlen;
 	if (q + 4 > dns_len)
 		return pass(GX_PASS_SHAPE);
 	__u16 qtype = be16_at(b, q), qclass = be16_at(b, q + 2);
 	__u32 qend = q + 4;
 	if ((qtype != T_A && qtype != T_AAAA) || qclass != C_IN)
 		return pass(GX_PASS_SHAPE);
-	struct gx_name_val *name = bpf_map_lookup_elem(&gx_names, &s->key);
-	if (!name)
+	/* Trailing bytes after the question are a FORMERR, gslbd's. */
+	if (!ar && qend != dns_len)
+		return pass(GX_PASS_SHAPE);
+
+	/* Everything from gslbd's copy is read between here and the second
+	 * look at seq (xdp_answer.c). */
+	__u32 seq = gx_conf.seq;
+	__u32 set = seq & 1;
+	if (!gx_conf.set[set].loaded)
+		return pass(GX_PASS_BUSY);
+
+	/* The name, lowercased a word at a time ('A'-'Z' only: a label's
+	 * length byte is below 64, never a letter), hashed to its slot and
+	 * compared word for word with the name gslbd put there. */
+	__u64 *words = (__u64 *)(b + DNS_HDR);
+	__u64 h = 0, diff = 0;
+#pragma clang loop unroll(disable)
+	for (int i = 0; i < GX_NAME_KEY / 8; i++) {
+		/* Keep the name's bytes of this word, no branch (the
+		 * verifier walks one path): l = clamp(nlen - 8i, 0, 8). */
+		__s64 left = (__s64)nlen - i * 8;
+		left &= ~(left >> 63);
+		__s64 over = left - 8;
+		left = 8 + (over & (over >> 63));
+		__u64 w = words[i] & (((1ULL << (4 * left)) << (4 * left)) - 1);
+		__u64 low7 = w & 0x7f7f7f7f7f7f7f7fULL;
+		__u64 ge_a = low7 + 0x3f3f3f3f3f3f3f3fULL; /* high bit: >= 'A' */
+		__u64 gt_z = low7 + 0x2525252525252525ULL; /* high bit: > 'Z' */
+		w |= (ge_a & ~gt_z & ~w & 0x8080808080808080ULL) >> 2;
+		s->name[i] = w;
+		h = gx_name_mix(h, w);
+	}
+	__u32 slot = set * GX_NAME_SLOTS + gx_name_slot(h);
+	struct gx_name *name = bpf_map_lookup_elem(&gx_names, &slot);
+	if (!name || name->len != nlen)
 		return pass(GX_PASS_NAME);
+#pragma clang loop unroll(disable)
+	for (int i = 0; i < GX_NAME_KEY / 8; i++)
+		diff |= name->w[i] ^ s->name[i];
+	if (diff)
+		return pass(GX_PASS_NAME);
+	__u32 ttl = name->ttl;
 
 	/* ---- EDNS (RFC 6891 section 6.1.2) and ECS (RFC 7871 section 6) ---- */
 	int edns = 0, ecs = 0;
@@ -427,28 +471,40 @@ int gslb_answer(struct xdp_md *ctx)
 	}
 
 	/* ---- the map: gmap_lookup over gslbd's copy of the tree ---- */
-	__u32 seq = gx_conf.seq;
-	__u32 set = seq & 1;
-	__u32 n_fam = cv6 ? gx_conf.set[set].n_nodes6 : gx_conf.set[set].n_nodes4;
-	if (!gx_conf.set[set].loaded)
-		return pass(GX_PASS_BUSY);
-	if (!n_fam)
-		return pass(GX_PASS_MAP);
-	__u32 base = set * gx_conf.node_cap + (cv6 ? gx_conf.set[set].n_nodes4 : 0);
-	__u32 idx = base;
-	struct gx_node *n = bpf_map_lookup_elem(&gx_nodes, &idx);
-	if (!n)
-		return pass(GX_PASS_BUSY);
+	/* A walk stops where a child is missing, at a leaf or after the
+	 * client's bits; it stands for all the addresses below that node
+	 * when it is a leaf, else one bit more (gmap_lookup). */
 	struct walk_ctx wc = {.s = s,
-			      .base = base,
-			      .n_fam = n_fam,
-			      .best = n->list,
-			      .child = {n->child[0], n->child[1]}};
-	bpf_loop(bits, walk_step, &wc, 0);
-	if (wc.bad)
-		return pass(GX_PASS_BUSY);
-	__u32 best = wc.best, depth = wc.depth;
-	__u32 scope = (!wc.child[0] && !wc.child[1]) ? depth : depth + 1;
+			      .base = set * gx_conf.tab_cap,
+			      .n_tabs = gx_conf.set[set].n_tabs,
+			      .bits = bits,
+			      .tab = gx_conf.set[set].root_tab[cv6]};
+	__u32 best, leaf;
+	if (!wc.tab) { /* a root without children */
+		best = gx_conf.set[set].root_list[cv6];
+		leaf = 1;
+	} else {
+		if (bits)
+			bpf_loop((bits + 3) / 4, walk_step, &wc, 0);
+		if (wc.bad)
+			return pass(GX_PASS_BUSY);
+		if (wc.stop) {
+			best = wc.stop & GX_ENT_LIST;
+			leaf = !!(wc.stop & GX_ENT_LEAF);
+		} else {
+			/* Every bit down, to a node with children: its own
+			 * table has the list. */
+			if (wc.tab - 1 >= wc.n_tabs)
+				return pass(GX_PASS_BUSY);
+			__u32 ti = wc.base + wc.tab - 1;
+			struct gx_tab *t = bpf_map_lookup_elem(&gx_tabs, &ti);
+			if (!t)
+				return pass(GX_PASS_BUSY);
+			best = t->e[GX_ENT_HERE] & GX_ENT_LIST;
+			leaf = 0;
+		}
+	}
+	__u32 scope = leaf ? wc.depth : wc.depth + 1;
 	__u32 max = cv6 ? 128 : 32;
 	if (scope > max)
 		scope = max;
@@ -456,7 +512,7 @@ int gslb_answer(struct xdp_md *ctx)
 		return pass(GX_PASS_MAP); /* the country and default lists are gslbd's */
 	if (best - 1 >= gx_conf.set[set].n_lists)
 		return pass(GX_PASS_BUSY);
-	idx = set * gx_conf.list_cap + best - 1;
+	__u32 idx = set * gx_conf.list_cap + best - 1;
 	struct gx_list *l = bpf_map_lookup_elem(&gx_lists, &idx);
 	if (!l)
 		return pass(GX_PASS_BUSY);
@@ -494,6 +550,11 @@ int gslb_answer(struct xdp_md *ctx)
 		count(GX_RRL_DROPPED);
 		return XDP_DROP;
 	}
+	if (verdict == 3)
+		return pass(GX_PASS_BUSY);
+	/* Below, a slip that cannot be sent is dropped (not passed on, where
+	 * it could become a whole answer). */
+	int fail = verdict == 2 ? XDP_DROP : XDP_PASS;
 
 	/* ---- the answer, written over the query in the buffer ---- */
 	b[2] = 0x84 | (b[2] & 0x01); /* QR, AA, RD as asked */
@@ -503,7 +564,6 @@ int gslb_answer(struct xdp_md *ctx)
 		b[2] |= 0x02; /* TC: header and question only */
 		put16(b, 6, 0);
 		put16(b, 10, 0);
-		count(GX_RRL_SLIPPED);
 	} else {
 		put16(b, 6, 1);
 		put16(b, 10, edns);
@@ -511,8 +571,8 @@ int gslb_answer(struct xdp_md *ctx)
 		b[MASK_BUF(w + 1)] = DNS_HDR;
 		put16(b, w + 2, qtype);
 		put16(b, w + 4, C_IN);
-		put16(b, w + 6, (__u16)(name->ttl >> 16));
-		put16(b, w + 8, (__u16)name->ttl);
+		put16(b, w + 6, (__u16)(ttl >> 16));
+		put16(b, w + 8, (__u16)ttl);
 		put16(b, w + 10, want6 ? 16 : 4);
 		w += 12;
 #pragma unroll
@@ -542,42 +602,55 @@ int gslb_answer(struct xdp_md *ctx)
 				w += ebytes;
 			}
 		}
-		count(GX_ANSWERED);
-		count(GX__N + pop);
-		if (ecs)
-			count(GX_ECS);
 	}
 	__u32 resp_len = w;
 	if (resp_len < DNS_HDR || resp_len > GX_MAX_QUERY)
-		return pass(GX_PASS_TAIL);
+		return fail == XDP_DROP ? XDP_DROP : pass(GX_PASS_TAIL);
 	/* Zero the bytes up to the next multiple of 4 for the checksum. */
 	b[MASK_BUF(w)] = 0;
 	b[MASK_BUF(w + 1)] = 0;
 	b[MASK_BUF(w + 2)] = 0;
 	__u32 len4 = (resp_len + 3) & ~3u;
 	if (len4 < DNS_HDR || len4 > GX_MAX_QUERY)
-		return pass(GX_PASS_TAIL);
+		return fail == XDP_DROP ? XDP_DROP : pass(GX_PASS_TAIL);
 	__s64 sum = bpf_csum_diff(0, 0, (__be32 *)b, len4, 0);
 	if (sum < 0)
-		return pass(GX_PASS_TAIL);
+		return fail == XDP_DROP ? XDP_DROP : pass(GX_PASS_TAIL);
 
-	/* ---- the frame: grow or shrink it to the answer, then turn it round ---- */
+	/*
+	 * ---- the frame: grown or cut to the answer, headers written anew ----
+	 * An answer grows at the head: a driver's XDP frame keeps 256 bytes
+	 * of headroom, while its tailroom may be only what aligning the
+	 * query left (a veth's copy of an skb). Every header byte is then
+	 * written here, from what was saved of the query.
+	 */
 	__u32 new_ulen = sizeof(*udp) + resp_len;
 	int delta = (int)(l4off + new_ulen) - (int)(end - data);
 	__u16 sport = udp->source, dport = udp->dest;
-	if (delta && bpf_xdp_adjust_tail(ctx, delta))
-		return pass(GX_PASS_TAIL);
+	__u8 smac[ETH_ALEN], dmac[ETH_ALEN];
+	__builtin_memcpy(smac, eth->h_source, ETH_ALEN);
+	__builtin_memcpy(dmac, eth->h_dest, ETH_ALEN);
+	__be16 proto = eth->h_proto;
+	if (delta > 0 ? bpf_xdp_adjust_head(ctx, -delta) : delta && bpf_xdp_adjust_tail(ctx, delta))
+		return fail == XDP_DROP ? XDP_DROP : pass(GX_PASS_TAIL);
 	if (bpf_xdp_store_bytes(ctx, l4off + sizeof(*udp), b, resp_len))
-		return XDP_DROP; /* the frame is already cut: not a query any more */
+		return XDP_DROP; /* the frame is already changed: not a query any more */
+	if (verdict == 2) {
+		count(GX_RRL_SLIPPED);
+	} else {
+		count(GX_ANSWERED);
+		count(GX__N + pop);
+		if (ecs)
+			count(GX_ECS);
+	}
 	data = (void *)(long)ctx->data;
 	end = (void *)(long)ctx->data_end;
 	eth = data;
 	if ((void *)(eth + 1) > end)
 		return XDP_DROP;
-	__u8 mac[ETH_ALEN];
-	__builtin_memcpy(mac, eth->h_dest, ETH_ALEN);
-	__builtin_memcpy(eth->h_dest, eth->h_source, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, mac, ETH_ALEN);
+	__builtin_memcpy(eth->h_dest, smac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, dmac, ETH_ALEN);
+	eth->h_proto = proto;
 	/*
 	 * The UDP checksum in host order: the pseudo-header (RFC 768; RFC
 	 * 8200 section 8.1: addresses, protocol, length), the UDP header
@@ -599,6 +672,7 @@ int gslb_answer(struct xdp_md *ctx)
 			return XDP_DROP;
 		*(__be32 *)ip6 = bpf_htonl(0x60000000);
 		ip6->payload_len = bpf_htons(new_ulen);
+		ip6->nexthdr = IPPROTO_UDP;
 		ip6->hop_limit = 64;
 		__builtin_memcpy(&ip6->saddr, dst, 16);
 		__builtin_memcpy(&ip6->daddr, src, 16);
@@ -607,11 +681,13 @@ int gslb_answer(struct xdp_md *ctx)
 		struct iphdr *ip = (void *)(eth + 1);
 		if ((void *)(ip + 1) > end)
 			return XDP_DROP;
+		*(__u8 *)ip = 0x45; /* version 4, 20 bytes */
 		ip->tos = 0;
 		ip->tot_len = bpf_htons(sizeof(*ip) + new_ulen);
 		ip->id = 0;
 		ip->frag_off = bpf_htons(0x4000); /* DF */
 		ip->ttl = 64;
+		ip->protocol = IPPROTO_UDP;
 		__builtin_memcpy(&ip->saddr, dst, 4);
 		__builtin_memcpy(&ip->daddr, src, 4);
 		ip->check = 0;

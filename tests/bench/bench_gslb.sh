@@ -452,6 +452,17 @@ for who in "${SERVERS[@]}"; do
     echo "# note: $who kept its CPU busy ${M[$who.busy]}%: not saturated (dnsperf or other load on the machine limited it): compare queries per CPU-second"
 done
 
+# ---- what one query costs the XDP answer program, alone ----
+# BPF_PROG_TEST_RUN on the same map and queries (no veth, no NAPI): the
+# program's own share of gslbd-xa's CPU, next to dns_answer in user space.
+XA_COST=""
+if [ -x "$BUILD/tests/bench/bench_gslb_xdp" ]; then
+  taskset -c "$SERVER_CPU" "$BUILD/tests/bench/bench_gslb_xdp" "$DIR/gslbd-xa.conf" "$DIR/queries.bin" 5 \
+    > "$DIR/xa_cost" 2>&1 || true
+  sed 's/^/# /' "$DIR/xa_cost"
+  XA_COST=$(sed -n 's/^xdp answer program: median \([0-9]*\) ns.*in user space: \([0-9.]*\) ns.*/\1 ns (dns_answer in user space: \2 ns)/p' "$DIR/xa_cost")
+fi
+
 # ---- time to apply a new map ----
 echo "# a new map (samples of seed 2) ..."
 "$GGEN" --seed 2 --samples "$SAMPLES" --pops "$DIR/pops.csv" --out "$DIR/samples2.csv" \
@@ -514,6 +525,7 @@ row "queries/s" qps
 echo "| server CPU busy | ${M[gslbd-xa.busy]}% | ${M[gslbd-xdp.busy]}% | ${M[gslbd.busy]}% | ${M[gdnsd.busy]}% | | | |"
 echo "| lost queries per run | ${M[gslbd-xa.lost]} | ${M[gslbd-xdp.lost]} | ${M[gslbd.lost]} | ${M[gdnsd.lost]} | | | |"
 echo "| time to apply a new map | (as sockets) | (as sockets) | $(ms "$APPLY_GSLBD") | $(ms "$APPLY_GDNSD") | | | |"
+[ -n "$XA_COST" ] && echo "| XDP answer program, per query alone (BPF_PROG_TEST_RUN, median) | $XA_COST | | | | | | |"
 echo "| of $CHECK ECS subnets: as gslb-map lookup says / as gslbd does | $((CHECK - BAD_XA)) as gslbd | $((CHECK - BAD_XDP)) as gslbd | $((CHECK - BAD_MAP)) | $((CHECK - BAD_PAIR)) | | | |"
 echo
 echo "| map from $(fmt "$SAMPLES") samples | |"

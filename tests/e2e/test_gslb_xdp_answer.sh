@@ -267,6 +267,31 @@ out=$(kd "@$S6" www.example.test AAAA +short)
 check "another source still answered (${out:-nothing})" test -n "$out"
 stop_gslbd TERM
 
+# ---- kill -9, and a reload that moves the listen port ----
+# The program hangs on gslbd's BPF link: however gslbd dies, the kernel
+# takes it off (it would answer from frozen PoP states otherwise), and
+# the next start is not refused as "another program attached".
+write_conf "$D/gslbd.conf" "$XDP"
+start_gslbd "$D/gslbd3.log" || give_up "gslbd did not start" "$D/gslbd3.log"
+stop_gslbd KILL
+for _ in $(seq 50); do xdp_attached || break; sleep 0.1; done
+if xdp_attached; then bad "kill -9: the program stayed on $IF"; else ok "kill -9: the program went off $IF with gslbd"; fi
+start_gslbd "$D/gslbd4.log" || give_up "gslbd did not start again after kill -9" "$D/gslbd4.log"
+ok "...and gslbd started again on $IF"
+# listen applies at the next start: after a reload to port 5399 the
+# program must still answer port 53 only (as the sockets do).
+sed -i 's/:53"/:5399"/g' "$D/gslbd.conf"
+kill -HUP "$GPID"
+for _ in $(seq 50); do grep -q "configuration reloaded" "$D/gslbd4.log" && break; sleep 0.1; done
+a0=$(metric "$XA")
+out=$(kd "@$S4" www.example.test A +short "+subnet=$net")
+a1=$(metric "$XA")
+check "a reload moving listen to :5399: port 53 still answered ($out) by the program (+$((a1 - a0)))" \
+  test "$out" = "$want" -a $((a1 - a0)) -ge 1
+out=$(kd "@$S4" -p 5399 www.example.test A +short "+subnet=$net")
+check "...and nothing answers on 5399 before a restart (${out:-nothing})" test -z "$out"
+stop_gslbd TERM
+
 # ---- config errors ----
 write_conf "$D/q.conf" "xdp = { interface = \"$IF\"; mode = \"answer\"; queues = 1; };"
 out=$(nsx "$GSLBD" --check -c "$D/q.conf" 2>&1); rc=$?
