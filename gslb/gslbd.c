@@ -1555,7 +1555,8 @@ static int api_metrics(void *ctx, const struct admin_req *req, json_t **out)
 			    "packets the XDP answer program saw, answered, rate limited, or "
 			    "passed to the sockets (other: not a query to us; shape: not the "
 			    "common query; name: not a service name; map: no map entry or no PoP "
-			    "of its list up; busy: no map or one being changed; tail: no room)");
+			    "of its list up; busy: no map, one being changed, or no rate-limit "
+			    "bucket; tail: no room)");
 		for (int i = 0; i < GX__N; i++)
 			if (xnames[i])
 				prom_sample_u64(&b, PROM_LABELS("result", xnames[i]), xa[i]);
@@ -1707,9 +1708,10 @@ int main(int argc, char **argv)
 		if (d->conf->xdp_mode == GSLB_XDP_ANSWER) {
 			char *err = NULL;
 			const struct snap *sn = g_snap; /* the main thread is its only writer */
-			/* A map from gslb-map takes about one 4-bit table
-			 * per 5.5 nodes (xdp_answer.h). */
-			if (gslb_xa_open(d->conf->xdp_max_nodes / 4, XA_LISTS, &d->xa, &err) ||
+			/* A 4-bit table stands for a node with a child that
+			 * is no table's: at most one per 2 nodes, whatever
+			 * the tree (about one per 5.5 from gslb-map). */
+			if (gslb_xa_open(d->conf->xdp_max_nodes / 2, XA_LISTS, &d->xa, &err) ||
 			    (xa_sync(d, &sn->view), gslb_xa_attach(d->xa, d->conf->xdp_if, &err))) {
 				log_err("%s", err ? err : "xdp answer: cannot start");
 				free(err);

@@ -39,7 +39,7 @@ static const char *conf_text =
     "xdp = { interface = \"lo\"; mode = \"answer\"; };\n"
     "zones = ( { name = \"example.test\"; ttl = 30;\n"
     "  soa = { mname = \"ns1\"; rname = \"hostmaster\"; serial = 7; minimum = 60; };\n"
-    "  ns = [\"ns1\"]; services = [\"www\", \"api.eu\"];\n"
+    "  ns = [\"ns1\"]; services = [\"www\", \"api.eu\", \"a.b.c.d.e.f.g.h.i.j.k.l.m.n\"];\n"
     "  records = ( { name = \"ns1\"; a = [\"192.0.2.53\"]; } ); },\n"
     "  { name = \"eu.example.test\"; ttl = 20;\n"
     "  soa = { mname = \"ns1\"; rname = \"hostmaster\"; serial = 7; minimum = 60; };\n"
@@ -635,6 +635,13 @@ static void test_odd_frames(void **state)
 		assert_int_equal(out.len, bad[i].len);
 		assert_memory_equal(out.b, bad[i].b, bad[i].len);
 	}
+	/* A service name of 16 labels, the most the program walks, is its. */
+	q.name = "a.b.c.d.e.f.g.h.i.j.k.l.m.n.example.test";
+	n = build_query(f, &q, dns);
+	struct frame deep;
+	wrap(&deep, dns, n, false, src, 4444);
+	struct tally t = {0};
+	assert_int_equal(check_frame(f, &deep, &t), XDP_TX);
 }
 
 /* A /0 entry makes every client a map client: the answer is the map's. */

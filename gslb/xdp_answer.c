@@ -15,6 +15,7 @@
 #include <bpf/libbpf.h>
 #include <endian.h>
 #include <errno.h>
+#include <linux/if_link.h>
 #include <net/if.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,7 +42,7 @@ struct gslb_xa {
 	struct gx_name *names;
 	size_t tabs_len, lists_len, names_len;
 	uint32_t tab_cap, list_cap;
-	struct bpf_link *link; /* NULL: not attached */
+	int link_fd; /* -1: not attached */
 	unsigned ifindex;
 };
 
@@ -74,6 +75,7 @@ int gslb_xa_open(uint32_t tab_cap, uint32_t list_cap, struct gslb_xa **out, char
 		return fail(err, -ENOMEM, "out of memory");
 	x->tab_cap = tab_cap;
 	x->list_cap = list_cap;
+	x->link_fd = -1;
 	int rc;
 	x->skel = gslb_answer_bpf__open();
 	if (!x->skel) {
@@ -285,7 +287,7 @@ static int map_copy(struct gslb_xa *x, const struct gslb_view *v, unsigned s, ch
 		    !(root_tab[f] = tab_build(&b, 0, 0, f ? 128 : 32, root_list[f])))
 			return fail(err, -E2BIG,
 				    "xdp answer: the map needs more than the program's %u tables "
-				    "(xdp.max_nodes / 4); gslbd answers every query itself",
+				    "(xdp.max_nodes / 2); gslbd answers every query itself",
 				    x->tab_cap);
 	}
 	struct gx_list *l = x->lists + (size_t)s * x->list_cap;
@@ -311,12 +313,20 @@ static int map_copy(struct gslb_xa *x, const struct gslb_view *v, unsigned s, ch
 int gslb_xa_sync(struct gslb_xa *x, const struct gslb_view *v, char **err)
 {
 	volatile struct gx_conf *g = &x->skel->bss->gx_conf;
-	__atomic_store_n(&g->enabled, 0, __ATOMIC_SEQ_CST);
-	__atomic_add_fetch(&g->seq, 2, __ATOMIC_SEQ_CST); /* same set, a new number */
-	conf_sync(x, v);
+	/*
+	 * The names and the map go into the idle set while the program
+	 * still answers from the other (building the tables takes some
+	 * 20 ms for a big map): a walk that is still in the idle set began
+	 * before the last flip, so it sees seq moved and passes its query
+	 * on. Only the rest (listen, PoPs, rate limit: written in place)
+	 * needs the program off, for a moment.
+	 */
 	unsigned next = (g->seq & 1) ^ 1;
 	names_sync(x, v->conf, next);
 	int rc = map_copy(x, v, next, err);
+	__atomic_store_n(&g->enabled, 0, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&g->seq, 2, __ATOMIC_SEQ_CST); /* same set, a new number */
+	conf_sync(x, v);
 	__atomic_add_fetch(&g->seq, 1, __ATOMIC_SEQ_CST); /* the other set */
 	__atomic_store_n(&g->enabled, 1, __ATOMIC_SEQ_CST);
 	return rc;
@@ -327,23 +337,28 @@ int gslb_xa_attach(struct gslb_xa *x, const char *ifname, char **err)
 	unsigned idx = if_nametoindex(ifname);
 	if (!idx)
 		return fail(err, -ENODEV, "xdp answer: no interface %s", ifname);
-	if (x->link)
+	if (x->link_fd >= 0)
 		return fail(err, -EALREADY, "xdp answer: already attached");
 	/*
 	 * A BPF link, not a netlink attach: the kernel takes the program off
 	 * the interface when the link's last fd closes, so a gslbd that dies
 	 * (kill -9, a crash) leaves no program answering from frozen PoP
 	 * states, and the next start is not refused. The driver's native
-	 * hook if it has one, else the generic one; a link never replaces
-	 * another program (-EBUSY).
+	 * hook first; where the driver has none or refuses the program (a
+	 * virtio_net with offloads on, an MTU too big for its XDP), the
+	 * generic one. A link never replaces another program (-EBUSY).
 	 */
-	struct bpf_link *l = bpf_program__attach_xdp(x->skel->progs.gslb_answer, (int)idx);
-	if (!l) {
-		int rc = -errno;
-		return fail(err, rc, "xdp answer: attach to %s: %s%s", ifname, strerror(-rc),
-			    rc == -EBUSY ? " (another XDP program is attached)" : "");
+	int fd = gslb_xa_prog_fd(x);
+	LIBBPF_OPTS(bpf_link_create_opts, o);
+	int lfd = bpf_link_create(fd, (int)idx, BPF_XDP, &o);
+	if (lfd == -EOPNOTSUPP || lfd == -EINVAL) {
+		o.flags = XDP_FLAGS_SKB_MODE;
+		lfd = bpf_link_create(fd, (int)idx, BPF_XDP, &o);
 	}
-	x->link = l;
+	if (lfd < 0)
+		return fail(err, lfd, "xdp answer: attach to %s: %s%s", ifname, strerror(-lfd),
+			    lfd == -EBUSY ? " (another XDP program is attached)" : "");
+	x->link_fd = lfd;
 	x->ifindex = idx;
 	return 0;
 }
@@ -372,7 +387,8 @@ void gslb_xa_close(struct gslb_xa *x)
 {
 	if (!x)
 		return;
-	bpf_link__destroy(x->link); /* detaches: the link is ours alone */
+	if (x->link_fd >= 0)
+		close(x->link_fd); /* detaches: the link is ours alone */
 	if (x->tabs)
 		munmap(x->tabs, x->tabs_len);
 	if (x->lists)

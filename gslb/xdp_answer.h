@@ -20,9 +20,9 @@
 struct gslb_xa;
 
 /*
- * Load the program with room for tab_cap tables (256 bytes each: the
- * radix tree in 4-bit strides, about one per 4 to 6 nodes of a map built
- * by gslb-map) and list_cap lists per map (two maps' worth: one serving,
+ * Load the program with room for tab_cap tables (128 bytes each: the
+ * radix tree in 4-bit strides, at most one per 2 nodes, about one per 5.5
+ * for a map built by gslb-map) and list_cap lists per map (two maps' worth: one serving,
  * one being written). Not attached and answering nothing until
  * gslb_xa_sync. Returns 0 and *out (free with gslb_xa_close), or -errno
  * with a malloc'd reason in *err.

@@ -30,6 +30,11 @@
 
 #include "gslb_xdp.h"
 
+/* The name's words are masked as little-endian (its first byte lowest),
+ * as gslbd lays them out on the same host. */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+	       "names are compared as little-endian words");
+
 #define IP_MF	    0x2000
 #define IP_OFFSET   0x1fff
 #define DNS_HDR	    12
@@ -110,6 +115,13 @@ static __always_inline int pass(__u32 why)
 {
 	count(why);
 	return XDP_PASS;
+}
+
+/* A rate-limited query: dropped. */
+static __always_inline int dropped(void)
+{
+	count(GX_RRL_DROPPED);
+	return XDP_DROP;
 }
 
 static __always_inline __u16 be16_at(const __u8 *b, __u32 off)
@@ -366,7 +378,7 @@ int gslb_answer(struct xdp_md *ctx)
 	/* QNAME (RFC 1035 section 4.1.2): labels of at most 63 bytes up to
 	 * the root label, uncompressed (a pointer is left to gslbd). */
 	struct label_ctx lc = {.b = b, .dns_len = dns_len};
-	bpf_loop(GX_NAME_LABELS, label_step, &lc, 0);
+	bpf_loop(GX_NAME_LABELS + 1, label_step, &lc, 0); /* + the root label */
 	if (lc.bad)
 		return pass(GX_PASS_SHAPE);
 	if (!lc.named)
@@ -536,20 +548,21 @@ int gslb_answer(struct xdp_md *ctx)
 	__builtin_memcpy(s->vip, pp->vip6, 16);
 	if (!want6)
 		__builtin_memcpy(s->vip, pp->vip4, 4);
+	__u16 max_udp = gx_conf.max_udp;
 	/* Read after everything the answer takes from gslbd's copy: a
-	 * change that overlapped moved it on (xdp_answer.c). */
+	 * change that overlapped moved seq on. enabled first: gslbd sets
+	 * it last, after the flip, so seen set, the flip is seen too. (x86
+	 * keeps loads in order; weaker CPUs would need a load-acquire.) */
 	asm volatile("" ::: "memory");
-	if (gx_conf.seq != seq || !gx_conf.enabled)
+	if (!gx_conf.enabled || gx_conf.seq != seq)
 		return pass(GX_PASS_BUSY);
 	if (!ecs || !esrc)
 		scope = 0;
 
 	/* ---- the rate limiter ---- */
 	int verdict = rrl(s, src, v6);
-	if (!verdict) {
-		count(GX_RRL_DROPPED);
-		return XDP_DROP;
-	}
+	if (!verdict)
+		return dropped();
 	if (verdict == 3)
 		return pass(GX_PASS_BUSY);
 	/* Below, a slip that cannot be sent is dropped (not passed on, where
@@ -583,7 +596,7 @@ int gslb_answer(struct xdp_md *ctx)
 		if (edns) {
 			b[MASK_BUF(w)] = 0; /* root */
 			put16(b, w + 1, T_OPT);
-			put16(b, w + 3, gx_conf.max_udp);
+			put16(b, w + 3, max_udp);
 			put16(b, w + 5, 0); /* extended RCODE, version */
 			put16(b, w + 7, 0); /* flags */
 			put16(b, w + 9, ecs ? 8 + ebytes : 0);
@@ -605,17 +618,17 @@ int gslb_answer(struct xdp_md *ctx)
 	}
 	__u32 resp_len = w;
 	if (resp_len < DNS_HDR || resp_len > GX_MAX_QUERY)
-		return fail == XDP_DROP ? XDP_DROP : pass(GX_PASS_TAIL);
+		return fail == XDP_DROP ? dropped() : pass(GX_PASS_TAIL);
 	/* Zero the bytes up to the next multiple of 4 for the checksum. */
 	b[MASK_BUF(w)] = 0;
 	b[MASK_BUF(w + 1)] = 0;
 	b[MASK_BUF(w + 2)] = 0;
 	__u32 len4 = (resp_len + 3) & ~3u;
 	if (len4 < DNS_HDR || len4 > GX_MAX_QUERY)
-		return fail == XDP_DROP ? XDP_DROP : pass(GX_PASS_TAIL);
+		return fail == XDP_DROP ? dropped() : pass(GX_PASS_TAIL);
 	__s64 sum = bpf_csum_diff(0, 0, (__be32 *)b, len4, 0);
 	if (sum < 0)
-		return fail == XDP_DROP ? XDP_DROP : pass(GX_PASS_TAIL);
+		return fail == XDP_DROP ? dropped() : pass(GX_PASS_TAIL);
 
 	/*
 	 * ---- the frame: grown or cut to the answer, headers written anew ----
@@ -632,7 +645,7 @@ int gslb_answer(struct xdp_md *ctx)
 	__builtin_memcpy(dmac, eth->h_dest, ETH_ALEN);
 	__be16 proto = eth->h_proto;
 	if (delta > 0 ? bpf_xdp_adjust_head(ctx, -delta) : delta && bpf_xdp_adjust_tail(ctx, delta))
-		return fail == XDP_DROP ? XDP_DROP : pass(GX_PASS_TAIL);
+		return fail == XDP_DROP ? dropped() : pass(GX_PASS_TAIL);
 	if (bpf_xdp_store_bytes(ctx, l4off + sizeof(*udp), b, resp_len))
 		return XDP_DROP; /* the frame is already changed: not a query any more */
 	if (verdict == 2) {
