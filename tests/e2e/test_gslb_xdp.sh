@@ -41,109 +41,19 @@ set -uo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 E2E=$REPO/tests/e2e
 BUILD=${1:-$REPO/build-asan}
-GSLBD=$BUILD/gslb/gslbd
-GMAP=$BUILD/gslb/mapbuild/gslb-map
-GGEN=$BUILD/gslb/tools/gslb-gen
-LBCTL=$BUILD/ctl/lbctl
-PY=/usr/bin/python3
-FR=$E2E/xdp_frames.py
-export ASAN_OPTIONS=detect_leaks=0
-# shellcheck source=tests/e2e/tap.sh
-. "$E2E/tap.sh"
-# shellcheck source=tests/e2e/netns_lib.sh
-. "$E2E/netns_lib.sh"
-netns_begin "gslbx$$" gslb-xdp
-NC="gslbxc$$"
-xdp_cleanup() {
-  local p
-  for p in $(ip netns pids "$NC" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
-  ip netns del "$NC" 2>/dev/null
-  netns_cleanup
-}
-trap xdp_cleanup EXIT
-ip netns add "$NC" || exit 1
-ncx() { ip netns exec "$NC" "$@"; }
-
-for b in "$GSLBD" "$GMAP" "$GGEN" "$LBCTL"; do
-  [ -x "$b" ] || { echo "not ok - no binary at $b"; echo "0 passed, 1 failed"; exit 1; }
-done
-command -v kdig >/dev/null || { echo "not ok - kdig (knot-dnsutils) missing"; exit 1; }
-
+NAME=gslbx TAG=gslb-xdp
 IF=gx0  # gslbd's end, the XDP interface
 CIF=gx1 # the client's end
 S4=10.201.0.1
 S6=fd20:1::1
 C4=10.201.0.2
 C6=fd20:1::2
-ncx ip link set lo up
-ip -n "$NS" link add "$IF" type veth peer name "$CIF" netns "$NC" || exit 1
-ip -n "$NS" addr add "$S4/24" dev "$IF"
-ip -n "$NS" addr add "$S6/64" dev "$IF" nodad
-ip -n "$NC" addr add "$C4/24" dev "$CIF"
-ip -n "$NC" addr add "$C6/64" dev "$CIF" nodad
-ip -n "$NS" link set "$IF" up
-ip -n "$NC" link set "$CIF" up
-ncx ethtool -K "$CIF" tx off > /dev/null
-SMAC=$(nsx cat "/sys/class/net/$IF/address")
-export LBCTL_GSLB_SOCKET=$D/gslbd.sock
-
-# fra iad nrt gru syd: $D/pops.csv, V4, V6, ANY4
-# shellcheck source=tests/e2e/gslb_pops.sh
-. "$E2E/gslb_pops.sh"
-
-# write_conf FILE XDP_BLOCK [RATE_LIMIT] [LISTEN] [WORKERS]
-NO_RRL="rate_limit = { rate = 0; };"
-write_conf() {
-  {
-    cat <<EOF
-listen = [${4:-"\"$S4:53\", \"[$S6]:53\""}];
-workers = ${5:-2};
-admin_socket = "$D/gslbd.sock";
-map = "$D/live/map.bin";
-$2
-${3:-$NO_RRL}
-EOF
-    gslb_conf_common "$S4" "$S6"
-  } > "$1"
-}
+# shellcheck source=tests/e2e/gslb_xdp_lib.sh
+. "$E2E/gslb_xdp_lib.sh"
 XDP="xdp = { interface = \"$IF\"; queues = 1; };"
-
-GPID=
-start_gslbd() { # LOG: start with $D/gslbd.conf, wait for the admin socket
-  rm -f "$D/gslbd.sock"
-  # Not through nsx: a function in the background is a subshell, and
-  # its pid is not gslbd's. ip netns exec execs gslbd.
-  ip netns exec "$NS" "$GSLBD" -c "$D/gslbd.conf" > "$1" 2>&1 &
-  GPID=$!
-  for _ in $(seq 150); do
-    [ -S "$D/gslbd.sock" ] && return 0
-    kill -0 "$GPID" 2>/dev/null || return 1
-    sleep 0.1
-  done
-  return 1
-}
-give_up() { # WHY LOG: the rest needs a running gslbd
-  bad "$1"
-  sed 's/^/# /' "$2" | tail -20
-  echo "$passed passed, $failed failed"
-  exit 1
-}
-stop_gslbd() { # SIGNAL: stop and wait; the exit status in RC
-  kill "-$1" "$GPID" 2>/dev/null
-  RC=0
-  { wait "$GPID"; } 2>/dev/null || RC=$?
-  GPID=
-}
-metric() { # NAME{LABELS}: its value, 0 when absent
-  "$LBCTL" gslb metrics | awk -v k="$1" '$1 == k { v = $2 } END { print v + 0 }'
-}
 Q_XDP='gslbd_queries_total{transport="xdp"}'
-Q_UDP='gslbd_queries_total{transport="udp"}'
-Q_TCP='gslbd_queries_total{transport="tcp"}'
 X_BAD='gslbd_xdp_dropped_total{reason="malformed"}'
 X_FULL='gslbd_xdp_dropped_total{reason="tx_full"}'
-xdp_attached() { ip -n "$NS" link show "$IF" | grep -q "prog/xdp"; }
-kd() { ncx kdig +time=1 +retry=1 "$@"; }
 
 # ---- samples and map ----
 t0=$(date +%s.%N)

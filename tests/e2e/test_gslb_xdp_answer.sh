@@ -28,104 +28,20 @@ set -uo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 E2E=$REPO/tests/e2e
 BUILD=${1:-$REPO/build-asan}
-GSLBD=$BUILD/gslb/gslbd
-GMAP=$BUILD/gslb/mapbuild/gslb-map
-GGEN=$BUILD/gslb/tools/gslb-gen
-LBCTL=$BUILD/ctl/lbctl
-PY=/usr/bin/python3
-FR=$E2E/xdp_frames.py
-export ASAN_OPTIONS=detect_leaks=0
-# shellcheck source=tests/e2e/tap.sh
-. "$E2E/tap.sh"
-# shellcheck source=tests/e2e/netns_lib.sh
-. "$E2E/netns_lib.sh"
-netns_begin "gslba$$" gslb-xdp-answer
-NC="gslbac$$"
-xa_cleanup() {
-  local p
-  for p in $(ip netns pids "$NC" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
-  ip netns del "$NC" 2>/dev/null
-  netns_cleanup
-}
-trap xa_cleanup EXIT
-ip netns add "$NC" || exit 1
-ncx() { ip netns exec "$NC" "$@"; }
-
-for b in "$GSLBD" "$GMAP" "$GGEN" "$LBCTL"; do
-  [ -x "$b" ] || { echo "not ok - no binary at $b"; echo "0 passed, 1 failed"; exit 1; }
-done
-command -v kdig >/dev/null || { echo "not ok - kdig (knot-dnsutils) missing"; exit 1; }
-
+NAME=gslba TAG=gslb-xdp-answer
 IF=gy0
 CIF=gy1
 S4=10.202.0.1
 S6=fd20:2::1
 C4=10.202.0.2
 C6=fd20:2::2
-ncx ip link set lo up
-ip -n "$NS" link add "$IF" type veth peer name "$CIF" netns "$NC" || exit 1
-ip -n "$NS" addr add "$S4/24" dev "$IF"
-ip -n "$NS" addr add "$S6/64" dev "$IF" nodad
-ip -n "$NC" addr add "$C4/24" dev "$CIF"
-ip -n "$NC" addr add "$C6/64" dev "$CIF" nodad
-ip -n "$NS" link set "$IF" up
-ip -n "$NC" link set "$CIF" up
-ncx ethtool -K "$CIF" tx off > /dev/null
+# shellcheck source=tests/e2e/gslb_xdp_lib.sh
+. "$E2E/gslb_xdp_lib.sh"
 # A veth hands XDP_TX frames only to a peer whose NAPI runs: one with an
 # XDP program of its own (GRO on is not enough on this kernel).
 ncx ip link set dev "$CIF" xdpdrv obj "$BUILD/xdp/pass.bpf.o" sec xdp || exit 1
-SMAC=$(nsx cat "/sys/class/net/$IF/address")
-export LBCTL_GSLB_SOCKET=$D/gslbd.sock
-
-# shellcheck source=tests/e2e/gslb_pops.sh
-. "$E2E/gslb_pops.sh"
-
-NO_RRL="rate_limit = { rate = 0; };"
-write_conf() { # FILE XDP_BLOCK [RATE_LIMIT]
-  {
-    cat <<EOF
-listen = ["$S4:53", "[$S6]:53"];
-workers = 2;
-admin_socket = "$D/gslbd.sock";
-map = "$D/live/map.bin";
-$2
-${3:-$NO_RRL}
-EOF
-    gslb_conf_common "$S4" "$S6"
-  } > "$1"
-}
 XDP="xdp = { interface = \"$IF\"; mode = \"answer\"; };"
-
-GPID=
-start_gslbd() {
-  rm -f "$D/gslbd.sock"
-  ip netns exec "$NS" "$GSLBD" -c "$D/gslbd.conf" > "$1" 2>&1 &
-  GPID=$!
-  for _ in $(seq 150); do
-    [ -S "$D/gslbd.sock" ] && return 0
-    kill -0 "$GPID" 2>/dev/null || return 1
-    sleep 0.1
-  done
-  return 1
-}
-give_up() {
-  bad "$1"
-  sed 's/^/# /' "$2" | tail -20
-  echo "$passed passed, $failed failed"
-  exit 1
-}
-stop_gslbd() {
-  kill "-$1" "$GPID" 2>/dev/null
-  RC=0
-  { wait "$GPID"; } 2>/dev/null || RC=$?
-  GPID=
-}
-metric() { "$LBCTL" gslb metrics | awk -v k="$1" '$1 == k { v = $2 } END { print v + 0 }'; }
 XA='gslbd_xdp_answer_packets_total{result="answered"}'
-Q_UDP='gslbd_queries_total{transport="udp"}'
-Q_TCP='gslbd_queries_total{transport="tcp"}'
-xdp_attached() { ip -n "$NS" link show "$IF" | grep -q "prog/xdp"; }
-kd() { ncx kdig +time=1 +retry=1 "$@"; }
 
 # ---- samples and map ----
 "$GGEN" --seed 7 --samples 20000 --pops "$D/pops.csv" --out "$D/samples.csv" \
