@@ -124,6 +124,13 @@ static __always_inline int dropped(void)
 	return XDP_DROP;
 }
 
+/* No room to write the answer: the sockets answer it, but a slip is
+ * dropped (passed on, it could become a whole answer). */
+static __always_inline int no_room(int verdict)
+{
+	return verdict == 2 ? dropped() : pass(GX_PASS_TAIL);
+}
+
 static __always_inline __u16 be16_at(const __u8 *b, __u32 off)
 {
 	return (__u16)(b[MASK_BUF(off)] << 8 | b[MASK_BUF(off + 1)]);
@@ -565,9 +572,6 @@ int gslb_answer(struct xdp_md *ctx)
 		return dropped();
 	if (verdict == 3)
 		return pass(GX_PASS_BUSY);
-	/* Below, a slip that cannot be sent is dropped (not passed on, where
-	 * it could become a whole answer). */
-	int fail = verdict == 2 ? XDP_DROP : XDP_PASS;
 
 	/* ---- the answer, written over the query in the buffer ---- */
 	b[2] = 0x84 | (b[2] & 0x01); /* QR, AA, RD as asked */
@@ -618,17 +622,17 @@ int gslb_answer(struct xdp_md *ctx)
 	}
 	__u32 resp_len = w;
 	if (resp_len < DNS_HDR || resp_len > GX_MAX_QUERY)
-		return fail == XDP_DROP ? dropped() : pass(GX_PASS_TAIL);
+		return no_room(verdict);
 	/* Zero the bytes up to the next multiple of 4 for the checksum. */
 	b[MASK_BUF(w)] = 0;
 	b[MASK_BUF(w + 1)] = 0;
 	b[MASK_BUF(w + 2)] = 0;
 	__u32 len4 = (resp_len + 3) & ~3u;
 	if (len4 < DNS_HDR || len4 > GX_MAX_QUERY)
-		return fail == XDP_DROP ? dropped() : pass(GX_PASS_TAIL);
+		return no_room(verdict);
 	__s64 sum = bpf_csum_diff(0, 0, (__be32 *)b, len4, 0);
 	if (sum < 0)
-		return fail == XDP_DROP ? dropped() : pass(GX_PASS_TAIL);
+		return no_room(verdict);
 
 	/*
 	 * ---- the frame: grown or cut to the answer, headers written anew ----
@@ -645,7 +649,7 @@ int gslb_answer(struct xdp_md *ctx)
 	__builtin_memcpy(dmac, eth->h_dest, ETH_ALEN);
 	__be16 proto = eth->h_proto;
 	if (delta > 0 ? bpf_xdp_adjust_head(ctx, -delta) : delta && bpf_xdp_adjust_tail(ctx, delta))
-		return fail == XDP_DROP ? dropped() : pass(GX_PASS_TAIL);
+		return no_room(verdict);
 	if (bpf_xdp_store_bytes(ctx, l4off + sizeof(*udp), b, resp_len))
 		return XDP_DROP; /* the frame is already changed: not a query any more */
 	if (verdict == 2) {

@@ -124,21 +124,18 @@ ip netns add "$NS"
 ip netns add "$NSC"
 nsx ip link set lo up
 ncx ip link set lo up
-ip link add "$VS" netns "$NS" type veth peer name "$VC" netns "$NSC"
-nsx ip addr add $SADDR/24 dev "$VS"
-ncx ip addr add $CADDR/24 dev "$VC"
-nsx ip link set "$VS" up
-ncx ip link set "$VC" up
-nsx ethtool -K "$VS" gro on tso off gso off > /dev/null
-# tx checksum off on the client: a native-XDP veth peer needs whole checksums
-ncx ethtool -K "$VC" gro on tso off gso off tx off > /dev/null
-ip link add "$VS2" netns "$NS" type veth peer name "$VC2" netns "$NSC"
-nsx ip addr add $SADDR2/24 dev "$VS2"
-ncx ip addr add $CADDR2/24 dev "$VC2"
-nsx ip link set "$VS2" up
-ncx ip link set "$VC2" up
-nsx ethtool -K "$VS2" gro on tso off gso off > /dev/null
-ncx ethtool -K "$VC2" gro on tso off gso off tx off > /dev/null
+veth_pair() { # SERVER_END CLIENT_END SERVER_ADDR CLIENT_ADDR
+  ip link add "$1" netns "$NS" type veth peer name "$2" netns "$NSC"
+  nsx ip addr add "$3/24" dev "$1"
+  ncx ip addr add "$4/24" dev "$2"
+  nsx ip link set "$1" up
+  ncx ip link set "$2" up
+  nsx ethtool -K "$1" gro on tso off gso off > /dev/null
+  # tx checksum off on the client: a native-XDP veth peer needs whole checksums
+  ncx ethtool -K "$2" gro on tso off gso off tx off > /dev/null
+}
+veth_pair "$VS" "$VC" $SADDR $CADDR
+veth_pair "$VS2" "$VC2" $SADDR2 $CADDR2
 # A veth takes XDP_TX frames only into a peer that runs XDP itself.
 ncx ip link set dev "$VC2" xdpdrv obj "$BUILD/xdp/pass.bpf.o" sec xdp
 # napi_pin NS VETH CPU: VETH receives in a NAPI kthread pinned to CPU

@@ -44,3 +44,19 @@ EOC
   done
   echo ");"
 }
+
+# draw_subnets N: N of the generator's clients ($D/samples.csv), shuffled
+# with a fixed seed, as their subnets (IPv4 /24, IPv6 /56) in $D/subnets,
+# and gslb-map's lookup of each in the published map ($D/live/map.bin),
+# the reference, in $D/expected. Uses PY and GMAP.
+draw_subnets() {
+  grep -E '^[0-9a-f:.]+,' "$D/samples.csv" | cut -d, -f1 | sort -u |
+    shuf -n "$1" --random-source=<(yes) > "$D/clients"
+  $PY - "$D/clients" > "$D/subnets" <<'EOP'
+import ipaddress, sys
+for line in open(sys.argv[1]):
+    a = ipaddress.ip_address(line.strip())
+    print(ipaddress.ip_network("%s/%d" % (a, 24 if a.version == 4 else 56), strict=False))
+EOP
+  xargs "$GMAP" lookup "$D/live/map.bin" < "$D/subnets" > "$D/expected" 2>"$D/lookup.err"
+}

@@ -103,16 +103,7 @@ check "static record" test "$out" = "$S4"
 # ---- answers against the map, 1,000 random subnets ----
 # Subnets from the generator's clients (IPv4 /24, IPv6 /56), shuffled with
 # a fixed seed; gslb-map's lookup of the published file is the reference.
-grep -E '^[0-9a-f:.]+,' "$D/samples.csv" | cut -d, -f1 | sort -u |
-  shuf -n 1000 --random-source=<(yes) > "$D/clients"
-$PY - "$D/clients" > "$D/subnets" <<'EOF'
-import ipaddress, sys
-for line in open(sys.argv[1]):
-    a = ipaddress.ip_address(line.strip())
-    n = ipaddress.ip_network("%s/%d" % (a, 24 if a.version == 4 else 56), strict=False)
-    print(n)
-EOF
-xargs "$GMAP" lookup "$D/live/map.bin" < "$D/subnets" > "$D/expected" 2>"$D/lookup.err"
+draw_subnets 1000
 check "gslb-map looked up 1000 subnets" test "$(wc -l < "$D/expected")" = 1000
 # kdig, 100 queries per run over TCP (UDP from one source would meet the
 # rate limit); one line per query: subnet, answer, scope.

@@ -80,15 +80,7 @@ check "/v1/status: xdp.interface $IF, 1 queue, port 53, the attached program" \
   test "$xif" = "$IF 1 53 $pid_now"
 
 # ---- 2. UDP answers against the map, through XDP ----
-grep -E '^[0-9a-f:.]+,' "$D/samples.csv" | cut -d, -f1 | sort -u |
-  shuf -n 100 --random-source=<(yes) > "$D/clients"
-$PY - "$D/clients" > "$D/subnets" <<'EOF'
-import ipaddress, sys
-for line in open(sys.argv[1]):
-    a = ipaddress.ip_address(line.strip())
-    print(ipaddress.ip_network("%s/%d" % (a, 24 if a.version == 4 else 56), strict=False))
-EOF
-xargs "$GMAP" lookup "$D/live/map.bin" < "$D/subnets" > "$D/expected" 2>"$D/lookup.err"
+draw_subnets 100
 n4=$(grep -c -v ':' "$D/subnets")
 echo "# 100 subnets: $n4 IPv4 /24, $((100 - n4)) IPv6 /56"
 x0=$(metric "$Q_XDP"); u0=$(metric "$Q_UDP")

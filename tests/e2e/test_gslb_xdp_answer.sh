@@ -62,15 +62,7 @@ print(x.get("interface"), x.get("mode"), x.get("port"), x.get("map_loaded"))' <<
 check "/v1/status: xdp $IF, mode answer, port 53, map loaded ($xs)" test "$xs" = "$IF answer 53 True"
 
 # ---- answers against the map ----
-grep -E '^[0-9a-f:.]+,' "$D/samples.csv" | cut -d, -f1 | sort -u |
-  shuf -n 100 --random-source=<(yes) > "$D/clients"
-$PY - "$D/clients" > "$D/subnets" <<'EOF'
-import ipaddress, sys
-for line in open(sys.argv[1]):
-    a = ipaddress.ip_address(line.strip())
-    print(ipaddress.ip_network("%s/%d" % (a, 24 if a.version == 4 else 56), strict=False))
-EOF
-xargs "$GMAP" lookup "$D/live/map.bin" < "$D/subnets" > "$D/expected" 2>"$D/lookup.err"
+draw_subnets 100
 ask_all() { # OUT: the 400 queries, parsed
   local srv t s args
   : > "$1"
