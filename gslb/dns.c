@@ -470,6 +470,16 @@ size_t dns_answer(const struct gslb_view *v, struct dns_arena *a, uint8_t *q, si
 	return r->size;
 }
 
+void gslb_view_set_map(struct gslb_view *v, const struct gmap *m)
+{
+	v->map = m;
+	memset(v->map_pop, GSLB_NO_POP, sizeof(v->map_pop));
+	for (unsigned i = 0; m && i < gmap_n_pops(m); i++) {
+		int p = gslb_conf_pop(v->conf, gmap_pop_name(m, i));
+		v->map_pop[i] = p < 0 ? GSLB_NO_POP : (uint8_t)p;
+	}
+}
+
 size_t dns_truncate(uint8_t *resp, const struct dns_result *res)
 {
 	knot_wire_set_tc(resp);

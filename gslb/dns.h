@@ -100,6 +100,13 @@ size_t dns_answer(const struct gslb_view *v, struct dns_arena *a, uint8_t *q, si
 size_t dns_truncate(uint8_t *resp, const struct dns_result *res);
 
 /*
+ * Point v at map m (NULL: none) and translate m's PoP numbers into v's
+ * configured ones (v->conf must be set; m's PoPs it does not know become
+ * GSLB_NO_POP). m stays the caller's.
+ */
+void gslb_view_set_map(struct gslb_view *v, const struct gmap *m);
+
+/*
  * The PoP list and answer for a client address without DNS around it
  * (the admin API's "explain" and the tests): fills *how, the chosen
  * configured PoP (or GSLB_NO_POP) and the scope. family is AF_INET or

@@ -1047,15 +1047,9 @@ static int publish(struct gslbd *d)
 	if (!s)
 		return -ENOMEM;
 	s->view.conf = d->conf;
-	s->view.map = d->map;
 	s->view.states = d->states;
 	s->view.geo = d->geo;
-	memset(s->view.map_pop, GSLB_NO_POP, sizeof(s->view.map_pop));
-	if (d->map)
-		for (unsigned i = 0; i < gmap_n_pops(d->map); i++) {
-			int p = gslb_conf_pop(d->conf, gmap_pop_name(d->map, i));
-			s->view.map_pop[i] = p < 0 ? GSLB_NO_POP : (uint8_t)p;
-		}
+	gslb_view_set_map(&s->view, d->map);
 	struct snap *old = rcu_xchg_pointer(&g_snap, s);
 	if (old) {
 		urcu_memb_synchronize_rcu();

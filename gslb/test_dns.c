@@ -67,13 +67,8 @@ static void add(struct gmap_builder *b, const char *cidr, const char *const *pop
 
 static void view_refresh(struct fx *f)
 {
-	f->view =
-	    (struct gslb_view){.conf = f->conf, .map = f->map, .states = &f->st, .geo = f->geo};
-	memset(f->view.map_pop, GSLB_NO_POP, sizeof(f->view.map_pop));
-	for (unsigned i = 0; f->map && i < gmap_n_pops(f->map); i++) {
-		int p = gslb_conf_pop(f->conf, gmap_pop_name(f->map, i));
-		f->view.map_pop[i] = p < 0 ? GSLB_NO_POP : (uint8_t)p;
-	}
+	f->view = (struct gslb_view){.conf = f->conf, .states = &f->st, .geo = f->geo};
+	gslb_view_set_map(&f->view, f->map);
 }
 
 static int setup(void **state)

@@ -109,12 +109,7 @@ static void make_map(struct fx *f, unsigned n)
 	assert_int_equal(gmap_builder_serialize(b, NULL, true, &f->img, &len), 0);
 	gmap_builder_free(b);
 	assert_int_equal(gmap_parse(f->img, len, &f->map, &err), 0);
-	f->view.map = f->map;
-	memset(f->view.map_pop, GSLB_NO_POP, sizeof(f->view.map_pop));
-	for (unsigned i = 0; i < gmap_n_pops(f->map); i++) {
-		int p = gslb_conf_pop(f->conf, gmap_pop_name(f->map, i));
-		f->view.map_pop[i] = p < 0 ? GSLB_NO_POP : (uint8_t)p;
-	}
+	gslb_view_set_map(&f->view, f->map);
 }
 
 /* PoP states as gslbd's states_apply sets them. */

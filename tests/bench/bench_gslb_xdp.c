@@ -155,12 +155,8 @@ int main(int argc, char **argv)
 	if (gmap_open(conf->map_path, &map, &err))
 		die(conf->map_path, err);
 	static struct gslb_states st; /* zeroed: every PoP up */
-	struct gslb_view view = {.conf = conf, .map = map, .states = &st};
-	memset(view.map_pop, GSLB_NO_POP, sizeof(view.map_pop));
-	for (unsigned i = 0; i < gmap_n_pops(map); i++) {
-		int p = gslb_conf_pop(conf, gmap_pop_name(map, i));
-		view.map_pop[i] = p < 0 ? GSLB_NO_POP : (uint8_t)p;
-	}
+	struct gslb_view view = {.conf = conf, .states = &st};
+	gslb_view_set_map(&view, map);
 	const struct gmap_header *h = gmap_header(map);
 	struct gslb_xa *xa;
 	if (gslb_xa_open((h->n_nodes4 + h->n_nodes6) / 2 + 16, h->n_lists + 16, &xa, &err) ||
