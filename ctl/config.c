@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "config.h"
+#include "lb_hash.h"
 #include "cfgfile.h"
 #include "maglev.h"
 #include "vipspec.h"
@@ -601,7 +602,7 @@ static int parse(config_t *cf, const char *file, struct lbd_config *out, char **
 	    "role",	"pop",		 "host",      "interface", "admin_socket",
 	    "xdp_mode", "ring_size",	 "hash_seed", "pin_dir",   "conn_table_size",
 	    "vips",	"vip_addresses", "bgp",	      "upstreams", "metrics_listen",
-	    "lbs",	"gue_port",	 "conn_cache_slots",	   NULL};
+	    "lbs",	"gue_port",	 "conn_cache_slots", "flow_hash", NULL};
 	/* clang-format on */
 	config_setting_t *root = config_root_setting(cf);
 	const char *role = NULL, *mode = NULL;
@@ -642,6 +643,8 @@ static int parse(config_t *cf, const char *file, struct lbd_config *out, char **
 	if ((rc = cfg_uint(root, "ring_size", &out->ring_size, LB_RING_SIZE_DEFAULT, 3, 16777213,
 			   file, err)) ||
 	    (rc = cfg_uint(root, "hash_seed", &out->hash_seed, 0, 0, UINT32_MAX, file, err)) ||
+	    (rc = cfg_uint(root, "flow_hash", &out->flow_hash, LB_FLOW_HASH_V1, LB_FLOW_HASH_V1,
+			   LB_FLOW_HASH_V2, file, err)) ||
 	    (rc = cfg_uint(root, "conn_table_size", &out->conn_max, LB_CONN_MAX_DEFAULT, 1024,
 			   1u << 26, file, err)) ||
 	    (rc = cfg_uint(root, "gue_port", &out->gue_port, LB_GUE_PORT_DEFAULT, 1, 65535, file,

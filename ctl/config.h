@@ -106,7 +106,8 @@ struct lbd_config {
 	int xdp_generic; /* 1: generic (skb) XDP instead of native */
 	uint32_t ring_size;
 	uint32_t hash_seed;
-	uint32_t gue_port; /* GUE's UDP port: the l4lb encapsulates to it, the l7 decap takes it */
+	uint32_t flow_hash; /* LB_FLOW_HASH_V1 or _V2 (lb_hash.h) */
+	uint32_t gue_port;  /* GUE's UDP port: the l4lb encapsulates to it, the l7 decap takes it */
 	uint32_t conn_max;
 	uint32_t conn_cache_slots; /* role l4lb: conn_cache slots per CPU */
 	char pin_dir[256];	   /* role l4lb: bpffs directory ("" = no pinning) */

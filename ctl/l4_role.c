@@ -535,6 +535,7 @@ static int l4_start(struct lbd *d)
 {
 	struct l4lb_opts o = {.ring_size = d->cfg.ring_size,
 			      .hash_seed = d->cfg.hash_seed,
+			      .flow_hash = d->cfg.flow_hash,
 			      .gue_port = (uint16_t)d->cfg.gue_port,
 			      .conn_max = d->cfg.conn_max,
 			      .conn_cache_slots = d->cfg.conn_cache_slots,
@@ -628,14 +629,15 @@ static int l4_apply(struct lbd *d, struct lbd_config *next, char **err)
 	int rc;
 
 	if (next->ring_size != d->cfg.ring_size || next->hash_seed != d->cfg.hash_seed ||
-	    next->conn_max != d->cfg.conn_max ||
+	    next->flow_hash != d->cfg.flow_hash || next->conn_max != d->cfg.conn_max ||
 	    next->conn_cache_slots != d->cfg.conn_cache_slots ||
 	    strcmp(next->interface, d->cfg.interface) || next->xdp_generic != d->cfg.xdp_generic ||
 	    strcmp(next->pin_dir, d->cfg.pin_dir)) {
-		if (asprintf(err,
-			     "%s: ring_size, hash_seed, conn_table_size, conn_cache_slots, "
-			     "interface, xdp_mode and pin_dir need a restart",
-			     d->config_path) < 0)
+		if (asprintf(
+			err,
+			"%s: ring_size, hash_seed, flow_hash, conn_table_size, conn_cache_slots, "
+			"interface, xdp_mode and pin_dir need a restart",
+			d->config_path) < 0)
 			*err = NULL;
 		return -EINVAL;
 	}

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "lb_hash.h"
 
 static const char *good =
     "role = \"l4lb\";\n"
@@ -42,6 +43,7 @@ static void test_good(void **s)
 	assert_string_equal(c.admin_socket, "/run/portico/lbd.sock");
 	assert_int_equal(c.ring_size, 65537);
 	assert_int_equal(c.conn_cache_slots, LB_CONN_CACHE_SLOTS_DEFAULT);
+	assert_int_equal(c.flow_hash, LB_FLOW_HASH_V1);
 	assert_int_equal(c.n_vips, 2);
 	assert_int_equal(c.vips[0].key.port, 443);
 	assert_int_equal(c.vips[0].key.proto, IPPROTO_TCP);
@@ -115,6 +117,7 @@ static const struct {
      "bad.conf:2: vip 192.0.2.1:443/tcp: encap \"vxlan\": must be \"ipip\""},
     {"role = \"l4lb\"; interface = \"eth0\"; gue_port = 0;", "\"gue_port\" = 0 is out of range"},
     {"role = \"l4lb\"; interface = \"eth0\"; ring_size = 65536;", "ring_size 65536 is not prime"},
+    {"role = \"l4lb\"; interface = \"eth0\"; flow_hash = 3;", "\"flow_hash\" = 3 is out of range"},
     {"role = \"l4lb\"; interface = \"eth0\";\nconn_cache_slots = 3000;",
      "bad.conf:2: conn_cache_slots 3000 is not a power of two"},
     {"role = \"l4lb\"; interface = \"eth0\"; conn_cache_slots = 32;",
@@ -127,6 +130,20 @@ static const struct {
     {"role = \"l4lb\"; interface = \"an-interface-name-too-long\";", "interface \"an-interface"},
     {"role = 5; interface = \"eth0\";", "\"role\" must be a string"},
 };
+
+/* flow_hash 2 is taken as written (version 1 is the default, above). */
+static void test_flow_hash(void **s)
+{
+	struct lbd_config c;
+	char *err = NULL;
+
+	(void)s;
+	assert_int_equal(lbd_config_parse("role = \"l4lb\"; interface = \"eth0\"; flow_hash = 2;",
+					  "fh.conf", &c, &err),
+			 0);
+	assert_int_equal(c.flow_hash, LB_FLOW_HASH_V2);
+	lbd_config_free(&c);
+}
 
 static void test_bad(void **s)
 {
@@ -191,9 +208,9 @@ static void test_file(void **s)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_good), cmocka_unit_test(test_l7),
-	    cmocka_unit_test(test_bad),	 cmocka_unit_test(test_capacity),
-	    cmocka_unit_test(test_file),
+	    cmocka_unit_test(test_good),      cmocka_unit_test(test_l7),
+	    cmocka_unit_test(test_bad),	      cmocka_unit_test(test_capacity),
+	    cmocka_unit_test(test_flow_hash), cmocka_unit_test(test_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -266,6 +266,26 @@ static int pinned_ctl(const char *path, struct lb_ctl *ctl)
 }
 
 /*
+ * Whether a pinned dataplane's settings (ctl) hash flows as this config
+ * would: the same ring size, seed and flow hash version (0 in an older
+ * lbd's ctl: version 1). If not, logs which and returns false: adopting
+ * it would send the new flows of a running PoP to other reals.
+ */
+static bool ctl_matches(const struct l4lb *lb, const struct lb_ctl *ctl, const char *where)
+{
+	uint32_t fh = ctl->flow_hash ? ctl->flow_hash : LB_FLOW_HASH_V1;
+
+	if (ctl->ring_size == lb->o.ring_size && ctl->hash_seed == lb->o.hash_seed &&
+	    fh == lb->o.flow_hash)
+		return true;
+	log_err("the dataplane pinned in %s runs ring_size %u, hash_seed %u, flow_hash %u; this "
+		"config says %u, %u, %u: stop it with `lbctl shutdown` first",
+		where, ctl->ring_size, ctl->hash_seed, fh, lb->o.ring_size, lb->o.hash_seed,
+		lb->o.flow_hash);
+	return false;
+}
+
+/*
  * An lbd of map layout 1 left its dataplane pinned in pin_root: note it,
  * so the load below starts fresh maps under pin_dir, migrate_v1 copies
  * the state over and l4lb_attach takes over the interface and the flows.
@@ -284,13 +304,8 @@ static int pin_find_old(struct l4lb *lb)
 		return err;
 	if (!ctl.ring_size)
 		return 0; /* never finished starting: nothing to carry */
-	if (ctl.ring_size != lb->o.ring_size || ctl.hash_seed != lb->o.hash_seed) {
-		log_err("the dataplane pinned in %s runs ring_size %u, hash_seed %u; this config "
-			"says %u, %u: stop it with `lbctl shutdown` first",
-			lb->pin_root, ctl.ring_size, ctl.hash_seed, lb->o.ring_size,
-			lb->o.hash_seed);
+	if (!ctl_matches(lb, &ctl, lb->pin_root))
 		return -EINVAL;
-	}
 	snprintf(path, sizeof(path), "%s/conn_map", lb->pin_root);
 	lb->old_conn_fd = bpf_obj_get(path);
 	if (lb->old_conn_fd < 0) {
@@ -395,11 +410,7 @@ static int pin_prepare(struct l4lb *lb)
 			n = pins_remove(lb);
 			if (n)
 				return n;
-		} else if (ctl.ring_size != lb->o.ring_size || ctl.hash_seed != lb->o.hash_seed) {
-			log_err("the dataplane pinned in %s runs ring_size %u, hash_seed %u; this "
-				"config says %u, %u: stop it with `lbctl shutdown` first",
-				lb->pin_dir, ctl.ring_size, ctl.hash_seed, lb->o.ring_size,
-				lb->o.hash_seed);
+		} else if (!ctl_matches(lb, &ctl, lb->pin_dir)) {
 			return -EINVAL;
 		} else {
 			lb->adopted = true;
@@ -690,6 +701,8 @@ struct l4lb *l4lb_open(const struct l4lb_opts *opts)
 		lb->o = *opts;
 	if (!lb->o.ring_size)
 		lb->o.ring_size = LB_RING_SIZE_DEFAULT;
+	if (lb->o.flow_hash != LB_FLOW_HASH_V2)
+		lb->o.flow_hash = LB_FLOW_HASH_V1;
 	if (!lb->o.max_vips)
 		lb->o.max_vips = LB_MAX_VIPS_DEFAULT;
 	if (!lb->o.max_reals)
@@ -730,6 +743,7 @@ struct l4lb *l4lb_open(const struct l4lb_opts *opts)
 	}
 	lb->skel->rodata->ring_size = lb->o.ring_size;
 	lb->skel->rodata->hash_seed = lb->o.hash_seed;
+	lb->skel->rodata->flow_hash = lb->o.flow_hash;
 	lb->skel->rodata->cache_mask = lb->o.conn_cache_slots - 1;
 	/* A VIP, its address-only entry and, for a 3-tuple VIP, the
 	 * port-less one. */
@@ -962,6 +976,7 @@ int l4lb_set_source(struct l4lb *lb, const struct lb_addr *src4, const struct lb
 		memcpy(ctl.src6, src6->bytes, 16);
 	ctl.ring_size = lb->o.ring_size;
 	ctl.hash_seed = lb->o.hash_seed;
+	ctl.flow_hash = (uint16_t)lb->o.flow_hash;
 	ctl.maps_version = LB_MAPS_VERSION;
 	ctl.gue_port = htons(lb->o.gue_port ? lb->o.gue_port : LB_GUE_PORT_DEFAULT);
 	if (bpf_map__update_elem(lb->skel->maps.ctl_map, &zero, sizeof(zero), &ctl, sizeof(ctl),
@@ -1532,6 +1547,26 @@ int l4lb_vip_find(struct l4lb *lb, const struct l4lb_vip_key *key, struct l4lb_v
 	if (!vip_lookup(lb, key, &id))
 		return -ENOENT;
 	vip_info(lb, id, out);
+	return 0;
+}
+
+int l4lb_ring_pick(struct l4lb *lb, const struct l4lb_vip_key *vip, const struct lb_flow_key *flow,
+		   struct lb_addr *real)
+{
+	uint32_t id, slot, real_id;
+	struct vip *v = vip_lookup(lb, vip, &id);
+
+	if (!v)
+		return -ENOENT;
+	slot = (id * 2 + v->half) * lb->o.ring_size +
+	       lb_flow_hash_v(flow, lb->o.hash_seed, lb->o.flow_hash) % lb->o.ring_size;
+	if (bpf_map__lookup_elem(lb->skel->maps.ring_map, &slot, sizeof(slot), &real_id,
+				 sizeof(real_id), 0))
+		return -errno;
+	if (real_id == LB_REAL_NONE || real_id >= lb->o.max_reals ||
+	    !lb->reals[real_id].addr.family)
+		return -ENODATA;
+	*real = lb->reals[real_id].addr;
 	return 0;
 }
 

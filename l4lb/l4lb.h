@@ -33,7 +33,10 @@ struct l4lb_opts {
 	 * to _MAX; 0 = LB_CONN_CACHE_SLOTS_DEFAULT. */
 	uint32_t conn_cache_slots;
 	uint32_t hash_seed; /* must be equal on every LB of a PoP */
-	uint16_t gue_port;  /* GUE's UDP destination port; 0 = LB_GUE_PORT_DEFAULT */
+	/* LB_FLOW_HASH_V1 or _V2 (lb_hash.h), equal on every LB of a PoP
+	 * too; anything else is version 1. */
+	uint32_t flow_hash;
+	uint16_t gue_port; /* GUE's UDP destination port; 0 = LB_GUE_PORT_DEFAULT */
 	/*
 	 * A directory on a bpffs mount (NULL: no pinning). The maps are
 	 * pinned there; if they are already there (lbd restarted or crashed
@@ -168,6 +171,16 @@ int l4lb_vip_foreach(struct l4lb *lb, int (*fn)(void *ctx, const struct l4lb_vip
 int l4lb_vip_find(struct l4lb *lb, const struct l4lb_vip_key *key, struct l4lb_vip_info *out);
 
 /* Stats, summed over CPUs. Return 0 or -errno. */
+/*
+ * The real the VIP's live ring gives a flow (flow: the client's 5-tuple as
+ * the datapath keys it; ports 0 for a 3-tuple VIP), hashed with this
+ * lb's seed and flow hash version: where its SYN goes, the connection
+ * table aside. Fills *real; returns 0, -ENOENT (no such VIP), -ENODATA
+ * (an empty ring) or -errno.
+ */
+int l4lb_ring_pick(struct l4lb *lb, const struct l4lb_vip_key *vip, const struct lb_flow_key *flow,
+		   struct lb_addr *real);
+
 int l4lb_stats_global(struct l4lb *lb, struct lb_counter out[LB_CNT_MAX]);
 int l4lb_stats_vip(struct l4lb *lb, uint32_t vip_id, struct lb_counter *out);
 int l4lb_stats_real(struct l4lb *lb, uint32_t real_id, struct lb_counter *out);

@@ -61,6 +61,7 @@ struct icmp_head {
 /* Set by the loader through the skeleton's rodata before load. */
 const volatile __u32 ring_size = LB_RING_SIZE_DEFAULT;
 const volatile __u32 hash_seed = 0;
+const volatile __u32 flow_hash = LB_FLOW_HASH_V1; /* lb_hash.h */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -377,7 +378,7 @@ static __always_inline __u32 pick_real(struct lb_counters *st, struct parsed *p,
 	count(st, LB_CNT_CONN_MISS, 0);
 
 	/* Only here: a known flow never pays for the hash. */
-	hash = lb_flow_hash(&p->key, hash_seed);
+	hash = lb_flow_hash_v(&p->key, hash_seed, flow_hash);
 	slot = (meta->vip_id * 2 + (meta->ring_half & 1)) * ring_size + hash % ring_size;
 	real = bpf_map_lookup_elem(&ring_map, &slot);
 	if (!real || *real == LB_REAL_NONE)

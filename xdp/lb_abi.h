@@ -235,7 +235,10 @@ struct lb_ctl {
 	__u32 ring_size;
 	__u32 hash_seed;
 	__be16 gue_port; /* GUE's UDP destination port (network order) */
-	__u16 pad;
+	/* Not read by the datapath either: the flow hash version
+	 * (LB_FLOW_HASH_V*, lb_hash.h); 0 from an lbd older than the
+	 * setting, which hashed with version 1. */
+	__u16 flow_hash;
 	/* 1 once an lbd attached this layout's program (l4lb_attach): until
 	 * then an older layout's pins beside it are the live dataplane. */
 	__u32 live;

@@ -31,7 +31,8 @@
  * balancer, Katran and the parse+IPIP floor.
  *
  * Usage: bench_xdp [--katran PATH | --no-katran] [--live N] [--live-rounds R]
- *                  [CALLS_PER_ROUND]
+ *                  [--flow-hash 1|2] [CALLS_PER_ROUND]
+ * (--flow-hash: the balancer's flow hash version, lb_hash.h; default 1)
  * (root; runs in a private netns).
  */
 /* net/if.h before the linux/ headers: linux/if.h then yields to it. */
@@ -59,6 +60,7 @@
 #include "floor.skel.h"
 #include "katran_anchor.h"
 #include "l4lb.h"
+#include "lb_hash.h"
 #include "pass.skel.h"
 
 #ifndef KATRAN_OBJ_DEFAULT
@@ -718,7 +720,7 @@ out:
 static int usage(void)
 {
 	fprintf(stderr, "usage: bench_xdp [--katran PATH | --no-katran] [--live N] "
-			"[--live-rounds R] [CALLS_PER_ROUND]\n");
+			"[--live-rounds R] [--flow-hash 1|2] [CALLS_PER_ROUND]\n");
 	return 2;
 }
 
@@ -754,6 +756,10 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--live-rounds") && i + 1 < argc &&
 			 atoi(argv[i + 1]) > 0 && atoi(argv[i + 1]) <= LIVE_ROUNDS_MAX)
 			live_rounds = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--flow-hash") && i + 1 < argc &&
+			 (atoi(argv[i + 1]) == LB_FLOW_HASH_V1 ||
+			  atoi(argv[i + 1]) == LB_FLOW_HASH_V2))
+			opts.flow_hash = (uint32_t)atoi(argv[++i]);
 		else if (argv[i][0] != '-' && atol(argv[i]) > 0)
 			calls = atol(argv[i]);
 		else
@@ -907,8 +913,9 @@ int main(int argc, char **argv)
 	printf("# bench_xdp: BPF_PROG_TEST_RUN, 1 packet per call, %d rounds x %ld calls per case "
 	       "and balancer,\n"
 	       "# interleaved (odd rounds run Katran first); %d reals per VIP; pinned to CPU %d; "
-	       "kernel %s\n",
-	       ROUNDS, calls, NREALS, cpu, un.release);
+	       "kernel %s;\n# portico's flow hash version %u\n",
+	       ROUNDS, calls, NREALS, cpu, un.release,
+	       opts.flow_hash ? opts.flow_hash : LB_FLOW_HASH_V1);
 	if (katran) {
 		bool held = true;
 
