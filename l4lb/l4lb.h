@@ -170,7 +170,6 @@ int l4lb_vip_foreach(struct l4lb *lb, int (*fn)(void *ctx, const struct l4lb_vip
 /* Look one VIP up; 0 or -ENOENT. */
 int l4lb_vip_find(struct l4lb *lb, const struct l4lb_vip_key *key, struct l4lb_vip_info *out);
 
-/* Stats, summed over CPUs. Return 0 or -errno. */
 /*
  * The real the VIP's live ring gives a flow (flow: the client's 5-tuple as
  * the datapath keys it; ports 0 for a 3-tuple VIP), hashed with this
@@ -181,6 +180,7 @@ int l4lb_vip_find(struct l4lb *lb, const struct l4lb_vip_key *key, struct l4lb_v
 int l4lb_ring_pick(struct l4lb *lb, const struct l4lb_vip_key *vip, const struct lb_flow_key *flow,
 		   struct lb_addr *real);
 
+/* Stats, summed over CPUs. Return 0 or -errno. */
 int l4lb_stats_global(struct l4lb *lb, struct lb_counter out[LB_CNT_MAX]);
 int l4lb_stats_vip(struct l4lb *lb, uint32_t vip_id, struct lb_counter *out);
 int l4lb_stats_real(struct l4lb *lb, uint32_t real_id, struct lb_counter *out);

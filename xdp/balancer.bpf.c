@@ -564,9 +564,14 @@ static __always_inline int forward(struct xdp_md *ctx, struct lb_counters *st,
 			return XDP_DROP;
 		}
 		/* nh_dmac and nh_smac sit side by side as the header wants
-		 * them, at offsets 28 and 32 of the 4-aligned entry: one
-		 * 4-byte and one 8-byte copy. struct ethhdr is packed, so a
-		 * plain memcpy would move them a byte at a time. */
+		 * them, at offsets 28 and 32 of the entry (a map value, which
+		 * the kernel aligns to 8: keep real a map pointer, a stack
+		 * copy would be checked for strict alignment): one 4-byte
+		 * and one 8-byte copy. struct ethhdr is packed, so a plain
+		 * memcpy would move them a byte at a time. The packet side
+		 * is unaligned when the frame starts at NET_IP_ALIGN: fine on
+		 * x86 and arm64 (efficient unaligned access); a verifier in
+		 * strict-alignment mode would refuse these two stores. */
 		_Static_assert(__builtin_offsetof(struct lb_real, nh_dmac) == 28 &&
 				   __builtin_offsetof(struct lb_real, nh_smac) == 34,
 			       "the MAC copy below assumes this layout");
