@@ -30,6 +30,7 @@
 #include "conf.h"
 #include "dns.h"
 #include "gslb_xdp.h"
+#include "inet_csum.h"
 #include "map.h"
 #include "xdp_answer.h"
 
@@ -191,23 +192,6 @@ static uint16_t get16(const uint8_t *p)
 	return (uint16_t)(p[0] << 8 | p[1]);
 }
 
-static uint32_t sum16(const uint8_t *p, size_t n)
-{
-	uint32_t s = 0;
-	for (size_t i = 0; i + 1 < n; i += 2)
-		s += get16(p + i);
-	if (n & 1)
-		s += (uint32_t)p[n - 1] << 8;
-	return s;
-}
-
-static uint16_t fold(uint32_t s)
-{
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint16_t)s;
-}
-
 /* Wrap a DNS message in Ethernet, IP and UDP to the listen address. */
 static void wrap(struct frame *fr, const uint8_t *dns, size_t dlen, bool v6, const uint8_t *src,
 		 uint16_t sport)
@@ -238,7 +222,7 @@ static void wrap(struct frame *fr, const uint8_t *dns, size_t dlen, bool v6, con
 		memcpy(b + ip + 12, src, 4);
 		inet_pton(AF_INET, "192.0.2.53", dst);
 		memcpy(b + ip + 16, dst, 4);
-		put16(b + ip + 10, (uint16_t)~fold(sum16(b + ip, 20)));
+		put16(b + ip + 10, (uint16_t)~inet_fold(inet_sum16(b + ip, 20, 0)));
 		udp = ip + 20;
 	}
 	put16(b + udp, sport);
@@ -429,20 +413,20 @@ static size_t check_turned(const struct frame *in, const struct frame *out)
 		assert_memory_equal(b + ETH + 24, a + ETH + 8, 16);
 		udp = ETH + 40;
 		assert_int_equal(get16(b + ETH + 4), out->len - udp);
-		ps = sum16(b + ETH + 8, 32) + 17 + (uint32_t)(out->len - udp);
+		ps = inet_sum16(b + ETH + 8, 32, 0) + 17 + (uint32_t)(out->len - udp);
 	} else {
 		assert_memory_equal(b + ETH + 12, a + ETH + 16, 4);
 		assert_memory_equal(b + ETH + 16, a + ETH + 12, 4);
-		assert_int_equal(fold(sum16(b + ETH, 20)), 0xffff);
+		assert_int_equal(inet_fold(inet_sum16(b + ETH, 20, 0)), 0xffff);
 		udp = ETH + 20;
 		assert_int_equal(get16(b + ETH + 2), out->len - ETH);
-		ps = sum16(b + ETH + 12, 8) + 17 + (uint32_t)(out->len - udp);
+		ps = inet_sum16(b + ETH + 12, 8, 0) + 17 + (uint32_t)(out->len - udp);
 	}
 	assert_int_equal(get16(b + udp), get16(a + in->dns_off - 6));
 	assert_int_equal(get16(b + udp + 2), get16(a + in->dns_off - 8));
 	assert_int_equal(get16(b + udp + 4), out->len - udp);
 	assert_int_not_equal(get16(b + udp + 6), 0);
-	assert_int_equal(fold(ps + sum16(b + udp, out->len - udp)), 0xffff);
+	assert_int_equal(inet_fold(ps + inet_sum16(b + udp, out->len - udp, 0)), 0xffff);
 	return udp + 8;
 }
 
@@ -568,7 +552,8 @@ static void test_mutated_queries(void **state)
 			put16(fr.b + at, (uint16_t)(get16(fr.b + at) + (rnd(f) % 9) - 4));
 			if (!v6 && at == ETH + 2) { /* a lie with a good header checksum */
 				put16(fr.b + ETH + 10, 0);
-				put16(fr.b + ETH + 10, (uint16_t)~fold(sum16(fr.b + ETH, 20)));
+				put16(fr.b + ETH + 10,
+				      (uint16_t)~inet_fold(inet_sum16(fr.b + ETH, 20, 0)));
 			}
 			/* Lengths that disagree: never answered, passed untouched. */
 			if (get16(fr.b + at) !=
@@ -742,7 +727,7 @@ static void test_rate_limit(void **state)
 	struct frame other = common_query(f, "10.9.9.0", 24);
 	other.b[ETH + 12 + 2] = 3; /* source 192.0.3.77 */
 	other.b[ETH + 10] = other.b[ETH + 11] = 0;
-	put16(other.b + ETH + 10, (uint16_t)~fold(sum16(other.b + ETH, 20)));
+	put16(other.b + ETH + 10, (uint16_t)~inet_fold(inet_sum16(other.b + ETH, 20, 0)));
 	assert_int_equal(run(f, &other, &out), XDP_TX);
 	f->conf->rrl.rate = 0;
 	assert_int_equal(gslb_xa_sync(f->xa, &f->view, &err), 0);

@@ -32,6 +32,7 @@
 
 #include "conf.h"
 #include "dns.h"
+#include "inet_csum.h"
 #include "map.h"
 #include "xdp_answer.h"
 
@@ -74,13 +75,6 @@ static char *slurp(const char *path, size_t *len)
 	return b;
 }
 
-static uint16_t fold(uint32_t s)
-{
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint16_t)s;
-}
-
 /* An Ethernet + IPv4 + UDP frame around dns from src:sport to dst:port. */
 static void wrap(struct query *q, const uint8_t *src, const uint8_t *dst, uint16_t sport,
 		 uint16_t port)
@@ -100,10 +94,7 @@ static void wrap(struct query *q, const uint8_t *src, const uint8_t *dst, uint16
 	ip[9] = 17;
 	memcpy(ip + 12, src, 4);
 	memcpy(ip + 16, dst, 4);
-	uint32_t s = 0;
-	for (int i = 0; i < 20; i += 2)
-		s += (uint32_t)(ip[i] << 8 | ip[i + 1]);
-	uint16_t ck = (uint16_t)~fold(s);
+	uint16_t ck = (uint16_t)~inet_fold(inet_sum16(ip, 20, 0));
 	ip[10] = (uint8_t)(ck >> 8);
 	ip[11] = (uint8_t)ck;
 	uint8_t *udp = ip + 20;

@@ -58,6 +58,7 @@
 #include <unistd.h>
 
 #include "floor.skel.h"
+#include "inet_csum.h"
 #include "katran_anchor.h"
 #include "l4lb.h"
 #include "lb_hash.h"
@@ -131,22 +132,10 @@ static void put(struct pkt *p, const void *h, size_t n)
 	p->len += n;
 }
 
-static uint32_t sum16(const void *v, size_t len, uint32_t sum)
-{
-	const uint8_t *b = v;
-
-	for (size_t i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)(b[i] << 8 | b[i + 1]);
-	if (len & 1)
-		sum += (uint32_t)b[len - 1] << 8;
-	return sum;
-}
-
+/* The checksum to store, in network order, of a sum. */
 static uint16_t fold(uint32_t sum)
 {
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return htons((uint16_t)~sum);
+	return htons((uint16_t)~inet_fold(sum));
 }
 
 static void put_eth(struct pkt *p, uint16_t proto)
@@ -166,7 +155,7 @@ static struct iphdr ip4(const struct lb_addr *s, const struct lb_addr *d, uint8_
 	ip.tot_len = htons(tot_len);
 	memcpy(&ip.saddr, s->bytes, 4);
 	memcpy(&ip.daddr, d->bytes, 4);
-	ip.check = fold(sum16(&ip, sizeof(ip), 0));
+	ip.check = fold(inet_sum16(&ip, sizeof(ip), 0));
 	return ip;
 }
 
@@ -229,7 +218,7 @@ static struct pkt mk_icmp4(const struct tuple *t, const struct lb_addr *router)
 
 	quoted.frag_off = htons(0x4000); /* DF: why the router could not fragment */
 	quoted.check = 0;
-	quoted.check = fold(sum16(&quoted, sizeof(quoted), 0));
+	quoted.check = fold(inet_sum16(&quoted, sizeof(quoted), 0));
 	ic.un.frag.mtu = htons(1400);
 	put_eth(&p, ETH_P_IP);
 	put(&p, &outer, sizeof(outer));
@@ -237,7 +226,7 @@ static struct pkt mk_icmp4(const struct tuple *t, const struct lb_addr *router)
 	put(&p, &ic, sizeof(ic));
 	put(&p, &quoted, sizeof(quoted));
 	put(&p, &qt, sizeof(qt));
-	ic.checksum = fold(sum16(p.b + icmp_off, p.len - icmp_off, 0));
+	ic.checksum = fold(inet_sum16(p.b + icmp_off, p.len - icmp_off, 0));
 	memcpy(p.b + icmp_off, &ic, sizeof(ic));
 	return p;
 }
@@ -261,10 +250,10 @@ static struct pkt mk_icmp6(const struct tuple *t, const struct lb_addr *router)
 	put(&p, &quoted, sizeof(quoted));
 	put(&p, &qt, sizeof(qt));
 	/* Pseudo-header: addresses, upper-layer length, next header. */
-	sum = sum16(&outer.saddr, 32, 0);
-	sum = sum16(&plen, 4, sum);
-	sum = sum16(&nh, 4, sum);
-	ic.icmp6_cksum = fold(sum16(p.b + icmp_off, p.len - icmp_off, sum));
+	sum = inet_sum16(&outer.saddr, 32, 0);
+	sum = inet_sum16(&plen, 4, sum);
+	sum = inet_sum16(&nh, 4, sum);
+	ic.icmp6_cksum = fold(inet_sum16(p.b + icmp_off, p.len - icmp_off, sum));
 	memcpy(p.b + icmp_off, &ic, sizeof(ic));
 	return p;
 }
